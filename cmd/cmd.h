@@ -1,0 +1,54 @@
+/* The CLI: global options and one entry point per command (each in cmd/cmd_<name>.c). */
+#ifndef QIMG_CMD_H
+#define QIMG_CMD_H
+
+#include <stdbool.h>
+#include "../store/util.h"
+
+/* Exit codes (docker's convention for run). */
+enum {
+	EXIT_QIMG = 125,     /* qimg's own error */
+	EXIT_NOEXEC = 126,   /* command cannot be executed */
+	EXIT_NOTFOUND = 127, /* command not found */
+};
+#define EXIT_USAGE 2
+
+/* Options that come before the command name; passed down explicitly (no globals). */
+struct gopts {
+	const char *store;   /* --store DIR */
+	const char *argv0;
+	bool json;           /* --format json where supported */
+};
+
+/* Print "qimg: <msg>" on stderr (one line). */
+void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print err as "qimg: <command>: <msg>" and return the exit status to use (err->exit_status or def). */
+int cmd_fail(const char *command, const struct qerr *err, int def);
+/* True when argv[i] is -h/--help. */
+bool cmd_is_help(const char *arg);
+
+/* Minimal option scanner shared by every command: handles "--opt=value", "--opt value", "-o value", "--" and
+   stops at the first non-option (so `run IMAGE CMD -x` keeps -x for CMD). */
+struct optscan {
+	int argc;
+	char **argv;
+	int i;             /* next index */
+	const char *name;  /* current option as written, e.g. "--store" or "-e" */
+	const char *value; /* value when the option takes one */
+	char *inl;         /* internal: "--k=v" copy */
+};
+/* Options taking a value are listed in with_value (NULL terminated). Returns 1 for an option (name/value set),
+   0 at the end of options (s->i = first operand), -1 on error (message printed). */
+int optscan_next(struct optscan *s, const char *const *with_value);
+
+int cmd_pull(struct gopts *g, int argc, char **argv);
+int cmd_images(struct gopts *g, int argc, char **argv);
+int cmd_inspect(struct gopts *g, int argc, char **argv);
+int cmd_rmi(struct gopts *g, int argc, char **argv);
+int cmd_run(struct gopts *g, int argc, char **argv);
+int cmd_rm(struct gopts *g, int argc, char **argv);
+int cmd_export(struct gopts *g, int argc, char **argv);
+int cmd_gc(struct gopts *g, int argc, char **argv);
+int cmd_system(struct gopts *g, int argc, char **argv);
+
+#endif

@@ -1,0 +1,41 @@
+/* Image references and the registry v2 client: pull an image into the store. */
+#ifndef QIMG_PULL_H
+#define QIMG_PULL_H
+
+#include <stdbool.h>
+#include "../store/store.h"
+
+/* A parsed, normalised image reference (pull/ref.c: plain C, linked into the light binary too). */
+struct image_ref {
+	char *domain; /* "docker.io", "ghcr.io", "localhost:5000" */
+	char *path;   /* "library/ubuntu" */
+	char *tag;    /* "latest" when neither tag nor digest was given; NULL when only a digest was given */
+	char *digest; /* "sha256:<hex>" or NULL */
+};
+int ref_parse(const char *s, struct image_ref *ref, struct qerr *err);
+void ref_free(struct image_ref *ref);
+/* "domain/path" (caller frees). */
+char *ref_name(const struct image_ref *ref);
+/* "domain/path:tag", "domain/path@digest" or "domain/path:tag@digest" (caller frees). */
+char *ref_string(const struct image_ref *ref);
+/* The host[:port] to talk to: "registry-1.docker.io" for docker.io, else the domain. */
+const char *ref_endpoint(const struct image_ref *ref);
+/* The store key: the digest when given, else the tag. */
+const char *ref_key(const struct image_ref *ref);
+
+struct pull_opts {
+	const char *platform;   /* "os/arch[/variant]"; NULL = the host's */
+	bool tls_verify_off;    /* --tls-verify=false: plain HTTP or unverified TLS allowed for this pull */
+	bool quiet;             /* -q: no progress, only the digest at the end */
+	bool progress;          /* draw progress (set by cmd/ when stderr is a TTY and !quiet) */
+	int max_parallel;       /* concurrent blob downloads; 0 = default */
+	const char *auth_file;  /* override of the credentials file; NULL = the usual search */
+	const char *certs_dir;  /* override of the certs.d search (tests); NULL = the usual search */
+};
+
+/* Pull ref into st: resolve, download and verify blobs, unpack layers, write spec and ref.
+   On success *spec_out (optional) is filled. On failure the store holds nothing new but verified blobs. */
+int pull_image(struct store *st, const char *ref, const struct pull_opts *o, struct image_spec *spec_out,
+	       struct qerr *err);
+
+#endif

@@ -1,0 +1,584 @@
+/* The on-disk store: root resolution, layout, blobs, image refs, run specs, layers and locks (libc only). */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SPEC_MAX (4u << 20)
+#define SPEC_MAGIC "qimg-spec 1"
+
+static const char *const layout_dirs[] = {"blobs", "blobs/sha256", "layers", "images", "specs",
+					  "tmp", "runs", "locks", NULL};
+
+char *store_default_root(const char *opt)
+{
+	if (opt && *opt)
+		return xstrdup(opt);
+	const char *env = getenv("QIMG_STORE");
+	if (env && *env)
+		return xstrdup(env);
+	if (geteuid() == 0)
+		return xstrdup("/var/lib/qimg");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	if (xdg && *xdg == '/')
+		return xasprintf("%s/qimg", xdg);
+	const char *home = getenv("HOME");
+	if (!home || *home != '/') {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : "/";
+	}
+	return xasprintf("%s/.local/share/qimg", home);
+}
+
+int store_open(struct store *st, const char *root_opt, struct qerr *err)
+{
+	memset(st, 0, sizeof *st);
+	st->rootfd = -1;
+	autofree char *root = store_default_root(root_opt);
+	if (root[0] != '/') {
+		char cwd[4096];
+		if (!getcwd(cwd, sizeof cwd))
+			return qerr_sys(err, "store: getcwd");
+		char *abs = xasprintf("%s/%s", cwd, root);
+		free(root);
+		root = abs;
+	}
+	if (mkdir_p(root, 0700, err) < 0)
+		return qerr_wrap(err, "store %s: ", root);
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return qerr_sys(err, "store: open %s", root);
+	for (const char *const *d = layout_dirs; *d; d++) {
+		if (mkdirat(fd, *d, 0700) < 0 && errno != EEXIST) {
+			qerr_sys(err, "store: mkdir %s/%s", root, *d);
+			close(fd);
+			return -1;
+		}
+	}
+	st->root = root;
+	root = NULL;
+	st->rootfd = fd;
+	st->rootless = geteuid() != 0;
+	return 0;
+}
+
+void store_close(struct store *st)
+{
+	if (st->rootfd >= 0)
+		close(st->rootfd);
+	free(st->root);
+	st->root = NULL;
+	st->rootfd = -1;
+}
+
+bool digest_valid(const char *digest)
+{
+	if (!digest || strncmp(digest, "sha256:", 7) != 0)
+		return false;
+	const char *h = digest + 7;
+	for (int i = 0; i < DIGEST_HEX_LEN; i++) {
+		char c = h[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return h[DIGEST_HEX_LEN] == '\0';
+}
+
+const char *digest_hex(const char *digest)
+{
+	return digest + 7;
+}
+
+char *store_blob_relpath(const char *digest)
+{
+	return xasprintf("blobs/sha256/%s", digest_hex(digest));
+}
+
+bool store_blob_exists(struct store *st, const char *digest)
+{
+	if (!digest_valid(digest))
+		return false;
+	autofree char *rel = store_blob_relpath(digest);
+	return faccessat(st->rootfd, rel, F_OK, AT_EACCESS) == 0;
+}
+
+int store_blob_open(struct store *st, const char *digest, struct qerr *err)
+{
+	if (!digest_valid(digest))
+		return qerr_set(err, "invalid digest \"%s\"", digest ? digest : "");
+	autofree char *rel = store_blob_relpath(digest);
+	int fd = openat(st->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return qerr_sys(err, "blob %s", digest);
+	return fd;
+}
+
+char *store_blob_read(struct store *st, const char *digest, size_t max, size_t *len, struct qerr *err)
+{
+	if (!digest_valid(digest)) {
+		qerr_set(err, "invalid digest \"%s\"", digest ? digest : "");
+		return NULL;
+	}
+	autofree char *rel = store_blob_relpath(digest);
+	char *data = read_file_at(st->rootfd, rel, max, len, err);
+	if (!data)
+		qerr_wrap(err, "blob %s: ", digest);
+	return data;
+}
+
+static char *tmp_name(const char *what)
+{
+	char rnd[17];
+	random_hex(rnd, 16);
+	return xasprintf("%s-%d-%s", what, (int)getpid(), rnd);
+}
+
+int store_tmp_file(struct store *st, const char *what, char **name_out, struct qerr *err)
+{
+	char *name = tmp_name(what);
+	autofree char *rel = xasprintf("tmp/%s", name);
+	int fd = openat(st->rootfd, rel, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		qerr_sys(err, "store: create %s/%s", st->root, rel);
+		free(name);
+		return -1;
+	}
+	*name_out = name;
+	return fd;
+}
+
+int store_tmp_dir(struct store *st, const char *what, char **name_out, struct qerr *err)
+{
+	char *name = tmp_name(what);
+	autofree char *rel = xasprintf("tmp/%s", name);
+	if (mkdirat(st->rootfd, rel, 0755) < 0) {
+		qerr_sys(err, "store: mkdir %s/%s", st->root, rel);
+		free(name);
+		return -1;
+	}
+	int fd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		qerr_sys(err, "store: open %s/%s", st->root, rel);
+		unlinkat(st->rootfd, rel, AT_REMOVEDIR);
+		free(name);
+		return -1;
+	}
+	*name_out = name;
+	return fd;
+}
+
+int store_blob_commit(struct store *st, int fd, const char *tmpname, const char *digest, struct qerr *err)
+{
+	if (!digest_valid(digest))
+		return qerr_set(err, "store: invalid digest \"%s\"", digest ? digest : "");
+	autofree char *from = xasprintf("tmp/%s", tmpname);
+	autofree char *to = store_blob_relpath(digest);
+	if (fsync(fd) < 0)
+		return qerr_sys(err, "store: fsync %s", from);
+	if (fchmod(fd, 0444) < 0)
+		return qerr_sys(err, "store: chmod %s", from);
+	if (renameat(st->rootfd, from, st->rootfd, to) < 0)
+		return qerr_sys(err, "store: rename %s to %s", from, to);
+	return 0;
+}
+
+/* ---- names and refs ---- */
+
+char *store_name_escape(const char *name)
+{
+	struct buf b = {0};
+	buf_append(&b, "", 0);
+	for (const char *p = name; *p; p++) {
+		if (*p == '/' || *p == '%' || *p == ':')
+			buf_printf(&b, "%%%02X", (unsigned char)*p);
+		else
+			buf_append(&b, p, 1);
+	}
+	return b.p;
+}
+
+char *store_name_unescape(const char *esc)
+{
+	char *out = xmalloc(strlen(esc) + 1), *w = out;
+	for (const char *p = esc; *p; p++) {
+		unsigned int c;
+		if (*p == '%' && sscanf(p + 1, "%2X", &c) == 1) {
+			*w++ = (char)c;
+			p += 2;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = '\0';
+	return out;
+}
+
+/* A key is a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) or a digest; nothing else may become a file name. */
+static bool key_valid(const char *key)
+{
+	if (digest_valid(key))
+		return true;
+	size_t n = strlen(key);
+	if (n == 0 || n > 128 || key[0] == '.' || key[0] == '-')
+		return false;
+	for (const char *p = key; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '.' || *p == '-'))
+			return false;
+	return true;
+}
+
+static char *ref_relpath(const char *name, const char *key, struct qerr *err)
+{
+	if (!name || !*name || strstr(name, "..") || !key || !key_valid(key)) {
+		qerr_set(err, "invalid image name \"%s:%s\"", name ? name : "", key ? key : "");
+		return NULL;
+	}
+	autofree char *esc = store_name_escape(name);
+	return xasprintf("images/%s/%s", esc, key);
+}
+
+int store_ref_set(struct store *st, const char *name, const char *key, const char *manifest_digest, struct qerr *err)
+{
+	if (!digest_valid(manifest_digest))
+		return qerr_set(err, "store: invalid manifest digest");
+	autofree char *rel = ref_relpath(name, key, err);
+	if (!rel)
+		return -1;
+	autofree char *esc = store_name_escape(name);
+	autofree char *dir = xasprintf("images/%s", esc);
+	if (mkdirat(st->rootfd, dir, 0700) < 0 && errno != EEXIST)
+		return qerr_sys(err, "store: mkdir %s", dir);
+	autofree char *line = xasprintf("%s\n", manifest_digest);
+	return write_file_atomic_at(st->rootfd, rel, line, strlen(line), 0644, true, err);
+}
+
+char *store_ref_get(struct store *st, const char *name, const char *key, struct qerr *err)
+{
+	autofree char *rel = ref_relpath(name, key, err);
+	if (!rel)
+		return NULL;
+	struct qerr ignore;
+	char *data = read_file_at(st->rootfd, rel, 256, NULL, &ignore);
+	if (!data) {
+		if (ignore.code == ENOENT)
+			qerr_set(err, "image not found: %s%s%s (pull it first)", name, digest_valid(key) ? "@" : ":", key);
+		else
+			*err = ignore;
+		return NULL;
+	}
+	data[strcspn(data, "\n")] = '\0';
+	if (!digest_valid(data)) {
+		qerr_set(err, "store: %s/%s: corrupt image ref", st->root, rel);
+		free(data);
+		return NULL;
+	}
+	return data;
+}
+
+int store_ref_remove(struct store *st, const char *name, const char *key, struct qerr *err)
+{
+	autofree char *rel = ref_relpath(name, key, err);
+	if (!rel)
+		return -1;
+	if (unlinkat(st->rootfd, rel, 0) < 0) {
+		if (errno == ENOENT)
+			return qerr_set(err, "image not found: %s%s%s", name, digest_valid(key) ? "@" : ":", key);
+		return qerr_sys(err, "store: remove %s", rel);
+	}
+	autofree char *esc = store_name_escape(name);
+	autofree char *dir = xasprintf("images/%s", esc);
+	(void)unlinkat(st->rootfd, dir, AT_REMOVEDIR); /* fails while other tags remain: fine */
+	return 0;
+}
+
+static int list_dir(int dirfd, const char *rel, struct strv *out, struct qerr *err)
+{
+	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return qerr_sys(err, "store: open %s", rel);
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return qerr_sys(err, "store: opendir %s", rel);
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp-"))
+			continue;
+		strv_push(out, e->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct store_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : strcmp(x->key, y->key);
+}
+
+int store_refs_list(struct store *st, struct store_ref **out, size_t *n, struct qerr *err)
+{
+	struct strv names = {0};
+	*out = NULL;
+	*n = 0;
+	if (list_dir(st->rootfd, "images", &names, err) < 0)
+		return -1;
+	size_t cap = 0;
+	for (size_t i = 0; i < names.n; i++) {
+		struct strv keys = {0};
+		autofree char *rel = xasprintf("images/%s", names.v[i]);
+		if (list_dir(st->rootfd, rel, &keys, err) < 0) {
+			strv_free(&keys);
+			continue;
+		}
+		autofree char *name = store_name_unescape(names.v[i]);
+		for (size_t k = 0; k < keys.n; k++) {
+			struct qerr ignore;
+			char *dg = store_ref_get(st, name, keys.v[k], &ignore);
+			if (!dg)
+				continue;
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				*out = xrealloc(*out, cap * sizeof **out);
+			}
+			(*out)[(*n)++] = (struct store_ref){xstrdup(name), xstrdup(keys.v[k]), dg};
+		}
+		strv_free(&keys);
+	}
+	strv_free(&names);
+	if (*n)
+		qsort(*out, *n, sizeof **out, cmp_ref);
+	return 0;
+}
+
+void store_refs_free(struct store_ref *refs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(refs[i].name);
+		free(refs[i].key);
+		free(refs[i].digest);
+	}
+	free(refs);
+}
+
+/* ---- run specs: "key value" lines, values escaped with line_escape ---- */
+
+static void spec_put(struct buf *b, const char *key, const char *val)
+{
+	if (!val)
+		return;
+	autofree char *esc = line_escape(val);
+	buf_printf(b, "%s %s\n", key, esc);
+}
+
+static void spec_put_strv(struct buf *b, const char *key, const struct strv *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		spec_put(b, key, v->v[i]);
+}
+
+int store_spec_write(struct store *st, const struct image_spec *spec, struct qerr *err)
+{
+	if (!digest_valid(spec->manifest_digest))
+		return qerr_set(err, "store: spec: invalid manifest digest");
+	struct buf b = {0};
+	buf_printf(&b, "%s\n", SPEC_MAGIC);
+	spec_put(&b, "manifest", spec->manifest_digest);
+	spec_put(&b, "config", spec->config_digest);
+	spec_put(&b, "platform", spec->platform);
+	spec_put(&b, "created", spec->created);
+	buf_printf(&b, "size %lld\n", (long long)spec->size);
+	spec_put_strv(&b, "layer", &spec->layers);
+	spec_put_strv(&b, "env", &spec->env);
+	if (spec->has_entrypoint)
+		buf_printf(&b, "has-entrypoint\n");
+	spec_put_strv(&b, "entrypoint", &spec->entrypoint);
+	if (spec->has_cmd)
+		buf_printf(&b, "has-cmd\n");
+	spec_put_strv(&b, "cmd", &spec->cmd);
+	spec_put(&b, "workdir", spec->workdir);
+	spec_put(&b, "user", spec->user);
+	spec_put(&b, "stop-signal", spec->stop_signal);
+	buf_printf(&b, "end\n");
+	autofree char *rel = xasprintf("specs/%s", digest_hex(spec->manifest_digest));
+	int rc = write_file_atomic_at(st->rootfd, rel, b.p, b.len, 0644, true, err);
+	buf_free(&b);
+	return rc;
+}
+
+static char **spec_field(struct image_spec *spec, const char *key)
+{
+	if (!strcmp(key, "manifest"))
+		return &spec->manifest_digest;
+	if (!strcmp(key, "config"))
+		return &spec->config_digest;
+	if (!strcmp(key, "platform"))
+		return &spec->platform;
+	if (!strcmp(key, "created"))
+		return &spec->created;
+	if (!strcmp(key, "workdir"))
+		return &spec->workdir;
+	if (!strcmp(key, "user"))
+		return &spec->user;
+	if (!strcmp(key, "stop-signal"))
+		return &spec->stop_signal;
+	return NULL;
+}
+
+static struct strv *spec_list(struct image_spec *spec, const char *key)
+{
+	if (!strcmp(key, "layer"))
+		return &spec->layers;
+	if (!strcmp(key, "env"))
+		return &spec->env;
+	if (!strcmp(key, "entrypoint"))
+		return &spec->entrypoint;
+	if (!strcmp(key, "cmd"))
+		return &spec->cmd;
+	return NULL;
+}
+
+int store_spec_read(struct store *st, const char *manifest_digest, struct image_spec *spec, struct qerr *err)
+{
+	memset(spec, 0, sizeof *spec);
+	if (!digest_valid(manifest_digest))
+		return qerr_set(err, "invalid digest \"%s\"", manifest_digest ? manifest_digest : "");
+	autofree char *rel = xasprintf("specs/%s", digest_hex(manifest_digest));
+	autofree char *data = read_file_at(st->rootfd, rel, SPEC_MAX, NULL, err);
+	if (!data)
+		return qerr_wrap(err, "store: image %s: ", manifest_digest);
+	char *save = NULL;
+	char *line = strtok_r(data, "\n", &save);
+	if (!line || strcmp(line, SPEC_MAGIC) != 0)
+		return qerr_set(err, "store: %s/%s: not a qimg run spec", st->root, rel);
+	bool ended = false;
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		char *val = strchr(line, ' ');
+		if (val)
+			*val++ = '\0';
+		if (!strcmp(line, "end")) {
+			ended = true;
+			break;
+		}
+		if (!strcmp(line, "has-entrypoint")) {
+			spec->has_entrypoint = true;
+			continue;
+		}
+		if (!strcmp(line, "has-cmd")) {
+			spec->has_cmd = true;
+			continue;
+		}
+		if (!val)
+			continue;
+		line_unescape(val);
+		char **f = spec_field(spec, line);
+		struct strv *l = spec_list(spec, line);
+		if (f) {
+			free(*f);
+			*f = xstrdup(val);
+		} else if (l) {
+			strv_push(l, val);
+		} else if (!strcmp(line, "size")) {
+			spec->size = strtoll(val, NULL, 10);
+		}
+	}
+	if (!ended || !spec->manifest_digest) {
+		image_spec_free(spec);
+		return qerr_set(err, "store: %s/%s: truncated run spec", st->root, rel);
+	}
+	return 0;
+}
+
+void image_spec_free(struct image_spec *spec)
+{
+	free(spec->manifest_digest);
+	free(spec->config_digest);
+	free(spec->platform);
+	free(spec->created);
+	free(spec->workdir);
+	free(spec->user);
+	free(spec->stop_signal);
+	strv_free(&spec->layers);
+	strv_free(&spec->env);
+	strv_free(&spec->entrypoint);
+	strv_free(&spec->cmd);
+	memset(spec, 0, sizeof *spec);
+}
+
+/* ---- layers ---- */
+
+static bool layer_id_valid(const char *id)
+{
+	if (!id || strlen(id) != DIGEST_HEX_LEN)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+bool store_layer_exists(struct store *st, const char *layer_id)
+{
+	if (!layer_id_valid(layer_id))
+		return false;
+	autofree char *rel = xasprintf("layers/%s", layer_id);
+	struct stat sb;
+	return fstatat(st->rootfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+}
+
+char *store_layer_path(struct store *st, const char *layer_id)
+{
+	return xasprintf("%s/layers/%s", st->root, layer_id);
+}
+
+/* ---- locks ---- */
+
+static int lock_file(struct store *st, const char *rel, bool exclusive, bool wait, struct qerr *err)
+{
+	int fd = openat(st->rootfd, rel, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return qerr_sys(err, "store: open lock %s", rel);
+	int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+	while (flock(fd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		qerr_sys(err, "store: lock %s", rel);
+		err->code = saved;
+		return -1;
+	}
+	return fd;
+}
+
+int store_lock(struct store *st, bool exclusive, bool wait, struct qerr *err)
+{
+	return lock_file(st, "locks/store.lock", exclusive, wait, err);
+}
+
+int store_lock_object(struct store *st, const char *kind, const char *id, bool exclusive, bool wait, struct qerr *err)
+{
+	for (const char *p = kind; *p; p++)
+		if (*p == '/' || *p == '.')
+			return qerr_set(err, "store: invalid lock kind");
+	for (const char *p = id; *p; p++)
+		if (*p == '/' || (*p == '.' && p == id))
+			return qerr_set(err, "store: invalid lock id \"%s\"", id);
+	autofree char *rel = xasprintf("locks/%s-%s.lock", kind, id);
+	return lock_file(st, rel, exclusive, wait, err);
+}

@@ -1,0 +1,101 @@
+/* The on-disk store: root resolution, content-addressed blobs, image refs, run specs, unpacked layers, locks. */
+#ifndef QIMG_STORE_H
+#define QIMG_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "util.h"
+
+/*
+ * Layout below the root (DESIGN.md §2):
+ *   blobs/sha256/<hex>         verified blobs, mode 0444
+ *   layers/<id>/               unpacked layer (overlay format); <id> = hex of the layer's diffID
+ *   layers/<id>.json           layer metadata (diffID, sizes, unpack time)
+ *   images/<escaped-name>/<tag | sha256:hex>   -> "sha256:<manifest hex>\n"
+ *   specs/<manifest hex>       the run spec: everything `run` needs, in a plain line format (no JSON on the run path)
+ *   tmp/                       in-progress work, named <what>-<pid>-<random>
+ *   runs/<name>/               kept uppers (--keep)
+ *   locks/                     flock files
+ *   idmap                      the uid/gid mapping the layers were unpacked with
+ */
+
+struct store {
+	char *root;     /* absolute path */
+	int rootfd;     /* O_PATH|O_DIRECTORY fd of root */
+	bool rootless;  /* euid != 0: layers are owned by mapped (sub)ids */
+};
+
+#define DIGEST_HEX_LEN 64
+#define DIGEST_LEN (7 + DIGEST_HEX_LEN) /* "sha256:" + hex */
+
+/* Root from (in order) opt, $QIMG_STORE, $XDG_DATA_HOME/qimg, ~/.local/share/qimg; /var/lib/qimg for root. Caller frees. */
+char *store_default_root(const char *opt);
+/* Open (creating the layout if needed). */
+int store_open(struct store *st, const char *root_opt, struct qerr *err);
+void store_close(struct store *st);
+
+/* "sha256:" followed by exactly 64 lowercase hex digits; anything else is refused (no traversal via digests). */
+bool digest_valid(const char *digest);
+/* Pointer to the hex part of a valid digest. */
+const char *digest_hex(const char *digest);
+
+/* Blobs. */
+bool store_blob_exists(struct store *st, const char *digest);
+/* Relative path "blobs/sha256/<hex>" (caller frees); digest must be valid. */
+char *store_blob_relpath(const char *digest);
+int store_blob_open(struct store *st, const char *digest, struct qerr *err); /* O_RDONLY|O_CLOEXEC */
+char *store_blob_read(struct store *st, const char *digest, size_t max, size_t *len, struct qerr *err);
+/* Create a temp file in tmp/ (mode 0600); *name_out gets its name relative to tmp/ (caller frees). */
+int store_tmp_file(struct store *st, const char *what, char **name_out, struct qerr *err);
+/* Create a temp dir in tmp/; *name_out relative to tmp/. */
+int store_tmp_dir(struct store *st, const char *what, char **name_out, struct qerr *err);
+/* Publish tmp/<tmpname> as blobs/sha256/<hex>: fsync, chmod 0444, rename. The caller has verified the digest. */
+int store_blob_commit(struct store *st, int fd, const char *tmpname, const char *digest, struct qerr *err);
+
+/* Image refs. name is a normalised repository name ("docker.io/library/ubuntu"); key is a tag or a digest. */
+int store_ref_set(struct store *st, const char *name, const char *key, const char *manifest_digest, struct qerr *err);
+/* Returns the manifest digest (caller frees) or NULL with err set ("image not found: NAME:TAG"). */
+char *store_ref_get(struct store *st, const char *name, const char *key, struct qerr *err);
+int store_ref_remove(struct store *st, const char *name, const char *key, struct qerr *err);
+struct store_ref {
+	char *name, *key, *digest;
+};
+int store_refs_list(struct store *st, struct store_ref **out, size_t *n, struct qerr *err);
+void store_refs_free(struct store_ref *refs, size_t n);
+
+/* The run spec of one image (one manifest). */
+struct image_spec {
+	char *manifest_digest;
+	char *config_digest;
+	char *platform;        /* os/arch[/variant] */
+	char *created;         /* from the config, may be NULL */
+	int64_t size;          /* sum of compressed layer sizes + config */
+	struct strv layers;    /* layer ids, bottom (first applied) first */
+	struct strv env;       /* K=V */
+	struct strv entrypoint;
+	bool has_entrypoint;   /* false when the config had none (null) */
+	struct strv cmd;
+	bool has_cmd;
+	char *workdir;         /* may be NULL */
+	char *user;            /* may be NULL */
+	char *stop_signal;     /* may be NULL */
+};
+int store_spec_write(struct store *st, const struct image_spec *spec, struct qerr *err);
+int store_spec_read(struct store *st, const char *manifest_digest, struct image_spec *spec, struct qerr *err);
+void image_spec_free(struct image_spec *spec);
+
+/* Unpacked layers. */
+bool store_layer_exists(struct store *st, const char *layer_id);
+char *store_layer_path(struct store *st, const char *layer_id); /* absolute; caller frees */
+
+/* Locks (flock on files under locks/). Returned fds are released by close(). */
+/* The store-wide lock: shared for pull/run/rmi, exclusive for gc's sweep of one object. */
+int store_lock(struct store *st, bool exclusive, bool wait, struct qerr *err);
+/* A per-object lock, e.g. kind "blob"/"layer"/"image" and the id; -1 with err->code == EWOULDBLOCK when !wait and busy. */
+int store_lock_object(struct store *st, const char *kind, const char *id, bool exclusive, bool wait, struct qerr *err);
+
+/* Escape a repository name into one path component (and back). Caller frees. */
+char *store_name_escape(const char *name);
+char *store_name_unescape(const char *esc);
+
+#endif

@@ -1,0 +1,92 @@
+/* Shared base helpers: error values, logging, checked allocation, cleanup attributes, small fs helpers. */
+#ifndef QIMG_UTIL_H
+#define QIMG_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* An error value: what was being done to what, and why. Filled by the failing function, printed only by cmd/. */
+struct qerr {
+	int code;         /* errno-like cause, 0 when not from a syscall */
+	int exit_status;  /* suggested exit status (0 = default 125/1 chosen by cmd/) */
+	char msg[1024];
+};
+
+/* Fill err with a formatted message; returns -1 so callers can `return qerr_set(...)`. */
+int qerr_set(struct qerr *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, appending ": strerror(errno)" (errno read on entry). */
+int qerr_sys(struct qerr *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix an existing message: "pull: " + old message. */
+int qerr_wrap(struct qerr *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logging on stderr; level set once by cmd/ from -v/-vv/-q. */
+enum { LOG_QUIET = -1, LOG_NORMAL = 0, LOG_VERBOSE = 1, LOG_DEBUG = 2 };
+extern int qlog_level; /* the one process-wide setting, written only by cmd/ at start */
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_warn(...) log_msg(LOG_NORMAL, "warning: " __VA_ARGS__)
+#define log_info(...) log_msg(LOG_VERBOSE, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Allocation that cannot fail (aborts with a message on OOM). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Cleanup helpers for locals. */
+void autofree_fn(void *p);
+void autoclose_fn(int *fd);
+#define autofree __attribute__((cleanup(autofree_fn)))
+#define autoclose __attribute__((cleanup(autoclose_fn)))
+
+/* A growable string list (argv-like, NULL terminated). */
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+void strv_push(struct strv *s, const char *str);       /* copies str */
+void strv_push_take(struct strv *s, char *str);         /* takes ownership */
+void strv_free(struct strv *s);
+
+/* A growable byte buffer. */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+void buf_append(struct buf *b, const void *data, size_t n);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+/* Filesystem helpers. All fds O_CLOEXEC. */
+int mkdir_p(const char *path, mode_t mode, struct qerr *err);
+int mkdirat_p(int dirfd, const char *rel, mode_t mode, struct qerr *err);
+/* Read a whole (small) file; NUL-terminated; *len_out optional. max caps the size. */
+char *read_file_at(int dirfd, const char *path, size_t max, size_t *len_out, struct qerr *err);
+/* Write data to dirfd/path atomically: tmp file in the same dir, fsync when durable, rename. */
+int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode, bool durable,
+			 struct qerr *err);
+/* Remove a tree below dirfd/name without following symlinks; missing is not an error. */
+int rm_rf_at(int dirfd, const char *name, struct qerr *err);
+/* Write all bytes, retrying on EINTR/short writes. */
+int write_all(int fd, const void *data, size_t len);
+/* Random hex string of n chars (n <= 64) from getrandom. */
+void random_hex(char *out, size_t n);
+/* Monotonic time in seconds as a double. */
+double now_mono(void);
+
+/* Escape a value for a one-line text record: backslash, newline, tab -> \\ \n \t. Caller frees. */
+char *line_escape(const char *s);
+/* Unescape in place. */
+void line_unescape(char *s);
+
+/* Parse "10", "10k", "2G" (1024-based) into bytes; -1 on error. */
+int64_t parse_size(const char *s);
+/* Parse "30s", "10m", "7d", "2h" into seconds; -1 on error. */
+int64_t parse_duration(const char *s);
+
+#endif

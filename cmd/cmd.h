@@ -3,6 +3,8 @@
 #define QIMG_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "../store/util.h"
 
 /* Exit codes (docker's convention for run). */
@@ -40,6 +42,15 @@ struct optscan {
 /* Options taking a value are listed in with_value (NULL terminated). Returns 1 for an option (name/value set),
    0 at the end of options (s->i = first operand), -1 on error (message printed). */
 int optscan_next(struct optscan *s, const char *const *with_value);
+
+struct store;
+struct image_spec;
+/* Open the store named by --store / $QIMG_STORE / the default. */
+int cmd_open_store(const struct gopts *g, struct store *st, struct qerr *err);
+/* Resolve IMAGE (a reference, or a full manifest digest "sha256:...") to its run spec. */
+int cmd_resolve_image(struct gopts *g, const char *arg, struct store *st, struct image_spec *spec, struct qerr *err);
+/* Format a byte count like "12.3MB" into out. */
+void cmd_human_size(int64_t bytes, char *out, size_t n);
 
 int cmd_pull(struct gopts *g, int argc, char **argv);
 int cmd_images(struct gopts *g, int argc, char **argv);

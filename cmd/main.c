@@ -1,0 +1,130 @@
+/* qimg's entry point: global options, then dispatch to one command. Built twice: light (qimg) and heavy (qimg-pull). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+#define QIMG_VERSION "0.1.0"
+
+struct command {
+	const char *name;
+	int (*fn)(struct gopts *, int, char **);
+	const char *summary;
+};
+
+#ifdef QIMG_HEAVY
+#define HEAVY(fn) fn
+#else
+#define HEAVY(fn) NULL /* exec'd into qimg-pull */
+#endif
+
+static const struct command commands[] = {
+	{"pull", HEAVY(cmd_pull), "pull an image from a registry into the store"},
+	{"run", cmd_run, "run a command in a fresh container of an image"},
+	{"images", cmd_images, "list images in the store"},
+	{"inspect", cmd_inspect, "show an image's manifest and config as JSON"},
+	{"rmi", cmd_rmi, "remove image references (data goes at the next gc)"},
+	{"rm", cmd_rm, "remove kept containers (run --keep NAME)"},
+	{"export", cmd_export, "flatten an image into a plain rootfs directory"},
+	{"gc", cmd_gc, "remove what no image or live run uses"},
+	{"system", cmd_system, "store and keeper maintenance: df, check, keeper"},
+	{NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: qimg [--store DIR] [-v|-vv] [-q] COMMAND [ARG...]\n\n"
+		   "Pull OCI/Docker images and run them rootless in milliseconds.\n\nCommands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(f, "  %-9s %s\n", c->name, c->summary);
+	fprintf(f, "\nGlobal options:\n"
+		   "  --store DIR   store root (default $QIMG_STORE, else $XDG_DATA_HOME/qimg,\n"
+		   "                ~/.local/share/qimg; /var/lib/qimg for root)\n"
+		   "  -v, -vv       more log output on stderr\n"
+		   "  -q            only errors on stderr\n"
+		   "  --version     print the version\n\n"
+		   "Run 'qimg COMMAND --help' for a command's options.\n");
+}
+
+#ifndef QIMG_HEAVY
+/* Hand a heavy command to qimg-pull, found beside this binary or in the install's libexec dir. */
+static int exec_heavy(char **argv)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	const char *env = getenv("QIMG_PULL_HELPER");
+	char *candidates[3] = {0};
+	int nc = 0;
+	if (env && *env)
+		candidates[nc++] = xstrdup(env);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			candidates[nc++] = xasprintf("%s/qimg-pull", self);
+		}
+	}
+	candidates[nc++] = xstrdup(QIMG_LIBEXECDIR "/qimg-pull");
+	for (int i = 0; i < nc; i++) {
+		if (access(candidates[i], X_OK) == 0) {
+			execv(candidates[i], argv);
+			cmd_error("exec %s: %s", candidates[i], strerror(errno));
+			return EXIT_QIMG;
+		}
+	}
+	cmd_error("helper qimg-pull not found (looked beside %s and in %s)", n > 0 ? self : "qimg",
+		  QIMG_LIBEXECDIR);
+	for (int i = 0; i < nc; i++)
+		free(candidates[i]);
+	return EXIT_QIMG;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	struct gopts g = {.argv0 = argv[0]};
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--store") && i + 1 < argc)
+			g.store = argv[++i];
+		else if (!strncmp(a, "--store=", 8))
+			g.store = a + 8;
+		else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+			qlog_level = LOG_VERBOSE;
+		else if (!strcmp(a, "-vv") || !strcmp(a, "--debug"))
+			qlog_level = LOG_DEBUG;
+		else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
+			qlog_level = LOG_QUIET;
+		else if (cmd_is_help(a)) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("qimg %s\n", QIMG_VERSION);
+			return 0;
+		} else {
+			cmd_error("unknown global option %s (see qimg --help)", a);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (const struct command *c = commands; c->name; c++) {
+		if (strcmp(c->name, argv[i]) != 0)
+			continue;
+#ifndef QIMG_HEAVY
+		if (!c->fn)
+			return exec_heavy(argv);
+#endif
+		return c->fn(&g, argc - i, argv + i);
+	}
+	cmd_error("unknown command \"%s\" (see qimg --help)", argv[i]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,92 @@
+/* Unit tests: store layout, digests, refs, run specs, name escaping (store/store.c). */
+#include <stdlib.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include "../../store/store.h"
+#include "t.h"
+
+static const char D1[] = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+int main(void)
+{
+	char tmpl[] = "/tmp/qimg-unit-XXXXXX";
+	if (!mkdtemp(tmpl))
+		return 2;
+	struct store st;
+	struct qerr err = {0};
+	T_OK("open creates layout", store_open(&st, tmpl, &err) == 0);
+	T_OK("layout has blobs/sha256", faccessat(st.rootfd, "blobs/sha256", F_OK, 0) == 0);
+
+	T_OK("digest valid", digest_valid(D1));
+	T_OK("digest uppercase refused", !digest_valid("sha256:1111111111111111111111111111111111111111111111111111111111111A11"));
+	T_OK("digest traversal refused", !digest_valid("sha256:../../../../etc/passwd"));
+	T_OK("digest short refused", !digest_valid("sha256:11"));
+	T_OK("digest long refused", !digest_valid("sha256:11111111111111111111111111111111111111111111111111111111111111112"));
+	T_OK("digest other algo refused", !digest_valid("sha512:1111111111111111111111111111111111111111111111111111111111111111"));
+
+	char *esc = store_name_escape("127.0.0.1:5000/a/b");
+	T_STREQ("escape name", "127.0.0.1%3A5000%2Fa%2Fb", esc);
+	char *un = store_name_unescape(esc);
+	T_STREQ("unescape name", "127.0.0.1:5000/a/b", un);
+	free(esc);
+	free(un);
+
+	T_OK("ref set", store_ref_set(&st, "docker.io/library/busybox", "latest", D1, &err) == 0);
+	char *got = store_ref_get(&st, "docker.io/library/busybox", "latest", &err);
+	T_STREQ("ref get", D1, got);
+	free(got);
+	T_OK("ref missing is an error", store_ref_get(&st, "docker.io/library/nope", "latest", &err) == NULL &&
+					     strstr(err.msg, "image not found") != NULL);
+	T_OK("ref with traversal key refused", store_ref_set(&st, "a/b", "../../x", D1, &err) < 0);
+	T_OK("ref with bad name refused", store_ref_set(&st, "../a", "t", D1, &err) < 0);
+	struct store_ref *refs;
+	size_t n;
+	T_OK("refs list", store_refs_list(&st, &refs, &n, &err) == 0 && n == 1 && !strcmp(refs[0].key, "latest"));
+	store_refs_free(refs, n);
+
+	struct image_spec spec = {0}, back;
+	spec.manifest_digest = (char *)D1;
+	spec.config_digest = (char *)D1;
+	spec.platform = (char *)"linux/amd64";
+	spec.size = 12345;
+	strv_push(&spec.layers, "aaaa");
+	strv_push(&spec.layers, "bbbb");
+	strv_push(&spec.env, "PATH=/bin");
+	strv_push(&spec.env, "MULTI=line1\nline2\\tab\t");
+	spec.has_cmd = true;
+	strv_push(&spec.cmd, "sh");
+	strv_push(&spec.cmd, "");
+	spec.workdir = (char *)"/w d";
+	T_OK("spec write", store_spec_write(&st, &spec, &err) == 0);
+	T_OK("spec read", store_spec_read(&st, D1, &back, &err) == 0);
+	T_OK("spec layers order", back.layers.n == 2 && !strcmp(back.layers.v[0], "aaaa") && !strcmp(back.layers.v[1], "bbbb"));
+	T_STREQ("spec env escaped round trip", "MULTI=line1\nline2\\tab\t", back.env.v[1]);
+	T_OK("spec cmd with empty arg", back.has_cmd && back.cmd.n == 2 && back.cmd.v[1][0] == '\0');
+	T_OK("spec no entrypoint", !back.has_entrypoint && back.entrypoint.n == 0);
+	T_STREQ("spec workdir", "/w d", back.workdir);
+	T_OK("spec size", back.size == 12345);
+	image_spec_free(&back);
+	strv_free(&spec.layers);
+	strv_free(&spec.env);
+	strv_free(&spec.cmd);
+
+	/* A truncated spec is refused instead of running with half a config. */
+	int fd = openat(st.rootfd, "specs/1111111111111111111111111111111111111111111111111111111111111111", O_WRONLY | O_TRUNC);
+	T_OK("truncate spec", fd >= 0 && write(fd, "qimg-spec 1\nmanifest x\n", 23) == 23);
+	close(fd);
+	T_OK("truncated spec refused", store_spec_read(&st, D1, &back, &err) < 0 && strstr(err.msg, "truncated"));
+
+	int l1 = store_lock_object(&st, "layer", "abc", true, false, &err);
+	int l2 = store_lock_object(&st, "layer", "abc", true, false, &err);
+	T_OK("object lock exclusive", l1 >= 0 && l2 < 0);
+	close(l1);
+	T_OK("lock id traversal refused", store_lock_object(&st, "layer", "../x", true, false, &err) < 0);
+
+	T_OK("parse_size", parse_size("20G") == 20LL << 30 && parse_size("1.5k") == 1536 && parse_size("x") < 0);
+	T_OK("parse_duration", parse_duration("7d") == 7 * 86400 && parse_duration("10m") == 600 && parse_duration("1y") < 0);
+
+	struct qerr rmerr;
+	rm_rf_at(AT_FDCWD, tmpl, &rmerr);
+	store_close(&st);
+	T_DONE();
+}

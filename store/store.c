@@ -403,6 +403,7 @@ int store_spec_write(struct store *st, const struct image_spec *spec, struct qer
 	spec_put(&b, "created", spec->created);
 	buf_printf(&b, "size %lld\n", (long long)spec->size);
 	spec_put_strv(&b, "layer", &spec->layers);
+	spec_put_strv(&b, "blob", &spec->blobs);
 	spec_put_strv(&b, "env", &spec->env);
 	if (spec->has_entrypoint)
 		buf_printf(&b, "has-entrypoint\n");
@@ -445,6 +446,8 @@ static struct strv *spec_list(struct image_spec *spec, const char *key)
 		return &spec->layers;
 	if (!strcmp(key, "env"))
 		return &spec->env;
+	if (!strcmp(key, "blob"))
+		return &spec->blobs;
 	if (!strcmp(key, "entrypoint"))
 		return &spec->entrypoint;
 	if (!strcmp(key, "cmd"))
@@ -513,6 +516,7 @@ void image_spec_free(struct image_spec *spec)
 	free(spec->user);
 	free(spec->stop_signal);
 	strv_free(&spec->layers);
+	strv_free(&spec->blobs);
 	strv_free(&spec->env);
 	strv_free(&spec->entrypoint);
 	strv_free(&spec->cmd);

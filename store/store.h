@@ -71,6 +71,7 @@ struct image_spec {
 	char *created;         /* from the config, may be NULL */
 	int64_t size;          /* sum of compressed layer sizes + config */
 	struct strv layers;    /* layer ids, bottom (first applied) first */
+	struct strv blobs;     /* every blob digest the image needs besides manifest and config (layers, index): gc roots */
 	struct strv env;       /* K=V */
 	struct strv entrypoint;
 	bool has_entrypoint;   /* false when the config had none (null) */
@@ -80,6 +81,7 @@ struct image_spec {
 	char *user;            /* may be NULL */
 	char *stop_signal;     /* may be NULL */
 };
+/* A run holds a shared lock on its image ("image", manifest hex) for its whole life: gc's lease. */
 int store_spec_write(struct store *st, const struct image_spec *spec, struct qerr *err);
 int store_spec_read(struct store *st, const char *manifest_digest, struct image_spec *spec, struct qerr *err);
 void image_spec_free(struct image_spec *spec);

@@ -61,5 +61,7 @@ int cmd_rm(struct gopts *g, int argc, char **argv);
 int cmd_export(struct gopts *g, int argc, char **argv);
 int cmd_gc(struct gopts *g, int argc, char **argv);
 int cmd_system(struct gopts *g, int argc, char **argv);
+int cmd_system_df(struct gopts *g, int argc, char **argv);
+int cmd_system_check(struct gopts *g, int argc, char **argv); /* heavy (qimg-pull) */
 
 #endif

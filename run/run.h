@@ -29,3 +29,62 @@ int run_userns_enter(struct qerr *err);
 /* ---- the runner (run/run.c) ---- */
 /* struct run_opts and run_container() are defined below by the runner. */
 
+
+/* Find id's first range in /etc/subuid-format text (by user name or numeric id). 0 found, -1 not. */
+int run_subid_find(const char *text, const char *name, uint32_t id, uint32_t *start, uint32_t *count);
+
+/* `qimg system keeper status|stop`. */
+struct run_keeper_info {
+	char *dir;       /* where the record lives */
+	bool running;
+	pid_t pid;
+	uint64_t ns_inode;
+	uint64_t rss_kb;
+	char *uid_map;   /* the keeper's /proc/PID/uid_map, may be NULL */
+};
+int run_keeper_status(struct run_keeper_info *ki, struct qerr *err);
+void run_keeper_info_free(struct run_keeper_info *ki);
+/* Stop the keeper (SIGTERM) and forget it; runs already started keep their namespace. */
+int run_keeper_stop(bool *was_running, struct qerr *err);
+
+/* -v HOST:CTR[:ro] */
+struct run_bind {
+	const char *src, *dst;
+	bool ro;
+};
+
+#define RUN_CAPS_ALL (~(uint64_t)0)
+
+struct run_opts {
+	struct store *st;
+	const struct image_spec *spec;
+	char *const *args;          /* CMD [ARG...] from the command line (replace the image's Cmd) */
+	size_t nargs;
+	const char *entrypoint;     /* --entrypoint: NULL = not given; "" = none (also clears the image's Cmd) */
+	const struct strv *env;     /* -e / --env-file as K=V, applied over the image's Env */
+	const char *workdir;        /* -w (absolute) */
+	const char *user;           /* -u name|uid[:group|gid] */
+	const char *hostname;       /* --hostname */
+	const struct run_bind *binds;
+	size_t nbinds;
+	bool read_only, tty, interactive, net_none, no_new_privs;
+	enum ovl_kind overlay;
+	const char *keep;           /* --keep NAME: upper+work in runs/NAME/ */
+	const char *from;           /* --from NAME: runs/NAME/upper as the top-most lower */
+	uint64_t cap_add, cap_drop; /* bit n = capability n; RUN_CAPS_ALL = ALL */
+};
+
+/* Run the container and wait for it. Returns the command's exit status (128+N when killed by signal N), or -1
+   with err set (err->exit_status: 125 qimg's error, 126 cannot execute, 127 not found). */
+int run_container(const struct run_opts *o, struct qerr *err);
+
+/* Capability name ("CHOWN", "cap_chown", "ALL") -> bit mask. 0 on success. */
+int run_cap_parse(const char *name, uint64_t *mask);
+/* Read a docker --env-file: K=V lines, bare K taken from our environment, # comments. */
+int run_env_file_read(const char *path, struct strv *out, struct qerr *err);
+/* Remove a kept container's dir runs/NAME (rootless: enters the user namespace first). */
+int run_kept_remove(struct store *st, const char *name, struct qerr *err);
+/* A valid --keep/--from name: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}. */
+bool run_name_valid(const char *name);
+
+#endif

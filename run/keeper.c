@@ -1,0 +1,437 @@
+/* The per-user keeper: a tiny process holding a user namespace with the full subuid map, joined by every run. */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KEEPER_RECORD "keeper"
+#define KEEPER_LOCK "keeper.lock"
+#define HELPER_ERR_MAX 512
+
+struct keeper_rec {
+	pid_t pid;
+	uint64_t ino;   /* inode of its user namespace */
+	uint64_t start; /* start time (clock ticks since boot, /proc/PID/stat field 22): defeats pid reuse */
+};
+
+/* ---- where the record lives ---- */
+
+/* Open dir (creating it 0700), refusing anything that is not a real directory owned by us and private. */
+static int private_dir_open(const char *dir, struct qerr *err)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return qerr_sys(err, "keeper: mkdir %s", dir);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return qerr_sys(err, "keeper: open %s", dir);
+	struct stat sb;
+	if (fstat(fd, &sb) < 0) {
+		close(fd);
+		return qerr_sys(err, "keeper: stat %s", dir);
+	}
+	if (sb.st_uid != geteuid() || (sb.st_mode & 077) != 0) {
+		close(fd);
+		return qerr_set(err, "keeper: %s is not a private directory owned by uid %u: refusing to use it", dir,
+				(unsigned)geteuid());
+	}
+	return fd;
+}
+
+/* $XDG_RUNTIME_DIR/qimg, else /tmp/qimg-<uid>. Caller frees. */
+static char *keeper_dir_path(void)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg && *xdg == '/')
+		return xasprintf("%s/qimg", xdg);
+	return xasprintf("/tmp/qimg-%u", (unsigned)geteuid());
+}
+
+static int keeper_dir_open(struct qerr *err)
+{
+	autofree char *dir = keeper_dir_path();
+	return private_dir_open(dir, err);
+}
+
+/* ---- verifying a recorded keeper ---- */
+
+static int proc_start_time(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
+	if (!p)
+		return -1;
+	/* After ") " come fields 3..: the start time is field 22, i.e. the 20th after the comm. */
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	*out = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+static int rec_read(int dirfd, struct keeper_rec *r)
+{
+	char buf[128];
+	autoclose int fd = openat(dirfd, KEEPER_RECORD, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	int pid;
+	unsigned long long ino, start;
+	if (sscanf(buf, "%d %llu %llu", &pid, &ino, &start) != 3 || pid <= 1)
+		return -1;
+	*r = (struct keeper_rec){pid, ino, start};
+	return 0;
+}
+
+/* Open the recorded keeper's user namespace if it is still the same process, namespace and owner. */
+static int rec_open_ns(const struct keeper_rec *r)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)r->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat sb;
+	uid_t owner;
+	uint64_t start;
+	/* Start time read after the open: a reused pid shows a different start, whenever the reuse happened. */
+	if (fstat(fd, &sb) < 0 || sb.st_ino != r->ino || ioctl(fd, NS_GET_OWNER_UID, &owner) < 0 ||
+	    owner != geteuid() || proc_start_time(r->pid, &start) < 0 || start != r->start) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int join(int nsfd, struct qerr *err)
+{
+	if (setns(nsfd, CLONE_NEWUSER) == 0)
+		return 0;
+	if (errno == EINVAL) {
+		/* Already inside it (a second call in one process) is success. */
+		struct stat self, target;
+		if (stat("/proc/self/ns/user", &self) == 0 && fstat(nsfd, &target) == 0 && self.st_ino == target.st_ino)
+			return 0;
+		errno = EINVAL;
+	}
+	return qerr_sys(err, "keeper: join its user namespace (setns)");
+}
+
+/* ---- creating the keeper ---- */
+
+/* The keeper itself: unshare the user namespace, report, drop everything, wait for SIGTERM. */
+static __attribute__((noreturn)) void keeper_main(int report)
+{
+	struct {
+		int pid, err;
+	} msg = {getpid(), 0};
+	if (unshare(CLONE_NEWUSER) < 0)
+		msg.err = errno;
+	(void)prctl(PR_SET_NAME, "qimg-keeper", 0, 0, 0);
+	if (chdir("/") < 0 && msg.err == 0)
+		msg.err = errno;
+	if (report > 0)
+		(void)close_range(0, (unsigned)report - 1, 0);
+	(void)close_range((unsigned)report + 1, ~0U, 0);
+	if (write(report, &msg, sizeof msg) != (ssize_t)sizeof msg || msg.err)
+		_exit(1);
+	close(report);
+	sigset_t all;
+	sigfillset(&all);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGTERM && sig != SIGKILL && sig != SIGSTOP)
+			(void)signal(sig, SIG_IGN);
+	(void)signal(SIGTERM, SIG_DFL);
+	(void)sigprocmask(SIG_UNBLOCK, &all, NULL);
+	for (;;)
+		pause();
+}
+
+/* Fork a keeper detached from us (double fork, new session); returns its pid. */
+static pid_t keeper_spawn(struct qerr *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return qerr_sys(err, "keeper: pipe");
+	pid_t mid = fork();
+	if (mid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return qerr_sys(err, "keeper: fork");
+	}
+	if (mid == 0) {
+		close(p[0]);
+		(void)setsid();
+		pid_t k = fork();
+		if (k != 0)
+			_exit(k < 0);
+		keeper_main(p[1]);
+	}
+	close(p[1]);
+	int st;
+	(void)waitpid(mid, &st, 0);
+	struct {
+		int pid, err;
+	} msg = {0, 0};
+	ssize_t n = read(p[0], &msg, sizeof msg);
+	close(p[0]);
+	if (n != (ssize_t)sizeof msg)
+		return qerr_set(err, "keeper: the new keeper process died before reporting");
+	if (msg.err) {
+		errno = msg.err;
+		return qerr_sys(err, "keeper: unshare(CLONE_NEWUSER) (are unprivileged user namespaces enabled?)");
+	}
+	return msg.pid;
+}
+
+/* A setuid helper (newuidmap/newgidmap): $PATH, then the usual places. Caller frees. */
+static char *helper_find(const char *name)
+{
+	const char *path = getenv("PATH");
+	autofree char *dirs = xasprintf("%s:/usr/bin:/bin:/usr/sbin:/sbin", path ? path : "");
+	char *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char *p = xasprintf("%s/%s", d, name);
+		if (*d == '/' && access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
+struct helper {
+	const char *name;
+	pid_t pid;
+	int errfd; /* read end of its stderr */
+};
+
+static int helper_start(struct helper *h, pid_t target, const struct idmap_range *r, int n, struct qerr *err)
+{
+	autofree char *exe = helper_find(h->name);
+	if (!exe)
+		return qerr_set(err, "%s not found (install the uidmap package)", h->name);
+	char args[2 + 3 * 2][16];
+	char *argv[2 + 3 * 2 + 1];
+	int a = 0;
+	argv[a++] = (char *)h->name;
+	snprintf(args[a], sizeof args[a], "%d", (int)target);
+	argv[a] = args[a];
+	a++;
+	for (int i = 0; i < n; i++) {
+		const uint32_t v[3] = {r[i].inside, r[i].outside, r[i].count};
+		for (int k = 0; k < 3; k++, a++) {
+			snprintf(args[a], sizeof args[a], "%u", v[k]);
+			argv[a] = args[a];
+		}
+	}
+	argv[a] = NULL;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return qerr_sys(err, "%s: pipe", h->name);
+	h->pid = fork();
+	if (h->pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return qerr_sys(err, "%s: fork", h->name);
+	}
+	if (h->pid == 0) {
+		(void)dup2(p[1], STDERR_FILENO);
+		execv(exe, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	h->errfd = p[0];
+	return 0;
+}
+
+static int helper_wait(struct helper *h, struct qerr *err)
+{
+	char msg[HELPER_ERR_MAX];
+	ssize_t n = read(h->errfd, msg, sizeof msg - 1);
+	close(h->errfd);
+	msg[n > 0 ? n : 0] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+	int st;
+	while (waitpid(h->pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return qerr_sys(err, "%s: wait", h->name);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	return qerr_set(err, "%s failed%s%s", h->name, *msg ? ": " : "", msg);
+}
+
+/* Write the full map into the keeper's namespace (both helpers at once: each costs a few ms). */
+static int keeper_map(pid_t pid, struct qerr *err)
+{
+	struct idmap m;
+	if (run_idmap_get(&m, err) < 0)
+		return -1;
+	struct helper hu = {"newuidmap", -1, -1}, hg = {"newgidmap", -1, -1};
+	if (helper_start(&hu, pid, m.uid, m.nuid, err) < 0)
+		return -1;
+	struct qerr gerr = {0};
+	int grc = helper_start(&hg, pid, m.gid, m.ngid, &gerr);
+	int urc = helper_wait(&hu, err);
+	if (grc == 0)
+		grc = helper_wait(&hg, &gerr);
+	if (urc < 0)
+		return -1;
+	if (grc < 0) {
+		*err = gerr;
+		return -1;
+	}
+	return 0;
+}
+
+static int keeper_create(int dirfd, struct qerr *err)
+{
+	pid_t pid = keeper_spawn(err);
+	if (pid < 0)
+		return -1;
+	struct keeper_rec r = {.pid = pid};
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+	int nsfd = -1;
+	struct stat sb;
+	if (keeper_map(pid, err) < 0)
+		goto fail;
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0 || fstat(nsfd, &sb) < 0 || proc_start_time(pid, &r.start) < 0) {
+		qerr_sys(err, "keeper: inspect process %d", (int)pid);
+		goto fail;
+	}
+	r.ino = sb.st_ino;
+	char line[96];
+	int len = snprintf(line, sizeof line, "%d %llu %llu\n", (int)r.pid, (unsigned long long)r.ino,
+			   (unsigned long long)r.start);
+	if (write_file_atomic_at(dirfd, KEEPER_RECORD, line, (size_t)len, 0600, false, err) < 0)
+		goto fail;
+	log_info("keeper: started pid %d (user namespace %llu)", (int)pid, (unsigned long long)r.ino);
+	return nsfd;
+fail:
+	(void)kill(pid, SIGKILL);
+	if (nsfd >= 0)
+		close(nsfd);
+	return -1;
+}
+
+int run_userns_enter(struct qerr *err)
+{
+	if (geteuid() == 0)
+		return 0;
+	autoclose int dirfd = keeper_dir_open(err);
+	if (dirfd < 0)
+		return -1;
+	struct keeper_rec r;
+	autoclose int nsfd = rec_read(dirfd, &r) == 0 ? rec_open_ns(&r) : -1;
+	if (nsfd >= 0)
+		return join(nsfd, err);
+	/* Slow path, once per boot (or after `keeper stop`): one creator at a time. */
+	autoclose int lock = openat(dirfd, KEEPER_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lock < 0)
+		return qerr_sys(err, "keeper: open lock");
+	while (flock(lock, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return qerr_sys(err, "keeper: lock");
+	nsfd = rec_read(dirfd, &r) == 0 ? rec_open_ns(&r) : -1;
+	if (nsfd < 0)
+		nsfd = keeper_create(dirfd, err);
+	if (nsfd < 0)
+		return -1;
+	return join(nsfd, err);
+}
+
+/* ---- `qimg system keeper status|stop` ---- */
+
+static uint64_t proc_rss_kb(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	struct qerr ignore;
+	autofree char *s = read_file_at(AT_FDCWD, path, 1 << 16, NULL, &ignore);
+	const char *p = s ? strstr(s, "\nVmRSS:") : NULL;
+	return p ? strtoull(p + 7, NULL, 10) : 0;
+}
+
+int run_keeper_status(struct run_keeper_info *ki, struct qerr *err)
+{
+	memset(ki, 0, sizeof *ki);
+	ki->dir = keeper_dir_path();
+	if (geteuid() == 0)
+		return 0;
+	autoclose int dirfd = keeper_dir_open(err);
+	if (dirfd < 0)
+		return -1;
+	struct keeper_rec r;
+	if (rec_read(dirfd, &r) < 0)
+		return 0;
+	autoclose int nsfd = rec_open_ns(&r);
+	if (nsfd < 0)
+		return 0;
+	ki->running = true;
+	ki->pid = r.pid;
+	ki->ns_inode = r.ino;
+	ki->rss_kb = proc_rss_kb(r.pid);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/uid_map", (int)r.pid);
+	struct qerr ignore;
+	ki->uid_map = read_file_at(AT_FDCWD, path, 1 << 16, NULL, &ignore);
+	return 0;
+}
+
+int run_keeper_stop(bool *was_running, struct qerr *err)
+{
+	*was_running = false;
+	if (geteuid() == 0)
+		return 0;
+	autoclose int dirfd = keeper_dir_open(err);
+	if (dirfd < 0)
+		return -1;
+	autoclose int lock = openat(dirfd, KEEPER_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		return qerr_sys(err, "keeper: lock");
+	struct keeper_rec r;
+	if (rec_read(dirfd, &r) == 0) {
+		autoclose int nsfd = rec_open_ns(&r);
+		if (nsfd >= 0) {
+			if (kill(r.pid, SIGTERM) < 0 && errno != ESRCH)
+				return qerr_sys(err, "keeper: kill %d", (int)r.pid);
+			*was_running = true;
+		}
+	}
+	if (unlinkat(dirfd, KEEPER_RECORD, 0) < 0 && errno != ENOENT)
+		return qerr_sys(err, "keeper: remove record");
+	return 0;
+}
+
+void run_keeper_info_free(struct run_keeper_info *ki)
+{
+	free(ki->dir);
+	free(ki->uid_map);
+	memset(ki, 0, sizeof *ki);
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Runs qimg's tests: the unit binaries in $QIMG_UNIT_DIR, then every tests/e2e/*.sh in its own bash process.
+# usage: tests/run.sh [FILTER...]   (or TESTS="a b"): run only unit binaries and e2e files whose name contains
+# one of the filters. Prints "PASS name", "FAIL name: why" or "SKIP name: why" per test ("#" lines are notes)
+# and ends with "N passed, N failed, N skipped"; exits 1 when anything failed. Needs no TTY and no stdin.
+# Env: QIMG_BIN (qimg under test), QIMG_UNIT_DIR, QIMG_TEST_FILE_TIMEOUT (900 s), QIMG_UNIT_TIMEOUT (300 s),
+# QIMG_TEST_VERBOSE=1 (show every file's whole output, not only the tail of a failing one).
+set -u
+exec </dev/null
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$(dirname "$TESTS_DIR")" || exit 2
+FILE_TIMEOUT=${QIMG_TEST_FILE_TIMEOUT:-900}
+UNIT_TIMEOUT=${QIMG_UNIT_TIMEOUT:-300}
+FILTERS=("$@")
+[ ${#FILTERS[@]} -gt 0 ] || read -ra FILTERS <<<"${TESTS:-}"
+unset QIMG_STORE QIMG_RESULTS QIMG_TEST_TAG QIMG_TEST_TMPROOT
+export QIMG_BIN=${QIMG_BIN:-$PWD/qimg}
+RUNROOT=$(mktemp -d /tmp/qimg-run.XXXXXX) || exit 2
+chmod 0755 "$RUNROOT"
+npass=0 nfail=0 nskip=0
+
+cleanup() {
+	/usr/bin/python3 "$TESTS_DIR/registry/reap.py" --umount "$RUNROOT" >/dev/null 2>&1
+	rm -rf "$RUNROOT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+report() { # STATUS NAME [WHY]
+	case $1 in
+	PASS) npass=$((npass + 1)) && echo "PASS $2" ;;
+	SKIP) nskip=$((nskip + 1)) && echo "SKIP $2: ${3:-skipped}" ;;
+	*) nfail=$((nfail + 1)) && echo "FAIL $2: ${3:-failed}" ;;
+	esac
+}
+
+selected() { # NAME: no filters, or one of them is a substring of NAME
+	local f
+	[ ${#FILTERS[@]} -eq 0 ] && return 0
+	for f in "${FILTERS[@]}"; do
+		case $1 in *"$f"*) return 0 ;; esac
+	done
+	return 1
+}
+
+note_tail() { # FILE [N]: the last lines of FILE as "#" notes, without the result lines already reported
+	[ -s "$1" ] && grep -Ev '^(PASS|FAIL|SKIP) ' "$1" | tail -n "${2:-25}" | sed 's/^/#   /'
+}
+
+status_text() { # RC [TIMEOUT]: how a process ended, in words
+	case $1 in
+	124 | 137) echo "timed out after ${2}s" ;;
+	*) if [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128)) ($(kill -l $(($1 - 128)) 2>/dev/null))"; else
+		echo "exited with status $1"
+	fi ;;
+	esac
+}
+
+# A unit binary prints "ok NAME", "FAIL NAME: why" or "skip NAME: why" per case.
+run_unit() { # BINARY
+	local bin=$1 base out err rc line name why nres=0 nfails=0
+	base=$(basename "$bin")
+	out=$RUNROOT/$base.out err=$RUNROOT/$base.err
+	timeout -k 10 "$UNIT_TIMEOUT" "$bin" >"$out" 2>"$err"
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) report PASS "$base:${line#ok }" ;;
+		"FAIL "* | "skip "*)
+			name=${line#* } why=
+			case $name in *": "*) why=${name#*: } name=${name%%: *} ;; esac
+			if [ "${line%% *}" = skip ]; then report SKIP "$base:$name" "$why"; else
+				report FAIL "$base:$name" "$why"
+				nfails=$((nfails + 1))
+			fi
+			;;
+		*) continue ;;
+		esac
+		nres=$((nres + 1))
+	done <"$out"
+	if [ "$rc" -ne 0 ] && [ "$nfails" -eq 0 ]; then
+		report FAIL "$base" "$(status_text "$rc" "$UNIT_TIMEOUT") after $nres results"
+	elif [ "$rc" -eq 0 ] && [ "$nres" -eq 0 ]; then
+		report FAIL "$base" "printed no results"
+	fi
+	if [ "$rc" -ne 0 ] || [ "$nfails" -ne 0 ]; then note_tail "$err" 15; fi
+}
+
+# Each e2e file runs in its own bash with lib.sh sourced first, a results file of its own, a tag in its
+# environment that marks every process it starts, and a temp root of its own; afterwards nothing tagged
+# may still run and nothing may stay mounted.
+run_e2e() { # N FILE
+	local file=$2 base tag root res log rc start secs leaks mounts had_fail status name why
+	base=$(basename "$file" .sh)
+	tag=qimg-test-$$-$1-$RANDOM
+	root=$RUNROOT/$1-$base res=$RUNROOT/$1-$base.results log=$RUNROOT/$1-$base.log
+	mkdir -p "$root" && chmod 0755 "$root" && : >"$res"
+	start=$(date +%s%N)
+	QIMG_TEST_TAG=$tag QIMG_RESULTS=$res QIMG_TEST_TMPROOT=$root timeout -k 10 "$FILE_TIMEOUT" \
+		bash -c '_qimg_lib=$1; shift; . "$_qimg_lib" && . "$0"' "$PWD/$file" "$TESTS_DIR/lib.sh" >"$log" 2>&1
+	rc=$?
+	secs=$((($(date +%s%N) - start) / 1000000))
+	echo "# $file: $((secs / 1000)).$(printf '%03d' $((secs % 1000)))s"
+	had_fail=0
+	while IFS=$'\t' read -r status name why; do
+		[ -n "$status" ] || continue
+		report "$status" "$name" "$why"
+		[ "$status" = FAIL ] && had_fail=1
+	done <"$res"
+	if [ "$rc" -ne 0 ] && { [ "$had_fail" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; }; then
+		report FAIL "$base" "$(status_text "$rc" "$FILE_TIMEOUT")"
+		had_fail=1
+	elif [ ! -s "$res" ]; then
+		report FAIL "$base" "reported no results"
+		had_fail=1
+	fi
+	leaks=$(/usr/bin/python3 "$TESTS_DIR/registry/reap.py" --tag "$tag" --kill 2>&1)
+	if [ -n "$leaks" ]; then
+		report FAIL "$base:no-leftover-processes" "still running after the file ended: $(echo "$leaks" | tr '\n' ';')"
+	fi
+	mounts=$(/usr/bin/python3 "$TESTS_DIR/registry/reap.py" --umount "$root" 2>&1)
+	if [ -n "$mounts" ]; then
+		report FAIL "$base:no-leftover-mounts" "still mounted after the file ended: $(echo "$mounts" | tr '\n' ';')"
+	fi
+	if [ "${QIMG_TEST_VERBOSE:-0}" = 1 ]; then note_tail "$log" 100000; elif [ "$had_fail" -ne 0 ]; then note_tail "$log"; fi
+	rm -rf "$root"
+}
+
+if [ -n "${QIMG_UNIT_DIR-}" ] && [ -d "$QIMG_UNIT_DIR" ]; then
+	for bin in "$QIMG_UNIT_DIR"/test_*; do
+		[ -f "$bin" ] && [ -x "$bin" ] && selected "$(basename "$bin")" && run_unit "$bin"
+	done
+fi
+
+n=0
+for file in tests/e2e/*.sh; do
+	[ -f "$file" ] || continue
+	selected "$(basename "$file")" || continue
+	n=$((n + 1))
+	run_e2e "$n" "$file"
+done
+
+echo "$npass passed, $nfail failed, $nskip skipped"
+[ "$nfail" -eq 0 ]

@@ -51,4 +51,16 @@ int ovl_kind_parse(const char *s, enum ovl_kind *out);
    own: chown everything to the caller instead of keeping the mapped owners. */
 int ovl_export_dir(struct store *st, const struct image_spec *spec, const char *dest, bool own, struct qerr *err);
 
+/* ---- unpack: defaults and what it leaves behind (appended by the unpacker) ---- */
+
+/* Bomb limits used for a zero field of struct ovl_unpack_limits: 16 GiB uncompressed per layer, a ratio of
+   1000:1 once past 1 MiB of output, 10 million tar entries. */
+#define OVL_DEFAULT_MAX_BYTES ((int64_t)16 << 30)
+#define OVL_DEFAULT_MAX_RATIO ((int64_t)1000)
+#define OVL_DEFAULT_MAX_ENTRIES ((int64_t)10000000)
+
+/* layers/<id>.json, written (durably) just before layers/<id>/ is renamed into place:
+   {"diffID":"sha256:..","blob":"sha256:..","mediaType":"..","compressedSize":N,"size":N,"files":N,
+    "unpackSeconds":S}   (size = uncompressed bytes, files = tar entries) */
+
 #endif

@@ -1,0 +1,1430 @@
+/* Layer tarballs -> overlay lower dirs: decompress, verify the diffID, extract securely; one process per layer. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <locale.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <zstd.h>
+#ifdef QIMG_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
+
+#include "../run/run.h"
+#include "internal.h"
+#include "overlay.h"
+
+#define IN_BLOCK ((size_t)1 << 20)  /* compressed bytes read from the blob at once */
+#define OUT_BLOCK ((size_t)2 << 20) /* uncompressed bytes handed to libarchive at once */
+#define RATIO_FLOOR ((int64_t)1 << 20)
+#define MAX_COMPS (PATH_MAX / 2 + 1)
+#define LABEL_LEN 12
+
+/* ======================================================================================================
+ * The uncompressed stream: blob fd -> decompressor -> sha256 + limits -> libarchive (as its read callback)
+ * ====================================================================================================== */
+
+enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
+
+struct ustream {
+	int fd;
+	enum codec codec;
+	const char *label;
+	unsigned char *in, *out;
+	size_t in_len, in_pos; /* bytes buffered in `in`, bytes of them consumed */
+	bool in_eof;           /* the blob is read to its end */
+	bool done;             /* the uncompressed stream has ended */
+	bool failed;           /* err holds the reason */
+	int64_t in_total, out_total;
+	struct ovl_unpack_limits lim;
+	EVP_MD_CTX *md;
+#ifdef QIMG_HAVE_ISAL
+	struct inflate_state *gz;
+#else
+	struct archive *gz; /* without ISA-L: libarchive's raw format + gzip filter (zlib) */
+#endif
+	ZSTD_DStream *zs;
+	size_t zlast; /* last ZSTD_decompressStream() hint: 0 = at a frame boundary */
+	struct qerr *err;
+};
+
+static int us_fail(struct ustream *s, const char *fmt, const char *detail)
+{
+	s->failed = true;
+	return qerr_set(s->err, "unpack %s: %s%s%s", s->label, fmt, detail ? ": " : "", detail ? detail : "");
+}
+
+/* Read more of the blob after the unconsumed bytes (moved to the front). */
+static int us_fill(struct ustream *s)
+{
+	if (s->in_pos > 0) {
+		memmove(s->in, s->in + s->in_pos, s->in_len - s->in_pos);
+		s->in_len -= s->in_pos;
+		s->in_pos = 0;
+	}
+	while (!s->in_eof && s->in_len < IN_BLOCK) {
+		ssize_t n = read(s->fd, s->in + s->in_len, IN_BLOCK - s->in_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return us_fail(s, "read blob", strerror(errno));
+		if (n == 0)
+			s->in_eof = true;
+		s->in_len += (size_t)n;
+		s->in_total += n;
+		break;
+	}
+	return 0;
+}
+
+static ssize_t raw_next(struct ustream *s, const void **buf)
+{
+	if (s->in_pos == s->in_len && us_fill(s) < 0)
+		return -1;
+	*buf = s->in + s->in_pos;
+	size_t n = s->in_len - s->in_pos;
+	s->in_pos = s->in_len;
+	return (ssize_t)n;
+}
+
+#ifdef QIMG_HAVE_ISAL
+/* After one gzip member: another member follows (1), the blob ends, possibly in zero padding (0), or error. */
+static int gz_more_members(struct ustream *s)
+{
+	if (s->in_len - s->in_pos < 2 && !s->in_eof && us_fill(s) < 0)
+		return -1;
+	if (s->in_pos == s->in_len)
+		return 0;
+	if (s->in_len - s->in_pos >= 2 && s->in[s->in_pos] == 0x1f && s->in[s->in_pos + 1] == 0x8b)
+		return 1;
+	for (;;) { /* gzip(1) accepts trailing zeros; anything else is garbage */
+		for (; s->in_pos < s->in_len; s->in_pos++)
+			if (s->in[s->in_pos] != 0)
+				return us_fail(s, "gzip: trailing garbage after the compressed data", NULL);
+		if (s->in_eof)
+			return 0;
+		if (us_fill(s) < 0)
+			return -1;
+	}
+}
+
+static int gz_init(struct ustream *s)
+{
+	s->gz = xmalloc(sizeof *s->gz);
+	isal_inflate_init(s->gz);
+	s->gz->crc_flag = ISAL_GZIP;
+	return 0;
+}
+
+static void gz_free(struct ustream *s)
+{
+	free(s->gz);
+}
+
+static ssize_t gz_next(struct ustream *s, const void **buf)
+{
+	struct inflate_state *z = s->gz;
+	z->next_out = s->out;
+	z->avail_out = OUT_BLOCK;
+	while (z->avail_out > 0) {
+		if (z->block_state == ISAL_BLOCK_FINISH) {
+			int more = gz_more_members(s);
+			if (more < 0)
+				return -1;
+			if (more == 0)
+				break;
+			isal_inflate_reset(z);
+			z->crc_flag = ISAL_GZIP;
+		}
+		if (s->in_pos == s->in_len && !s->in_eof && us_fill(s) < 0)
+			return -1;
+		bool at_end = s->in_pos == s->in_len && s->in_eof;
+		uint32_t before = z->avail_out;
+		z->next_in = s->in + s->in_pos;
+		z->avail_in = (uint32_t)(s->in_len - s->in_pos);
+		int r = isal_inflate(z);
+		s->in_pos = s->in_len - z->avail_in;
+		if (r < 0) {
+			char why[32];
+			snprintf(why, sizeof why, "ISA-L error %d", r);
+			return us_fail(s, "gzip: corrupt compressed data", why);
+		}
+		if (at_end && z->avail_out == before && z->block_state != ISAL_BLOCK_FINISH)
+			return us_fail(s, "gzip: compressed data is truncated", NULL);
+	}
+	*buf = s->out;
+	return (ssize_t)(OUT_BLOCK - z->avail_out);
+}
+#else
+static la_ssize_t gz_read_cb(struct archive *a, void *client, const void **buf)
+{
+	struct ustream *s = client;
+	(void)a;
+	return raw_next(s, buf);
+}
+
+static int gz_init(struct ustream *s)
+{
+	struct archive_entry *e;
+	s->gz = archive_read_new();
+	if (!s->gz || archive_read_support_format_raw(s->gz) != ARCHIVE_OK ||
+	    archive_read_append_filter(s->gz, ARCHIVE_FILTER_GZIP) != ARCHIVE_OK ||
+	    archive_read_open(s->gz, s, NULL, gz_read_cb, NULL) != ARCHIVE_OK ||
+	    archive_read_next_header(s->gz, &e) != ARCHIVE_OK) {
+		if (!s->failed)
+			us_fail(s, "gzip", s->gz ? archive_error_string(s->gz) : "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void gz_free(struct ustream *s)
+{
+	if (s->gz)
+		archive_read_free(s->gz);
+}
+
+static ssize_t gz_next(struct ustream *s, const void **buf)
+{
+	size_t size;
+	la_int64_t off;
+	int r = archive_read_data_block(s->gz, buf, &size, &off);
+	if (r == ARCHIVE_EOF)
+		return 0;
+	if (r != ARCHIVE_OK) {
+		if (!s->failed)
+			us_fail(s, "gzip", archive_error_string(s->gz));
+		return -1;
+	}
+	return (ssize_t)size;
+}
+#endif
+
+static ssize_t zs_next(struct ustream *s, const void **buf)
+{
+	ZSTD_outBuffer ob = {s->out, OUT_BLOCK, 0};
+	while (ob.pos < ob.size) {
+		if (s->in_pos == s->in_len && !s->in_eof && us_fill(s) < 0)
+			return -1;
+		bool at_end = s->in_pos == s->in_len && s->in_eof;
+		if (at_end && s->zlast == 0)
+			break;
+		size_t before = ob.pos;
+		ZSTD_inBuffer ib = {s->in, s->in_len, s->in_pos};
+		size_t r = ZSTD_decompressStream(s->zs, &ob, &ib);
+		s->in_pos = ib.pos;
+		if (ZSTD_isError(r))
+			return us_fail(s, "zstd: corrupt compressed data", ZSTD_getErrorName(r));
+		s->zlast = r;
+		if (at_end && ob.pos == before && r != 0)
+			return us_fail(s, "zstd: compressed data is truncated", NULL);
+	}
+	*buf = s->out;
+	return (ssize_t)ob.pos;
+}
+
+/* Hash and count one uncompressed block; enforce the bomb limits. */
+static int us_account(struct ustream *s, const void *buf, size_t n)
+{
+	char why[96];
+	s->out_total += (int64_t)n;
+	if (s->out_total > s->lim.max_bytes) {
+		snprintf(why, sizeof why, "more than %lld bytes", (long long)s->lim.max_bytes);
+		return us_fail(s, "layer too large when uncompressed (limit)", why);
+	}
+	int64_t in = s->in_total > 0 ? s->in_total : 1;
+	if (s->out_total > RATIO_FLOOR && s->out_total / in > s->lim.max_ratio) {
+		snprintf(why, sizeof why, "ratio above %lld:1", (long long)s->lim.max_ratio);
+		return us_fail(s, "decompression bomb refused", why);
+	}
+	if (EVP_DigestUpdate(s->md, buf, n) != 1)
+		return us_fail(s, "sha256", "EVP_DigestUpdate failed");
+	return 0;
+}
+
+/* Next block of the uncompressed stream: > 0 bytes, 0 at its end, -1 on error (s->err). */
+static ssize_t us_next(struct ustream *s, const void **buf)
+{
+	if (s->done)
+		return 0;
+	if (s->failed)
+		return -1;
+	ssize_t n = s->codec == CODEC_GZIP ? gz_next(s, buf) : s->codec == CODEC_ZSTD ? zs_next(s, buf)
+										: raw_next(s, buf);
+	if (n < 0)
+		return -1;
+	if (n == 0) {
+		s->done = true;
+		return 0;
+	}
+	if (us_account(s, *buf, (size_t)n) < 0)
+		return -1;
+	return n;
+}
+
+static enum codec sniff_codec(const unsigned char *p, size_t n)
+{
+	if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
+		return CODEC_GZIP;
+	if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
+		return CODEC_ZSTD;
+	return CODEC_NONE;
+}
+
+/* The layer media types qimg accepts, and the compression each declares. */
+static int media_codec(const char *mt, enum codec *out)
+{
+	static const struct {
+		const char *mt;
+		enum codec codec;
+	} known[] = {
+		{"application/vnd.oci.image.layer.v1.tar", CODEC_NONE},
+		{"application/vnd.oci.image.layer.v1.tar+gzip", CODEC_GZIP},
+		{"application/vnd.oci.image.layer.v1.tar+zstd", CODEC_ZSTD},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar", CODEC_NONE},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", CODEC_GZIP},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", CODEC_ZSTD},
+		{"application/vnd.docker.image.rootfs.diff.tar.gzip", CODEC_GZIP},
+		{"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", CODEC_GZIP},
+	};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (!strcmp(mt, known[i].mt)) {
+			*out = known[i].codec;
+			return 0;
+		}
+	return -1;
+}
+
+/* Open the stream over blob fd; the compression is taken from the data's magic bytes (the media type was
+   checked to be a layer type; registries do mislabel plain tars as gzip). */
+static int us_open(struct ustream *s, int fd, const char *media_type, const char *label,
+		   const struct ovl_unpack_limits *lim, struct qerr *err)
+{
+	memset(s, 0, sizeof *s);
+	s->fd = fd;
+	s->label = label;
+	s->err = err;
+	s->lim = *lim;
+	s->zlast = 1;
+	s->in = xmalloc(IN_BLOCK);
+	s->out = xmalloc(OUT_BLOCK);
+	s->md = EVP_MD_CTX_new();
+	if (!s->md || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
+		return us_fail(s, "sha256", "EVP_DigestInit failed");
+	if (us_fill(s) < 0)
+		return -1;
+	s->codec = sniff_codec(s->in, s->in_len);
+	enum codec declared = s->codec;
+	if (media_type && media_codec(media_type, &declared) < 0)
+		return us_fail(s, "unsupported layer media type", media_type);
+	if (declared != s->codec)
+		log_debug("unpack %s: media type %s, but the data says codec %d", label, media_type, (int)s->codec);
+	if (s->codec == CODEC_GZIP)
+		return gz_init(s);
+	if (s->codec == CODEC_ZSTD) {
+		s->zs = ZSTD_createDStream();
+		if (!s->zs)
+			return us_fail(s, "zstd", "out of memory");
+	}
+	return 0;
+}
+
+static void us_close(struct ustream *s)
+{
+	if (s->codec == CODEC_GZIP)
+		gz_free(s);
+	if (s->zs)
+		ZSTD_freeDStream(s->zs);
+	if (s->md)
+		EVP_MD_CTX_free(s->md);
+	free(s->in);
+	free(s->out);
+}
+
+/* Hash what follows the tar's end-of-archive marker too (it is part of the diffID), then compare. */
+static int us_verify(struct ustream *s, const char *diff_id)
+{
+	const void *buf;
+	ssize_t n;
+	while ((n = us_next(s, &buf)) > 0)
+		;
+	if (n < 0)
+		return -1;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != 32)
+		return us_fail(s, "sha256", "EVP_DigestFinal failed");
+	char hex[2 * 32 + 1];
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if (strcmp(hex, digest_hex(diff_id)) != 0) {
+		s->failed = true;
+		return qerr_set(s->err, "unpack %s: diffID mismatch: the uncompressed layer is sha256:%s, expected %s",
+				s->label, hex, diff_id);
+	}
+	return 0;
+}
+
+static la_ssize_t tar_read_cb(struct archive *a, void *client, const void **buf)
+{
+	struct ustream *s = client;
+	ssize_t n = us_next(s, buf);
+	if (n < 0)
+		archive_set_error(a, EIO, "%s", s->err->msg);
+	return n;
+}
+
+/* ======================================================================================================
+ * Secure extraction: every path is walked component by component from the layer root with O_NOFOLLOW dir fds.
+ * ====================================================================================================== */
+
+struct epath {
+	char joined[PATH_MAX]; /* normalised: "usr/bin/ls"; "" is the layer root */
+	char split[PATH_MAX];  /* the same, NUL between components */
+	char *comp[MAX_COMPS];
+	size_t n;
+};
+
+/* The open dir fds of the last parent chain (levels 0..depth-1 = comp[0..depth-1]). */
+struct dcache {
+	int fd[MAX_COMPS];
+	char *name[MAX_COMPS];
+	bool sgid[MAX_COMPS];
+	size_t depth;
+};
+
+struct dirtime {
+	char *path;
+	struct timespec ts[2];
+};
+
+struct xctx {
+	const char *label;
+	int rootfd; /* O_RDONLY dir fd of the layer being filled */
+	bool root_sgid;
+	struct epath p, t; /* the entry's path, a hardlink's target */
+	struct dcache dc;
+	struct dirtime *dts;
+	size_t ndt, capdt;
+	int64_t entries;
+	int64_t skipped;   /* devices and sockets not extracted */
+	char *first_skipped;
+	bool xattr_warned;
+	struct qerr *err;
+};
+
+/* Untrusted names go into messages with control characters replaced. */
+static const char *shown(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+	for (; s[i] && i + 4 < len; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	if (s[i])
+		memcpy(buf + i++, "...", 3), i += 2;
+	buf[i] = '\0';
+	return buf;
+}
+
+static int xfail(struct xctx *x, const char *path, const char *what)
+{
+	char b[256];
+	return qerr_set(x->err, "unpack %s: %s: %s", x->label, shown(path, b, sizeof b), what);
+}
+
+static int xfail_sys(struct xctx *x, const char *path, const char *what)
+{
+	char b[256];
+	return qerr_sys(x->err, "unpack %s: %s: %s", x->label, shown(path, b, sizeof b), what);
+}
+
+/* Normalise a tar name: leading "/" and "./" dropped, "." and empty components skipped, ".." refused. */
+static int path_parse(const char *name, struct epath *p, const char **why)
+{
+	size_t o = 0;
+	p->n = 0;
+	if (strlen(name) >= PATH_MAX) {
+		*why = "name longer than PATH_MAX";
+		return -1;
+	}
+	for (const char *s = name; *s;) {
+		if (*s == '/') {
+			s++;
+			continue;
+		}
+		const char *e = strchrnul(s, '/');
+		size_t cl = (size_t)(e - s);
+		if (cl == 2 && s[0] == '.' && s[1] == '.') {
+			*why = "\"..\" in path";
+			return -1;
+		}
+		if (cl > NAME_MAX) {
+			*why = "path component longer than NAME_MAX";
+			return -1;
+		}
+		if (!(cl == 1 && s[0] == '.')) {
+			if (o)
+				p->joined[o] = '/', p->split[o++] = '\0';
+			memcpy(p->joined + o, s, cl);
+			memcpy(p->split + o, s, cl);
+			p->comp[p->n++] = p->split + o;
+			o += cl;
+		}
+		s = e;
+	}
+	p->joined[o] = p->split[o] = '\0';
+	return 0;
+}
+
+static const char *base_of(const struct epath *p)
+{
+	return p->n ? p->comp[p->n - 1] : "";
+}
+
+static int set_opaque_fd(struct xctx *x, int dfd, const char *path)
+{
+	if (fsetxattr(dfd, OVL_OPAQUE_XATTR, OVL_OPAQUE_VALUE, 1, 0) < 0)
+		return xfail_sys(x, path, "mark directory opaque (" OVL_OPAQUE_XATTR "; the store needs user xattrs)");
+	return 0;
+}
+
+static int set_opaque_at(struct xctx *x, int pfd, const char *name, const char *path)
+{
+	autoclose int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return xfail_sys(x, path, "open directory");
+	return set_opaque_fd(x, fd, path);
+}
+
+/* Remove whatever is at pfd/name (a whole tree for a directory): the later tar entry wins. */
+static int replace_existing(struct xctx *x, int pfd, const char *name, const char *path)
+{
+	if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return xfail_sys(x, path, "remove existing entry");
+	if (rm_rf_at(pfd, name, x->err) < 0)
+		return qerr_wrap(x->err, "unpack %s: replace directory: ", x->label);
+	return 0;
+}
+
+/* Step into dirfd/name as a directory, creating it (0755) when missing; never through a symlink.
+   A whiteout left earlier in this layer becomes an opaque directory. */
+static int walk_step(struct xctx *x, int dirfd, const char *name, const char *path, bool create, bool *sgid)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			struct stat sb;
+			if (fstat(fd, &sb) < 0) {
+				close(fd);
+				return xfail_sys(x, path, "stat parent directory");
+			}
+			*sgid = (sb.st_mode & S_ISGID) != 0;
+			return fd;
+		}
+		if (errno == ENOENT && !create)
+			return xfail(x, path, "hardlink target is not in this layer");
+		if (errno == ENOENT) {
+			if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+				return xfail_sys(x, path, "create parent directory");
+			continue;
+		}
+		if (errno != ENOTDIR && errno != ELOOP)
+			return xfail_sys(x, path, "open parent directory");
+		struct stat sb;
+		if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			return xfail_sys(x, path, "stat parent directory");
+		if (S_ISLNK(sb.st_mode))
+			return xfail(x, path, "path goes through symlink");
+		if (!ovl_is_whiteout(&sb) || !create)
+			return xfail(x, path, "parent is not a directory");
+		if (unlinkat(dirfd, name, 0) < 0 || mkdirat(dirfd, name, 0755) < 0)
+			return xfail_sys(x, path, "replace whiteout by directory");
+		if (set_opaque_at(x, dirfd, name, path) < 0)
+			return -1;
+	}
+	return xfail(x, path, "parent directory keeps changing");
+}
+
+static void dc_truncate(struct dcache *dc, size_t depth)
+{
+	while (dc->depth > depth) {
+		dc->depth--;
+		close(dc->fd[dc->depth]);
+		free(dc->name[dc->depth]);
+	}
+}
+
+/* The O_PATH fd of the entry's parent directory (owned by the cache), created as needed. */
+static int parent_fd(struct xctx *x, bool *sgid)
+{
+	struct epath *p = &x->p;
+	struct dcache *dc = &x->dc;
+	size_t want = p->n - 1, k = 0;
+	while (k < dc->depth && k < want && !strcmp(dc->name[k], p->comp[k]))
+		k++;
+	dc_truncate(dc, k);
+	for (; k < want; k++) {
+		int base = k ? dc->fd[k - 1] : x->rootfd;
+		int fd = walk_step(x, base, p->comp[k], p->joined, true, &dc->sgid[k]);
+		if (fd < 0)
+			return -1;
+		dc->fd[k] = fd;
+		dc->name[k] = xstrdup(p->comp[k]);
+		dc->depth = k + 1;
+	}
+	*sgid = want ? dc->sgid[want - 1] : x->root_sgid;
+	return want ? dc->fd[want - 1] : x->rootfd;
+}
+
+/* A hardlink target's parent, walked without creating anything (caller closes). */
+static int target_parent_fd(struct xctx *x, const char *desc)
+{
+	int fd = openat(x->rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return xfail_sys(x, desc, "open layer root");
+	for (size_t k = 0; k + 1 < x->t.n; k++) {
+		bool sgid;
+		int next = walk_step(x, fd, x->t.comp[k], desc, false, &sgid);
+		close(fd);
+		if (next < 0)
+			return -1;
+		fd = next;
+	}
+	return fd;
+}
+
+static int check_ids(struct xctx *x, struct archive_entry *e, uid_t *uid, gid_t *gid)
+{
+	la_int64_t u = archive_entry_uid(e), g = archive_entry_gid(e);
+	if (u < 0 || u >= (la_int64_t)UINT32_MAX || g < 0 || g >= (la_int64_t)UINT32_MAX)
+		return xfail(x, x->p.joined, "invalid uid or gid");
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return 0;
+}
+
+static int chown_fail(struct xctx *x, uid_t uid, gid_t gid)
+{
+	char what[160];
+	if (errno != EINVAL)
+		return xfail_sys(x, x->p.joined, "chown");
+	snprintf(what, sizeof what,
+		 "owner %u:%u is not mapped in the user namespace (widen the /etc/subuid and /etc/subgid ranges)",
+		 (unsigned)uid, (unsigned)gid);
+	return xfail(x, x->p.joined, what);
+}
+
+static void entry_times(struct archive_entry *e, struct timespec ts[2])
+{
+	ts[1].tv_sec = 0;
+	ts[1].tv_nsec = UTIME_OMIT;
+	if (archive_entry_mtime_is_set(e)) {
+		ts[1].tv_sec = archive_entry_mtime(e);
+		ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+	}
+	ts[0] = ts[1];
+	if (archive_entry_atime_is_set(e)) {
+		ts[0].tv_sec = archive_entry_atime(e);
+		ts[0].tv_nsec = archive_entry_atime_nsec(e);
+	}
+}
+
+static void warn_xattr(struct xctx *x, const char *name, const char *why)
+{
+	char b[512], n[128];
+	if (x->xattr_warned)
+		return;
+	x->xattr_warned = true;
+	log_warn("unpack %s: %s: xattr %s not applied: %s (further xattr warnings for this layer suppressed)",
+		 x->label, shown(x->p.joined, b, sizeof b), shown(name, n, sizeof n), why);
+}
+
+static void apply_xattrs(struct xctx *x, int fd, struct archive_entry *e)
+{
+	const char *name;
+	const void *val;
+	size_t size;
+	if (archive_entry_xattr_reset(e) == 0)
+		return;
+	while (archive_entry_xattr_next(e, &name, &val, &size) == ARCHIVE_OK) {
+		if (!ovl_xattr_allowed(name))
+			warn_xattr(x, name, "not an allowed namespace (user.*, security.capability)");
+		else if (fsetxattr(fd, name, val, size, 0) < 0)
+			warn_xattr(x, name, strerror(errno));
+	}
+}
+
+/* Owner, then mode (chown clears set-id bits), then xattrs (a write would drop security.capability),
+   then times. `created` is the mode the object was made with; dirs get their times at the end. */
+static int apply_meta(struct xctx *x, int fd, struct archive_entry *e, mode_t created, bool parent_sgid, bool dir)
+{
+	uid_t uid = 0;
+	gid_t gid = 0;
+	mode_t mode = archive_entry_perm(e) & 07777;
+	if (check_ids(x, e, &uid, &gid) < 0)
+		return -1;
+	if ((dir || uid || gid || parent_sgid) && fchown(fd, uid, gid) < 0)
+		return chown_fail(x, uid, gid);
+	if ((dir || mode != created) && fchmod(fd, mode) < 0)
+		return xfail_sys(x, x->p.joined, "chmod");
+	if (mode & (S_ISUID | S_ISGID)) { /* never lose a set-id bit silently */
+		struct stat sb;
+		if (fstat(fd, &sb) < 0 || (sb.st_mode & 07777) != mode)
+			return xfail(x, x->p.joined, "set-id bit did not stick");
+	}
+	apply_xattrs(x, fd, e);
+	if (dir)
+		return 0;
+	struct timespec ts[2];
+	entry_times(e, ts);
+	if (futimens(fd, ts) < 0)
+		return xfail_sys(x, x->p.joined, "set times");
+	return 0;
+}
+
+/* openat(O_CREAT|O_EXCL) or mk*at(), replacing what is there once. */
+static int create_at(struct xctx *x, int pfd, const char *name, int (*make)(int, const char *, void *), void *arg)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		int r = make(pfd, name, arg);
+		if (r >= 0 || errno != EEXIST)
+			return r;
+		if (replace_existing(x, pfd, name, x->p.joined) < 0)
+			return -2;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+static int make_file(int pfd, const char *name, void *arg)
+{
+	return openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, *(mode_t *)arg);
+}
+
+static int make_fifo(int pfd, const char *name, void *arg)
+{
+	(void)arg;
+	return mkfifoat(pfd, name, 0600);
+}
+
+static int make_whiteout(int pfd, const char *name, void *arg)
+{
+	(void)arg;
+	return mknodat(pfd, name, S_IFCHR, makedev(0, 0));
+}
+
+static int make_symlink(int pfd, const char *name, void *arg)
+{
+	return symlinkat((const char *)arg, pfd, name);
+}
+
+static int created_or_fail(struct xctx *x, int r, const char *what)
+{
+	if (r == -2)
+		return -1;
+	if (r < 0)
+		return xfail_sys(x, x->p.joined, what);
+	return r;
+}
+
+static int write_data(struct xctx *x, struct archive *a, int fd, struct archive_entry *e)
+{
+	const void *buf;
+	size_t size;
+	la_int64_t off, pos = 0;
+	for (;;) {
+		int r = archive_read_data_block(a, &buf, &size, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK)
+			return xfail(x, x->p.joined, archive_error_string(a));
+		if (off != pos && lseek(fd, off, SEEK_SET) < 0)
+			return xfail_sys(x, x->p.joined, "seek");
+		if (write_all(fd, buf, size) < 0)
+			return xfail_sys(x, x->p.joined, "write");
+		pos = off + (la_int64_t)size;
+	}
+	if (pos < archive_entry_size(e) && ftruncate(fd, archive_entry_size(e)) < 0) /* sparse tail */
+		return xfail_sys(x, x->p.joined, "truncate");
+	return 0;
+}
+
+static int apply_file(struct xctx *x, struct archive *a, struct archive_entry *e)
+{
+	bool sgid;
+	int pfd = parent_fd(x, &sgid);
+	if (pfd < 0)
+		return -1;
+	/* Created without set-id bits and group/other write; the real mode comes after the chown. */
+	mode_t created = archive_entry_perm(e) & 0755;
+	autoclose int fd = created_or_fail(x, create_at(x, pfd, base_of(&x->p), make_file, &created), "create file");
+	if (fd < 0)
+		return -1;
+	if (write_data(x, a, fd, e) < 0 || apply_meta(x, fd, e, created, sgid, false) < 0)
+		return -1;
+	return 0;
+}
+
+static int apply_fifo(struct xctx *x, struct archive_entry *e)
+{
+	bool sgid;
+	int pfd = parent_fd(x, &sgid);
+	if (pfd < 0 || created_or_fail(x, create_at(x, pfd, base_of(&x->p), make_fifo, NULL), "mkfifo") < 0)
+		return -1;
+	autoclose int fd = openat(pfd, base_of(&x->p), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return xfail_sys(x, x->p.joined, "open fifo");
+	return apply_meta(x, fd, e, 0600, sgid, false);
+}
+
+static int apply_symlink(struct xctx *x, struct archive_entry *e)
+{
+	const char *target = archive_entry_symlink(e);
+	bool sgid;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	if (!target || !*target || strlen(target) >= PATH_MAX)
+		return xfail(x, x->p.joined, "symlink with an empty or over-long target");
+	if (check_ids(x, e, &uid, &gid) < 0)
+		return -1;
+	int pfd = parent_fd(x, &sgid);
+	const char *name = base_of(&x->p);
+	/* The target is stored verbatim and never followed: every later walk refuses symlinks. */
+	if (pfd < 0 || created_or_fail(x, create_at(x, pfd, name, make_symlink, (void *)target), "symlink") < 0)
+		return -1;
+	if ((uid || gid || sgid) && fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return chown_fail(x, uid, gid);
+	struct timespec ts[2];
+	entry_times(e, ts);
+	if (utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return xfail_sys(x, x->p.joined, "set times");
+	return 0;
+}
+
+static int apply_hardlink(struct xctx *x, const char *target)
+{
+	const char *why = "empty";
+	char b[600], t[512];
+	if (path_parse(target, &x->t, &why) < 0 || x->t.n == 0) {
+		snprintf(b, sizeof b, "hardlink target: %s", why);
+		return xfail(x, x->p.joined, b);
+	}
+	if (!strcmp(x->t.joined, x->p.joined))
+		return 0;
+	autofree char *desc = xasprintf("%s (hardlink to %s)", x->p.joined, x->t.joined);
+	autoclose int tfd = target_parent_fd(x, desc);
+	if (tfd < 0)
+		return -1;
+	const char *tname = base_of(&x->t);
+	struct stat sb;
+	if (fstatat(tfd, tname, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		snprintf(b, sizeof b, "hardlink target %s does not exist in this layer", shown(x->t.joined, t, sizeof t));
+		return xfail(x, x->p.joined, b);
+	}
+	if (S_ISDIR(sb.st_mode))
+		return xfail(x, x->p.joined, "hardlink to a directory");
+	bool sgid;
+	int pfd = parent_fd(x, &sgid);
+	if (pfd < 0)
+		return -1;
+	for (int tries = 0; tries < 2; tries++) {
+		if (linkat(tfd, tname, pfd, base_of(&x->p), 0) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+		if (replace_existing(x, pfd, base_of(&x->p), x->p.joined) < 0)
+			return -1;
+	}
+	return xfail_sys(x, x->p.joined, "hardlink");
+}
+
+static int apply_dir(struct xctx *x, struct archive_entry *e)
+{
+	bool sgid = false, opaque = false;
+	autoclose int dfd = -1;
+	if (x->p.n == 0) {
+		dfd = openat(x->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		int pfd = parent_fd(x, &sgid);
+		const char *name = base_of(&x->p);
+		if (pfd < 0)
+			return -1;
+		if (mkdirat(pfd, name, 0700) < 0) {
+			struct stat sb;
+			if (errno != EEXIST || fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+				return xfail_sys(x, x->p.joined, "mkdir");
+			if (!S_ISDIR(sb.st_mode)) {
+				/* A directory replacing a whiteout from this layer must not show the lower one. */
+				opaque = ovl_is_whiteout(&sb);
+				if (replace_existing(x, pfd, name, x->p.joined) < 0)
+					return -1;
+				if (mkdirat(pfd, name, 0700) < 0)
+					return xfail_sys(x, x->p.joined, "mkdir");
+			}
+		}
+		dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (dfd < 0)
+		return xfail_sys(x, x->p.joined, "open directory");
+	if (opaque && set_opaque_fd(x, dfd, x->p.joined) < 0)
+		return -1;
+	if (apply_meta(x, dfd, e, 0, sgid, true) < 0)
+		return -1;
+	if (x->p.n == 0)
+		x->root_sgid = (archive_entry_perm(e) & S_ISGID) != 0;
+	if (x->ndt == x->capdt) {
+		x->capdt = x->capdt ? 2 * x->capdt : 256;
+		x->dts = xrealloc(x->dts, x->capdt * sizeof *x->dts);
+	}
+	x->dts[x->ndt].path = xstrdup(x->p.joined);
+	entry_times(e, x->dts[x->ndt].ts);
+	x->ndt++;
+	return 0;
+}
+
+/* ".wh.NAME" -> a 0:0 char device NAME; ".wh..wh..opq" -> the parent marked opaque. */
+static int apply_whiteout(struct xctx *x)
+{
+	const char *base = base_of(&x->p);
+	bool sgid;
+	int pfd;
+	if (!strcmp(base, OCI_WH_OPAQUE)) {
+		if ((pfd = parent_fd(x, &sgid)) < 0)
+			return -1;
+		autoclose int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return xfail_sys(x, x->p.joined, "open directory");
+		return set_opaque_fd(x, dfd, x->p.joined);
+	}
+	if (!strncmp(base, OCI_WH_META_PREFIX, strlen(OCI_WH_META_PREFIX))) {
+		log_debug("unpack %s: skipping aufs metadata entry", x->label);
+		return 0;
+	}
+	const char *name = base + strlen(OCI_WH_PREFIX);
+	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return xfail(x, x->p.joined, "invalid whiteout name");
+	if ((pfd = parent_fd(x, &sgid)) < 0)
+		return -1;
+	if (mknodat(pfd, name, S_IFCHR, makedev(0, 0)) == 0)
+		return 0;
+	struct stat sb;
+	if (errno != EEXIST || fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return xfail_sys(x, x->p.joined, "create whiteout");
+	/* NAME also comes from this layer: it stays (the spec hides lower layers only); a dir of this layer
+	   hides the lower one by being opaque. */
+	if (S_ISDIR(sb.st_mode))
+		return set_opaque_at(x, pfd, name, x->p.joined);
+	return 0;
+}
+
+static int apply_special(struct xctx *x, struct archive_entry *e)
+{
+	if (archive_entry_filetype(e) == AE_IFCHR && archive_entry_rdev(e) == 0) { /* already a whiteout */
+		bool sgid;
+		int pfd = parent_fd(x, &sgid);
+		if (pfd < 0)
+			return -1;
+		return created_or_fail(x, create_at(x, pfd, base_of(&x->p), make_whiteout, NULL), "mknod") < 0 ? -1
+														: 0;
+	}
+	if (x->skipped++ == 0)
+		x->first_skipped = xstrdup(x->p.joined);
+	return 0;
+}
+
+static int apply_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
+{
+	const char *name = archive_entry_pathname(e), *why;
+	if (!name)
+		return xfail(x, "?", "entry without a name");
+	if (path_parse(name, &x->p, &why) < 0)
+		return xfail(x, name, why);
+	const char *base = base_of(&x->p);
+	if (x->p.n && !strncmp(base, OCI_WH_PREFIX, strlen(OCI_WH_PREFIX)))
+		return apply_whiteout(x);
+	if (archive_entry_hardlink(e)) {
+		if (x->p.n == 0)
+			return xfail(x, name, "hardlink names the layer root");
+		return apply_hardlink(x, archive_entry_hardlink(e));
+	}
+	mode_t type = archive_entry_filetype(e);
+	if (type == AE_IFDIR)
+		return apply_dir(x, e);
+	if (x->p.n == 0)
+		return xfail(x, name, "non-directory entry names the layer root");
+	switch (type) {
+	case AE_IFREG:
+		return apply_file(x, a, e);
+	case AE_IFLNK:
+		return apply_symlink(x, e);
+	case AE_IFIFO:
+		return apply_fifo(x, e);
+	default:
+		return apply_special(x, e);
+	}
+}
+
+static int openat2_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {.flags = (uint64_t)flags,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* Directory times last (creating children changed them), resolved again without following anything. */
+static int apply_dirtimes(struct xctx *x)
+{
+	for (size_t i = 0; i < x->ndt; i++) {
+		struct dirtime *d = &x->dts[i];
+		int fd = *d->path ? openat2_beneath(x->rootfd, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+				  : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV))
+			continue; /* replaced by a later entry */
+		if (fd < 0)
+			return xfail_sys(x, d->path, "open directory");
+		int r = futimens(fd, d->ts);
+		close(fd);
+		if (r < 0)
+			return xfail_sys(x, d->path, "set times");
+	}
+	return 0;
+}
+
+static void xctx_free(struct xctx *x)
+{
+	dc_truncate(&x->dc, 0);
+	for (size_t i = 0; i < x->ndt; i++)
+		free(x->dts[i].path);
+	free(x->dts);
+	free(x->first_skipped);
+}
+
+static int tar_error(struct xctx *x, struct ustream *s, struct archive *a)
+{
+	if (s->failed)
+		return -1; /* the stream's own message is in err */
+	return qerr_set(x->err, "unpack %s: read tar: %s", x->label, archive_error_string(a));
+}
+
+/* Extract the whole tar stream into x->rootfd; entries counted. */
+static int extract_tar(struct xctx *x, struct ustream *s)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	int r, rc = -1;
+	if (!a)
+		return qerr_set(x->err, "unpack %s: libarchive: out of memory", x->label);
+	if (archive_read_support_format_tar(a) != ARCHIVE_OK || archive_read_set_format(a, ARCHIVE_FORMAT_TAR) ||
+	    archive_read_open(a, s, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
+		tar_error(x, s, a);
+		goto out;
+	}
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		if (++x->entries > s->lim.max_entries) {
+			qerr_set(x->err, "unpack %s: more than %lld entries (limit)", x->label,
+				 (long long)s->lim.max_entries);
+			goto out;
+		}
+		if (apply_entry(x, a, e) < 0)
+			goto out;
+	}
+	if (r != ARCHIVE_EOF) {
+		tar_error(x, s, a);
+		goto out;
+	}
+	rc = 0;
+out:
+	archive_read_free(a);
+	return rc;
+}
+
+/* ======================================================================================================
+ * One layer, inside its worker process
+ * ====================================================================================================== */
+
+struct layer_stats {
+	int64_t compressed, size, entries;
+	double seconds;
+};
+
+static int unpack_into(struct store *st, const struct ovl_layer_job *job, int rootfd, const char *label,
+		       const struct ovl_unpack_limits *lim, struct layer_stats *ls, struct qerr *err)
+{
+	double t0 = now_mono();
+	autoclose int blobfd = store_blob_open(st, job->blob_digest, err);
+	if (blobfd < 0)
+		return qerr_wrap(err, "unpack %s: ", label);
+	struct ustream s;
+	struct xctx *x = xcalloc(1, sizeof *x);
+	x->label = label;
+	x->rootfd = rootfd;
+	x->err = err;
+	int rc = -1;
+	if (us_open(&s, blobfd, job->media_type, label, lim, err) == 0 && extract_tar(x, &s) == 0 &&
+	    us_verify(&s, job->diff_id) == 0 && apply_dirtimes(x) == 0)
+		rc = 0;
+	if (rc == 0 && x->skipped) {
+		char b[512];
+		log_warn("unpack %s: skipped %lld device/socket entries such as %s (the runner provides /dev)", label,
+			 (long long)x->skipped, shown(x->first_skipped, b, sizeof b));
+	}
+	ls->compressed = s.in_total;
+	ls->size = s.out_total;
+	ls->entries = x->entries;
+	ls->seconds = now_mono() - t0;
+	us_close(&s);
+	xctx_free(x);
+	free(x);
+	return rc;
+}
+
+static int write_layer_json(struct store *st, const struct ovl_layer_job *job, const struct layer_stats *ls,
+			    struct qerr *err)
+{
+	autofree char *rel = xasprintf("layers/%s.json", job->layer_id);
+	/* media_type was checked against the known list, the digests are validated: nothing needs escaping. */
+	autofree char *json = xasprintf("{\"diffID\":\"%s\",\"blob\":\"%s\",\"mediaType\":\"%s\",\"compressedSize\":%lld,"
+					"\"size\":%lld,\"files\":%lld,\"unpackSeconds\":%.3f}",
+					job->diff_id, job->blob_digest, job->media_type ? job->media_type : "",
+					(long long)ls->compressed, (long long)ls->size, (long long)ls->entries,
+					ls->seconds);
+	return write_file_atomic_at(st->rootfd, rel, json, strlen(json), 0644, true, err);
+}
+
+/* Make the layer durable (one syncfs for all its files), then publish: metadata first, the dir last. */
+static int publish(struct store *st, const struct ovl_layer_job *job, int rootfd, const char *tmpname,
+		   const char *label, const struct layer_stats *ls, struct qerr *err)
+{
+	autofree char *from = xasprintf("tmp/%s", tmpname);
+	autofree char *to = xasprintf("layers/%s", job->layer_id);
+	if (syncfs(rootfd) < 0)
+		return qerr_sys(err, "unpack %s: syncfs", label);
+	if (write_layer_json(st, job, ls, err) < 0)
+		return qerr_wrap(err, "unpack %s: ", label);
+	if (renameat2(st->rootfd, from, st->rootfd, to, RENAME_NOREPLACE) < 0) {
+		int saved = errno;
+		if (saved == EEXIST)
+			return 1; /* produced meanwhile by someone not using the lock: keep theirs */
+		autofree char *json = xasprintf("layers/%s.json", job->layer_id);
+		unlinkat(st->rootfd, json, 0);
+		errno = saved;
+		return qerr_sys(err, "unpack %s: rename %s to %s", label, from, to);
+	}
+	autoclose int lfd = openat(st->rootfd, "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0 || fsync(lfd) < 0)
+		return qerr_sys(err, "unpack %s: fsync layers/", label);
+	return 0;
+}
+
+static int remove_tmp(struct store *st, const char *tmpname, struct qerr *err)
+{
+	autoclose int tfd = openat(st->rootfd, "tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (tfd < 0)
+		return qerr_sys(err, "unpack: open %s/tmp", st->root);
+	return rm_rf_at(tfd, tmpname, err);
+}
+
+/* Lock the layer, re-check it (a concurrent pull may have made it), unpack into tmp/<tmpname>, publish. */
+static int unpack_one(struct store *st, const struct ovl_layer_job *job, const char *tmpname,
+		      const struct ovl_unpack_limits *lim, struct qerr *err)
+{
+	char label[LABEL_LEN + 1];
+	snprintf(label, sizeof label, "%s", job->layer_id);
+	autoclose int lock = store_lock_object(st, "layer", job->layer_id, true, true, err);
+	if (lock < 0)
+		return qerr_wrap(err, "unpack %s: ", label);
+	if (store_layer_exists(st, job->layer_id))
+		return remove_tmp(st, tmpname, err);
+	autofree char *rel = xasprintf("tmp/%s", tmpname);
+	autoclose int rootfd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rootfd < 0)
+		return qerr_sys(err, "unpack %s: open %s", label, rel);
+	struct layer_stats ls = {0};
+	int r = fchmod(rootfd, 0755) < 0 ? qerr_sys(err, "unpack %s: chmod %s", label, rel) : 0;
+	if (r == 0)
+		r = unpack_into(st, job, rootfd, label, lim, &ls, err);
+	if (r == 0)
+		r = publish(st, job, rootfd, tmpname, label, &ls, err);
+	if (r != 0) {
+		struct qerr ignored = {0};
+		remove_tmp(st, tmpname, &ignored);
+	}
+	if (r == 0)
+		log_info("unpack %s: %lld entries, %lld bytes in %.2fs", label, (long long)ls.entries,
+			 (long long)ls.size, ls.seconds);
+	return r < 0 ? -1 : 0;
+}
+
+/* ======================================================================================================
+ * Workers: one forked process per layer, at most `workers` at once, reporting through a pipe.
+ * ====================================================================================================== */
+
+struct worker {
+	pid_t pid;
+	int rfd;
+	size_t job;
+	char *tmpname;
+	bool killed;
+	struct buf msg;
+};
+
+static void worker_setup(void)
+{
+	struct rlimit rl;
+	umask(0);
+	/* Pax names are UTF-8: convert them to themselves, not to ASCII (libarchive follows LC_CTYPE). */
+	setlocale(LC_CTYPE, "C.UTF-8");
+	/* Deep trees keep one dir fd per level. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void report(int fd, const struct qerr *e)
+{
+	if (!e)
+		(void)!write(fd, "O", 1);
+	else {
+		char *m = xasprintf("E%d %s", e->code, e->msg);
+		(void)write_all(fd, m, strlen(m));
+		free(m);
+	}
+}
+
+static _Noreturn void worker_main(struct store *st, const struct ovl_layer_job *job, const char *tmpname,
+				  const struct ovl_unpack_limits *lim, pid_t parent, int wfd)
+{
+	struct qerr e = {0};
+	int rc = 0;
+	if (st->rootless && run_userns_enter(&e) < 0)
+		rc = qerr_wrap(&e, "unpack: enter the user namespace: ");
+	/* Die with the pull (set after the namespace switch, which clears it). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	worker_setup();
+	if (rc == 0)
+		rc = unpack_one(st, job, tmpname, lim, &e);
+	report(wfd, rc == 0 ? NULL : &e);
+	_exit(rc == 0 ? 0 : 1);
+}
+
+static int worker_start(struct store *st, const struct ovl_layer_job *jobs, size_t j,
+			const struct ovl_unpack_limits *lim, struct worker *w, struct qerr *err)
+{
+	int pfd[2];
+	memset(w, 0, sizeof *w);
+	w->job = j;
+	int tfd = store_tmp_dir(st, "unpack", &w->tmpname, err);
+	if (tfd < 0)
+		return -1;
+	close(tfd);
+	pid_t parent = getpid();
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		qerr_sys(err, "unpack: pipe");
+		goto fail;
+	}
+	w->pid = fork();
+	if (w->pid < 0) {
+		qerr_sys(err, "unpack: fork");
+		close(pfd[0]);
+		close(pfd[1]);
+		goto fail;
+	}
+	if (w->pid == 0) {
+		close(pfd[0]);
+		worker_main(st, &jobs[j], w->tmpname, lim, parent, pfd[1]);
+	}
+	close(pfd[1]);
+	w->rfd = pfd[0];
+	return 0;
+fail:;
+	struct qerr ignored = {0};
+	remove_tmp(st, w->tmpname, &ignored);
+	return -1;
+}
+
+/* Reap a worker whose pipe reached EOF: 0 = layer done, -1 = err filled. */
+static int worker_finish(struct worker *w, const struct ovl_layer_job *job, struct qerr *err)
+{
+	int status = 0;
+	close(w->rfd);
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	buf_append(&w->msg, "", 1);
+	if (w->msg.p[0] == 'O' && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (w->msg.p[0] == 'E') {
+		char *sp = strchr(w->msg.p, ' ');
+		err->code = atoi(w->msg.p + 1);
+		snprintf(err->msg, sizeof err->msg, "%s", sp ? sp + 1 : "unpack: worker failed");
+		return -1;
+	}
+	if (WIFSIGNALED(status))
+		return qerr_set(err, "unpack %.12s: worker killed by signal %d", job->layer_id, WTERMSIG(status));
+	return qerr_set(err, "unpack %.12s: worker exited with status %d", job->layer_id, WEXITSTATUS(status));
+}
+
+/* Remove the tmp dirs of killed workers; their files may belong to mapped ids, so rootless goes into the ns. */
+static void cleanup_killed(struct store *st, char **names, size_t n)
+{
+	if (n == 0)
+		return;
+	pid_t pid = st->rootless ? fork() : 0;
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		struct qerr e = {0};
+		bool ok = !st->rootless || run_userns_enter(&e) == 0;
+		for (size_t i = 0; ok && i < n; i++)
+			if (remove_tmp(st, names[i], &e) < 0)
+				log_warn("%s", e.msg);
+		if (st->rootless)
+			_exit(0);
+		return;
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+static bool job_valid(const struct ovl_layer_job *j)
+{
+	const char *id = j->layer_id;
+	if (!id || strlen(id) != DIGEST_HEX_LEN)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return digest_valid(j->blob_digest) && digest_valid(j->diff_id);
+}
+
+static bool job_duplicate(const struct ovl_layer_job *jobs, size_t j)
+{
+	for (size_t i = 0; i < j; i++)
+		if (!strcmp(jobs[i].layer_id, jobs[j].layer_id))
+			return true;
+	return false;
+}
+
+static struct ovl_unpack_limits limits_resolve(const struct ovl_unpack_limits *l)
+{
+	struct ovl_unpack_limits r = {OVL_DEFAULT_MAX_BYTES, OVL_DEFAULT_MAX_RATIO, OVL_DEFAULT_MAX_ENTRIES};
+	if (l && l->max_bytes > 0)
+		r.max_bytes = l->max_bytes;
+	if (l && l->max_ratio > 0)
+		r.max_ratio = l->max_ratio;
+	if (l && l->max_entries > 0)
+		r.max_entries = l->max_entries;
+	return r;
+}
+
+struct pool {
+	struct worker *w;
+	size_t running;
+	bool failed;
+	char **dead; /* tmp dirs of killed workers */
+	size_t ndead;
+};
+
+static void pool_fail(struct pool *p)
+{
+	if (p->failed)
+		return;
+	p->failed = true;
+	for (size_t i = 0; i < p->running; i++) {
+		kill(p->w[i].pid, SIGKILL);
+		p->w[i].killed = true;
+	}
+}
+
+/* Wait for output or EOF on the workers' pipes; reap the finished ones. */
+static int pool_wait(struct pool *p, const struct ovl_layer_job *jobs, struct qerr *err)
+{
+	struct pollfd *pf = xcalloc(p->running, sizeof *pf);
+	for (size_t i = 0; i < p->running; i++)
+		pf[i] = (struct pollfd){.fd = p->w[i].rfd, .events = POLLIN};
+	size_t n = p->running;
+	if (poll(pf, n, -1) < 0 && errno != EINTR) {
+		free(pf);
+		pool_fail(p);
+		return qerr_sys(err, "unpack: poll");
+	}
+	for (size_t i = n; i-- > 0;) {
+		if (!pf[i].revents)
+			continue;
+		struct worker *w = &p->w[i];
+		char chunk[1024];
+		ssize_t r = read(w->rfd, chunk, sizeof chunk);
+		if (r > 0 || (r < 0 && errno == EINTR)) {
+			if (r > 0)
+				buf_append(&w->msg, chunk, (size_t)r);
+			continue;
+		}
+		struct qerr we = {0};
+		int rc = worker_finish(w, &jobs[w->job], &we);
+		if (w->killed)
+			p->dead[p->ndead++] = w->tmpname;
+		else
+			free(w->tmpname);
+		if (rc < 0 && !w->killed) {
+			*err = we;
+			pool_fail(p);
+		}
+		buf_free(&w->msg);
+		p->w[i] = p->w[--p->running];
+	}
+	free(pf);
+	return 0;
+}
+
+int ovl_unpack_layers(struct store *st, const struct ovl_layer_job *jobs, size_t n, int workers,
+		      const struct ovl_unpack_limits *lim, struct qerr *err)
+{
+	for (size_t j = 0; j < n; j++)
+		if (!job_valid(&jobs[j]))
+			return qerr_set(err, "unpack: invalid layer job (layer id \"%.80s\")",
+					jobs[j].layer_id ? jobs[j].layer_id : "");
+	struct ovl_unpack_limits l = limits_resolve(lim);
+	if (workers <= 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = cpus > 0 ? (int)cpus : 1;
+	}
+	struct pool p = {.w = xcalloc(n ? n : 1, sizeof *p.w), .dead = xcalloc(n ? n : 1, sizeof(char *))};
+	size_t next = 0;
+	while ((next < n && !p.failed) || p.running > 0) {
+		while (!p.failed && p.running < (size_t)workers && next < n) {
+			size_t j = next++;
+			if (job_duplicate(jobs, j) || store_layer_exists(st, jobs[j].layer_id))
+				continue;
+			if (worker_start(st, jobs, j, &l, &p.w[p.running], err) < 0) {
+				free(p.w[p.running].tmpname);
+				pool_fail(&p);
+				break;
+			}
+			p.running++;
+		}
+		if (p.running > 0)
+			pool_wait(&p, jobs, err);
+	}
+	cleanup_killed(st, p.dead, p.ndead);
+	for (size_t i = 0; i < p.ndead; i++)
+		free(p.dead[i]);
+	free(p.dead);
+	free(p.w);
+	return p.failed ? -1 : 0;
+}

@@ -1,0 +1,175 @@
+/* Private interfaces of pull/: protocol structs parsed once from JSON, auth, the HTTP client, progress. */
+#ifndef QIMG_PULL_INTERNAL_H
+#define QIMG_PULL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "pull.h"
+
+/* ---- media types ---- */
+#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+
+/* ---- limits on what a registry may send ---- */
+#define MANIFEST_MAX (4 << 20)   /* bytes of one manifest or index */
+#define CONFIG_MAX (16 << 20)    /* bytes of one image config */
+#define TOKEN_MAX (1 << 20)      /* bytes of a token endpoint's answer */
+#define AUTHFILE_MAX (4 << 20)   /* bytes of a credentials file */
+#define JSON_MAX_DEPTH 64        /* nesting of arrays/objects in any JSON we parse */
+#define LAYERS_MAX 500           /* layers of one image (overlay stacks at most ~500 lowers) */
+#define INDEX_MAX 4096           /* entries of one index */
+
+/* ---- manifest.c: JSON at the edge ---- */
+
+struct platform {
+	char *os, *arch, *variant; /* normalised: "linux", "amd64"/"arm64"/"arm", variant "" when none */
+};
+
+struct descriptor {
+	char *media_type;
+	char digest[DIGEST_LEN + 1]; /* always digest_valid() */
+	int64_t size;
+	bool has_platform;
+	struct platform platform; /* index entries only */
+};
+
+struct manifest {
+	char *media_type; /* MT_OCI_MANIFEST or MT_DOCKER_MANIFEST */
+	struct descriptor config;
+	struct descriptor *layers; /* bottom first */
+	size_t nlayers;
+};
+
+struct index {
+	char *media_type; /* MT_OCI_INDEX or MT_DOCKER_LIST */
+	struct descriptor *manifests;
+	size_t n;
+};
+
+struct image_config {
+	struct platform platform;
+	char *created;
+	struct strv env, entrypoint, cmd;
+	bool has_entrypoint, has_cmd;
+	char *workdir, *user, *stop_signal;
+	struct strv diff_ids; /* each digest_valid() */
+};
+
+enum manifest_kind { MANIFEST_IMAGE, MANIFEST_INDEX };
+
+/* Parse a manifest or an index. content_type is the response's Content-Type (may be NULL); schema 1 refused.
+   Fills *m (kind MANIFEST_IMAGE) or *ix (MANIFEST_INDEX). */
+int manifest_parse(const char *data, size_t len, const char *content_type, enum manifest_kind *kind,
+		   struct manifest *m, struct index *ix, struct qerr *err);
+void manifest_free(struct manifest *m);
+void index_free(struct index *ix);
+int image_config_parse(const char *data, size_t len, struct image_config *c, struct qerr *err);
+void image_config_free(struct image_config *c);
+/* True for the layer media types the unpacker handles (tar, tar+gzip, tar+zstd; OCI and Docker names). */
+bool layer_media_type_ok(const char *mt);
+/* The first error of a registry's JSON error body as "CODE: message" (caller frees), or NULL. */
+char *registry_error_message(const char *data, size_t len);
+/* Parse data as one JSON object (depth-bounded, duplicate keys refused); NULL with err "<what>: ...".
+   Only manifest.c and auth.c touch JSON. */
+struct json_t *pjson_parse_object(const char *data, size_t len, const char *what, struct qerr *err);
+/* True when nesting of arrays/objects in data stays within max (checked before handing data to jansson). */
+bool json_depth_ok(const char *data, size_t len, int max);
+/* A copy of untrusted s safe to put in a message: at most max chars, non-printables as '?'. Caller frees. */
+char *printable(const char *s, size_t max);
+
+/* "os/arch[/variant]" -> normalised platform; aliases x86_64, aarch64, armhf ... accepted. */
+int platform_parse(const char *s, struct platform *p, struct qerr *err);
+/* The machine we run on (uname). */
+void platform_host(struct platform *p);
+/* Normalise os/arch/variant strings as found in JSON (copies). */
+void platform_set(struct platform *p, const char *os, const char *arch, const char *variant);
+char *platform_string(const struct platform *p); /* caller frees */
+void platform_free(struct platform *p);
+bool platform_match(const struct platform *want, const struct platform *have);
+/* The index entry for want; NULL with err naming what the index offers. */
+const struct descriptor *index_select(const struct index *ix, const struct platform *want, struct qerr *err);
+
+/* ---- auth.c ---- */
+
+enum auth_scheme { AUTH_NONE = 0, AUTH_BASIC, AUTH_BEARER };
+
+struct auth_challenge {
+	enum auth_scheme scheme;
+	char *realm, *service, *scope; /* NULL when absent */
+};
+/* Parse a WWW-Authenticate value (possibly several challenges); Bearer preferred over Basic. */
+int wwwauth_parse(const char *hdr, struct auth_challenge *c, struct qerr *err);
+void auth_challenge_free(struct auth_challenge *c);
+
+struct credentials {
+	char *user, *pass;
+	char *source; /* the file they came from */
+};
+/* Look up domain[/path] in the text of an auth.json: 1 found, 0 none, -1 error. */
+int authfile_parse(const char *json, size_t len, const char *domain, const char *path, struct credentials *c,
+		   struct qerr *err);
+/* Search the credential files (auth_file, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
+   ~/.config/containers/auth.json, ~/.docker/config.json): 1 found, 0 none, -1 error. */
+int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c,
+	       struct qerr *err);
+void credentials_free(struct credentials *c);
+/* The value of an "Authorization: Basic" header for c (caller frees). */
+char *basic_auth_value(const struct credentials *c);
+/* The token in a token endpoint's JSON answer ("token" or "access_token"); caller frees. */
+int token_parse(const char *json, size_t len, char **token, struct qerr *err);
+
+/* ---- registry.c: the HTTP client ---- */
+
+struct registry;
+
+struct registry *registry_new(const struct image_ref *ref, const struct pull_opts *o, struct qerr *err);
+void registry_free(struct registry *r);
+
+struct http_resp {
+	struct buf body;
+	char *content_type;   /* may be NULL */
+	char *docker_digest;  /* Docker-Content-Digest, may be NULL */
+};
+void http_resp_free(struct http_resp *resp);
+/* GET /v2/<repo>/manifests/<reference> (bounded by MANIFEST_MAX). */
+int registry_get_manifest(struct registry *r, const char *reference, struct http_resp *resp, struct qerr *err);
+
+/* Where a blob's bytes go (implemented by pull.c). */
+struct blob_sink {
+	void *ctx;
+	int64_t (*held)(void *ctx);                               /* bytes held: a Range GET resumes after them */
+	int (*restart)(void *ctx, struct qerr *err);              /* drop what is held (server ignored Range) */
+	int (*write)(void *ctx, const void *data, size_t n, struct qerr *err);
+	int (*done)(void *ctx, struct qerr *err);                 /* 0 committed, 1 fetch again from 0, -1 error */
+};
+struct blob_fetch {
+	const char *digest;
+	struct blob_sink sink;
+};
+/* GET the blobs, at most parallel at once; tick(tick_ctx) is called a few times a second. On error the other
+   transfers are stopped (their sinks keep what they hold). */
+int registry_get_blobs(struct registry *r, struct blob_fetch *f, size_t n, int parallel, void (*tick)(void *),
+		       void *tick_ctx, struct qerr *err);
+
+/* ---- progress.c: per-blob lines redrawn in place on a terminal ---- */
+
+struct progress;
+struct progress *progress_new(bool on);
+void progress_free(struct progress *p);
+/* A new line "<what> <short digest>"; returns its id. */
+size_t progress_add(struct progress *p, const char *what, const char *digest, int64_t total);
+void progress_bytes(struct progress *p, size_t id, int64_t done);
+/* A final word for the line ("done", "already exists", ...); s must outlive p. */
+void progress_state(struct progress *p, size_t id, const char *s);
+/* A plain line of text above the blob lines. */
+void progress_note(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Redraw (at most ~10 times a second unless force). */
+void progress_draw(struct progress *p, bool force);
+
+#endif

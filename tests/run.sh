@@ -4,7 +4,8 @@
 # one of the filters. Prints "PASS name", "FAIL name: why" or "SKIP name: why" per test ("#" lines are notes)
 # and ends with "N passed, N failed, N skipped"; exits 1 when anything failed. Needs no TTY and no stdin.
 # Env: QIMG_BIN (qimg under test), QIMG_UNIT_DIR, QIMG_TEST_FILE_TIMEOUT (900 s), QIMG_UNIT_TIMEOUT (300 s),
-# QIMG_TEST_VERBOSE=1 (show every file's whole output, not only the tail of a failing one).
+# QIMG_TEST_VERBOSE=1 (show every file's whole output, not only the tail of a failing one),
+# QIMG_E2E_DIR (where the e2e files are; tests/e2e; the harness's own self-test points it elsewhere).
 set -u
 exec </dev/null
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -98,7 +99,7 @@ run_e2e() { # N FILE
 	mkdir -p "$root" && chmod 0755 "$root" && : >"$res"
 	start=$(date +%s%N)
 	QIMG_TEST_TAG=$tag QIMG_RESULTS=$res QIMG_TEST_TMPROOT=$root timeout -k 10 "$FILE_TIMEOUT" \
-		bash -c '_qimg_lib=$1; shift; . "$_qimg_lib" && . "$0"' "$PWD/$file" "$TESTS_DIR/lib.sh" >"$log" 2>&1
+		bash -c '_qimg_lib=$1; shift; . "$_qimg_lib" && . "$0"' "$(realpath "$file")" "$TESTS_DIR/lib.sh" >"$log" 2>&1
 	rc=$?
 	secs=$((($(date +%s%N) - start) / 1000000))
 	echo "# $file: $((secs / 1000)).$(printf '%03d' $((secs % 1000)))s"
@@ -134,7 +135,7 @@ if [ -n "${QIMG_UNIT_DIR-}" ] && [ -d "$QIMG_UNIT_DIR" ]; then
 fi
 
 n=0
-for file in tests/e2e/*.sh; do
+for file in "${QIMG_E2E_DIR:-tests/e2e}"/*.sh; do
 	[ -f "$file" ] || continue
 	selected "$(basename "$file")" || continue
 	n=$((n + 1))

@@ -64,4 +64,6 @@ int cmd_system(struct gopts *g, int argc, char **argv);
 int cmd_system_df(struct gopts *g, int argc, char **argv);
 int cmd_system_check(struct gopts *g, int argc, char **argv); /* heavy (qimg-pull) */
 
+int cmd_system_keeper(struct gopts *g, int argc, char **argv);
+
 #endif

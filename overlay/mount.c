@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -193,6 +194,9 @@ static int fuse_mount(const struct ovl_mount_opts *o, struct qerr *err)
 	if (pid < 0)
 		return qerr_sys(err, "fuse-overlayfs: fork");
 	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		(void)sigprocmask(SIG_SETMASK, &none, NULL); /* the runner blocks the signals it forwards */
 		execv(exe, argv);
 		_exit(127);
 	}

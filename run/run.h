@@ -74,7 +74,11 @@ struct run_opts {
 	uint64_t cap_add, cap_drop; /* bit n = capability n; RUN_CAPS_ALL = ALL */
 };
 
-/* Run the container and wait for it. Returns the command's exit status (128+N when killed by signal N), or -1
+/* gc's lease on an image: a shared lock held for the run's life (take it under the shared store lock, right
+   after resolving the image). Returns the lock fd. */
+int run_image_lease(struct store *st, const char *manifest_digest, struct qerr *err);
+
+/* Run the container and wait for it (the caller holds the image's lease). Returns the command's exit status (128+N when killed by signal N), or -1
    with err set (err->exit_status: 125 qimg's error, 126 cannot execute, 127 not found). */
 int run_container(const struct run_opts *o, struct qerr *err);
 

@@ -1,0 +1,287 @@
+/* `qimg run [OPTIONS] IMAGE [CMD [ARG...]]`: flags in docker's spelling, turned into struct run_opts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../run/run.h"
+#include "cmd.h"
+
+static const char run_help[] =
+	"Usage: qimg run [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
+	"Run a command in a fresh container of IMAGE (rootless: inside your /etc/subuid range). The container's\n"
+	"writes vanish when it ends unless --keep is given. The exit status is the command's (125: qimg's own\n"
+	"error, 126: the command cannot be executed, 127: it was not found, 128+N: killed by signal N).\n\n"
+	"Options:\n"
+	"  -e, --env K=V|K          set a variable (K alone: take it from this environment)\n"
+	"      --env-file FILE      read K=V lines from FILE\n"
+	"  -v, --volume HOST:CTR[:ro]  bind HOST (file or dir) at CTR in the container\n"
+	"  -w, --workdir DIR        working directory (absolute; created if missing)\n"
+	"  -u, --user USER[:GROUP]  name or uid, group name or gid (from the image's /etc/passwd, /etc/group)\n"
+	"      --entrypoint CMD     replace the image's entrypoint (and drop its default command)\n"
+	"      --hostname NAME      container host name\n"
+	"      --read-only          read-only root filesystem\n"
+	"  -t, --tty                allocate a pseudo-terminal (stdin must be a terminal)\n"
+	"  -i, --interactive        keep stdin open (otherwise the command reads /dev/null)\n"
+	"      --rm                 accepted; containers are removed by default\n"
+	"      --net, --network host|none   host network (default), or only a loopback interface\n"
+	"      --overlay kernel|fuse   overlay implementation (default $QIMG_OVERLAY or kernel)\n"
+	"      --keep NAME          keep the container's changes in the store as NAME (reused by the next\n"
+	"                           --keep NAME; removed by `qimg rm NAME`)\n"
+	"      --from NAME          start from kept container NAME's changes (read-only)\n"
+	"      --cap-add CAP        add a capability (e.g. NET_RAW, ALL)\n"
+	"      --cap-drop CAP       drop a capability (e.g. CHOWN, ALL)\n"
+	"      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n";
+
+static const char *const run_with_value[] = {
+	"-e", "--env", "--env-file", "-v", "--volume", "-w", "--workdir", "-u", "--user", "--entrypoint",
+	"--hostname", "--net", "--network", "--overlay", "--keep", "--from", "--cap-add", "--cap-drop",
+	"--security-opt", NULL,
+};
+
+struct run_args {
+	struct run_opts o;
+	struct strv env_files, env_flags, env;
+	struct run_bind *binds;
+	struct strv bind_strs;
+	const char *image;
+};
+
+static int parse_bind(struct run_args *a, const char *spec)
+{
+	char *copy = xstrdup(spec);
+	strv_push_take(&a->bind_strs, copy);
+	char *ctr = strchr(copy, ':');
+	if (!ctr || ctr == copy) {
+		cmd_error("run: -v %s: expected HOST:CONTAINER[:ro]", spec);
+		return -1;
+	}
+	*ctr++ = '\0';
+	char *opts = strchr(ctr, ':');
+	if (opts)
+		*opts++ = '\0';
+	bool ro = false;
+	for (char *save = NULL, *o = opts ? strtok_r(opts, ",", &save) : NULL; o; o = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(o, "ro"))
+			ro = true;
+		else if (strcmp(o, "rw") && strcmp(o, "z") && strcmp(o, "Z")) {
+			cmd_error("run: -v %s: unknown option \"%s\" (ro, rw)", spec, o);
+			return -1;
+		}
+	}
+	if (*ctr != '/') {
+		cmd_error("run: -v %s: the container path must be absolute", spec);
+		return -1;
+	}
+	if (copy[0] != '/' && copy[0] != '.') {
+		cmd_error("run: -v %s: named volumes are not supported; give a host path (/abs or ./rel)", spec);
+		return -1;
+	}
+	a->binds = xrealloc(a->binds, (a->o.nbinds + 1) * sizeof *a->binds);
+	a->binds[a->o.nbinds++] = (struct run_bind){copy, ctr, ro};
+	return 0;
+}
+
+static void env_flag(struct strv *out, const char *v)
+{
+	if (strchr(v, '=')) {
+		strv_push(out, v);
+		return;
+	}
+	const char *host = getenv(v);
+	if (host)
+		strv_push_take(out, xasprintf("%s=%s", v, host));
+}
+
+static int parse_cap(uint64_t *mask, const char *name, const char *flag)
+{
+	uint64_t m;
+	if (run_cap_parse(name, &m) < 0) {
+		cmd_error("run: %s %s: unknown capability", flag, name);
+		return -1;
+	}
+	*mask |= m;
+	return 0;
+}
+
+static int parse_security_opt(struct run_args *a, const char *v)
+{
+	if (!strcmp(v, "no-new-privileges") || !strcmp(v, "no-new-privileges:true") ||
+	    !strcmp(v, "no-new-privileges=true")) {
+		a->o.no_new_privs = true;
+		return 0;
+	}
+	if (!strcmp(v, "no-new-privileges:false") || !strcmp(v, "no-new-privileges=false"))
+		return 0;
+	cmd_error("run: --security-opt %s: not supported (no-new-privileges)", v);
+	return -1;
+}
+
+/* Combined short booleans: -i, -t, -it, -ti. */
+static bool short_bools(struct run_args *a, const char *name)
+{
+	if (name[0] != '-' || name[1] == '-' || !name[1])
+		return false;
+	for (const char *p = name + 1; *p; p++)
+		if (*p != 'i' && *p != 't')
+			return false;
+	for (const char *p = name + 1; *p; p++) {
+		if (*p == 'i')
+			a->o.interactive = true;
+		else
+			a->o.tty = true;
+	}
+	return true;
+}
+
+static bool is(const char *name, const char *a, const char *b)
+{
+	return !strcmp(name, a) || (b && !strcmp(name, b));
+}
+
+static int parse_value_opt(struct run_args *a, const char *n, const char *v)
+{
+	struct run_opts *o = &a->o;
+	if (is(n, "-e", "--env"))
+		env_flag(&a->env_flags, v);
+	else if (is(n, "--env-file", NULL))
+		strv_push(&a->env_files, v);
+	else if (is(n, "-v", "--volume"))
+		return parse_bind(a, v);
+	else if (is(n, "-w", "--workdir")) {
+		if (*v != '/') {
+			cmd_error("run: the working directory '%s' is invalid, it needs to be an absolute path", v);
+			return -1;
+		}
+		o->workdir = v;
+	} else if (is(n, "-u", "--user"))
+		o->user = v;
+	else if (is(n, "--entrypoint", NULL))
+		o->entrypoint = v;
+	else if (is(n, "--hostname", NULL))
+		o->hostname = v;
+	else if (is(n, "--net", "--network")) {
+		if (strcmp(v, "host") && strcmp(v, "none")) {
+			cmd_error("run: --net %s: only host and none are supported", v);
+			return -1;
+		}
+		o->net_none = !strcmp(v, "none");
+	} else if (is(n, "--overlay", NULL)) {
+		if (ovl_kind_parse(v, &o->overlay) < 0) {
+			cmd_error("run: --overlay %s: expected kernel or fuse", v);
+			return -1;
+		}
+	} else if (is(n, "--keep", NULL))
+		o->keep = v;
+	else if (is(n, "--from", NULL))
+		o->from = v;
+	else if (is(n, "--cap-add", NULL))
+		return parse_cap(&o->cap_add, v, n);
+	else if (is(n, "--cap-drop", NULL))
+		return parse_cap(&o->cap_drop, v, n);
+	else if (is(n, "--security-opt", NULL))
+		return parse_security_opt(a, v);
+	return 0;
+}
+
+/* Returns 0 to run, 1 after --help, -1 on a usage error (message printed). */
+static int parse_args(struct run_args *a, int argc, char **argv)
+{
+	struct optscan s = {.argc = argc, .argv = argv, .i = 1};
+	int r;
+	a->o.overlay = ovl_kind_default();
+	while ((r = optscan_next(&s, run_with_value)) == 1) {
+		if (cmd_is_help(s.name)) {
+			fputs(run_help, stdout);
+			return 1;
+		}
+		if (s.value) {
+			if (parse_value_opt(a, s.name, s.value) < 0)
+				return -1;
+		} else if (is(s.name, "--read-only", NULL))
+			a->o.read_only = true;
+		else if (is(s.name, "--tty", NULL))
+			a->o.tty = true;
+		else if (is(s.name, "--interactive", NULL))
+			a->o.interactive = true;
+		else if (!is(s.name, "--rm", NULL) && !short_bools(a, s.name)) {
+			cmd_error("run: unknown option %s (see qimg run --help)", s.name);
+			return -1;
+		}
+	}
+	if (r < 0)
+		return -1;
+	if (s.i >= argc) {
+		cmd_error("run: missing IMAGE (see qimg run --help)");
+		return -1;
+	}
+	a->image = argv[s.i];
+	a->o.args = argv + s.i + 1;
+	a->o.nargs = (size_t)(argc - s.i - 1);
+	a->o.binds = a->binds;
+	return 0;
+}
+
+/* Docker's order: --env-file first, then -e (later wins). */
+static int collect_env(struct run_args *a, struct qerr *err)
+{
+	for (size_t i = 0; i < a->env_files.n; i++)
+		if (run_env_file_read(a->env_files.v[i], &a->env, err) < 0)
+			return -1;
+	for (size_t i = 0; i < a->env_flags.n; i++)
+		strv_push(&a->env, a->env_flags.v[i]);
+	a->o.env = &a->env;
+	return 0;
+}
+
+static void run_args_free(struct run_args *a)
+{
+	strv_free(&a->env_files);
+	strv_free(&a->env_flags);
+	strv_free(&a->env);
+	strv_free(&a->bind_strs);
+	free(a->binds);
+}
+
+/* Resolve the image and take its lease under the shared store lock (held only for that). */
+static int resolve_and_lease(struct gopts *g, struct run_args *a, struct store *st, struct image_spec *spec,
+			     struct qerr *err)
+{
+	autoclose int slock = store_lock(st, false, true, err);
+	if (slock < 0 || cmd_resolve_image(g, a->image, st, spec, err) < 0)
+		return -1;
+	return run_image_lease(st, spec->manifest_digest, err);
+}
+
+int cmd_run(struct gopts *g, int argc, char **argv)
+{
+	struct run_args a = {0};
+	int pr = parse_args(&a, argc, argv);
+	if (pr != 0) {
+		run_args_free(&a);
+		return pr > 0 ? 0 : EXIT_QIMG;
+	}
+	struct qerr err = {0};
+	struct store st;
+	struct image_spec spec = {0};
+	int status, lease = -1;
+	if (collect_env(&a, &err) < 0 || cmd_open_store(g, &st, &err) < 0) {
+		run_args_free(&a);
+		return cmd_fail("run", &err, EXIT_QIMG);
+	}
+	lease = resolve_and_lease(g, &a, &st, &spec, &err);
+	if (lease >= 0) {
+		a.o.st = &st;
+		a.o.spec = &spec;
+		status = run_container(&a.o, &err);
+		close(lease);
+	} else {
+		status = -1;
+	}
+	if (status < 0)
+		status = cmd_fail("run", &err, EXIT_QIMG);
+	image_spec_free(&spec);
+	store_close(&st);
+	run_args_free(&a);
+	return status;
+}

@@ -1,0 +1,313 @@
+/* PID 1 of the container: the setup steps in order, then fork the command, reap every zombie, forward signals and
+   exit with the command's status. Also the command's side between fork and exec. */
+#include "run_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* What the command is started with, worked out by PID 1 after pivot_root. */
+struct plan {
+	struct strv argv, env;
+	struct run_user user;
+	char *workdir;
+	uint64_t caps, ambient;
+	int slave; /* -t: the pty slave; else -1 */
+};
+
+static void send_msg(int fd, int kind, int status, const char *text)
+{
+	struct run_msg m = {.kind = kind, .status = status};
+	snprintf(m.text, sizeof m.text, "%s", text ? text : "");
+	(void)!write(fd, &m, sizeof m);
+}
+
+static __attribute__((noreturn)) void init_fail(struct run_init *in, const struct qerr *err)
+{
+	send_msg(in->msg_fd, RUN_MSG_ERROR, err->exit_status ? err->exit_status : EXIT_RUN_QIMG, err->msg);
+	_exit(err->exit_status ? err->exit_status : EXIT_RUN_QIMG);
+}
+
+/* ---- PID 1's steps (DESIGN.md §5) ---- */
+
+/* qimg may have been killed between fork and PR_SET_PDEATHSIG: its pidfd is readable once it is gone. */
+static int step_parent_watch(struct run_init *in, struct qerr *err)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return qerr_sys(err, "prctl(PR_SET_PDEATHSIG)");
+	struct pollfd p = {in->alive_fd, POLLIN, 0};
+	if (in->alive_fd >= 0 && poll(&p, 1, 0) > 0)
+		_exit(EXIT_RUN_QIMG);
+	/* Nothing in the container may ptrace us or open our fds through /proc/1. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return qerr_sys(err, "prctl(PR_SET_DUMPABLE)");
+	umask(022);
+	/* Our own session: no controlling terminal to inject input into (CVE-2017-5226), and ^C reaches only qimg. */
+	(void)setsid();
+	return 0;
+}
+
+static int step_namespaces(struct run_init *in, struct qerr *err)
+{
+	int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (in->o->net_none ? CLONE_NEWNET : 0);
+	if (unshare(flags) < 0)
+		return qerr_sys(err, "unshare mount, ipc, uts%s namespaces", in->o->net_none ? ", net" : "");
+	return 0;
+}
+
+static int step_hostname(struct run_init *in, struct qerr *err)
+{
+	if (sethostname(in->hostname, strlen(in->hostname)) < 0)
+		return qerr_sys(err, "sethostname %s", in->hostname);
+	return 0;
+}
+
+/* --net none: a fresh network namespace with only lo, brought up. */
+static int step_loopback(struct run_init *in, struct qerr *err)
+{
+	if (!in->o->net_none)
+		return 0;
+	autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return qerr_sys(err, "lo: get flags");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return qerr_sys(err, "lo: bring up");
+	return 0;
+}
+
+static int plan_user(struct run_init *in, struct plan *p, struct qerr *err)
+{
+	const char *spec = in->o->user ? in->o->user : in->o->spec->user;
+	struct qerr ignore;
+	autofree char *passwd = rootfs_read("/etc/passwd", &ignore);
+	autofree char *group = rootfs_read("/etc/group", &ignore);
+	if (run_user_resolve(spec, passwd, group, &p->user, err) < 0)
+		return -1;
+	run_env_default(&p->env, "HOME", p->user.home);
+	p->caps = run_caps_effective_set(in->o->cap_add, in->o->cap_drop) & run_caps_known();
+	/* A non-root user gets capabilities only when asked by name (--cap-add), as ambient ones. */
+	p->ambient = p->user.uid != 0 && in->o->cap_add ? (in->o->cap_add & p->caps) : 0;
+	return 0;
+}
+
+static int plan_workdir(struct run_init *in, struct plan *p, struct qerr *err)
+{
+	const char *w = in->o->workdir ? in->o->workdir : in->o->spec->workdir;
+	if (!w || !*w)
+		w = "/";
+	p->workdir = *w == '/' ? xstrdup(w) : xasprintf("/%s", w);
+	/* Like docker, a missing working directory is created. */
+	if (rootfs_mkdir_p(p->workdir, err) < 0)
+		return qerr_wrap(err, "working directory %s: ", p->workdir);
+	return 0;
+}
+
+/* After pivot_root: the command, its environment, user and working directory. */
+static int step_plan(struct run_init *in, struct plan *p, struct qerr *err)
+{
+	const struct run_opts *o = in->o;
+	if (run_argv_build(o->spec, o->entrypoint, o->args, o->nargs, &p->argv, err) < 0)
+		return -1;
+	run_env_build(o->spec, o->env, in->hostname, o->tty, &p->env);
+	return plan_user(in, p, err) < 0 || plan_workdir(in, p, err) < 0 ? -1 : 0;
+}
+
+static int step_tty(struct run_init *in, struct plan *p, struct qerr *err)
+{
+	p->slave = in->o->tty ? run_tty_open(in, err) : -1;
+	return in->o->tty && p->slave < 0 ? -1 : 0;
+}
+
+static int setup(struct run_init *in, struct plan *p, struct qerr *err)
+{
+	struct rootfs r = {-1, -1};
+	const struct run_opts *o = in->o;
+	if (step_parent_watch(in, err) < 0 || step_namespaces(in, err) < 0 || rootfs_private(err) < 0 ||
+	    rootfs_tmpfs(in, &r, err) < 0 || rootfs_overlay(in, &r, err) < 0 || rootfs_proc(in, &r, err) < 0 ||
+	    rootfs_dev(in, &r, err) < 0 || rootfs_sys(in, &r, err) < 0 || rootfs_etc(in, &r, err) < 0 ||
+	    rootfs_binds(in, &r, err) < 0 || step_hostname(in, err) < 0 || step_loopback(in, err) < 0 ||
+	    rootfs_pivot(&r, err) < 0 || step_plan(in, p, err) < 0 || (o->read_only && rootfs_readonly(err) < 0) ||
+	    step_tty(in, p, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- the command's side: between fork and exec ---- */
+
+static __attribute__((noreturn, format(printf, 3, 4))) void cmd_fail_exit(struct run_init *in, int status,
+									  const char *fmt, ...)
+{
+	char text[sizeof ((struct run_msg *)0)->text];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	send_msg(in->msg_fd, RUN_MSG_ERROR, status, text);
+	_exit(status);
+}
+
+static void setup_stdio(struct run_init *in, struct plan *p)
+{
+	if (p->slave >= 0) {
+		if (ioctl(p->slave, TIOCSCTTY, 0) < 0 || dup2(p->slave, 0) < 0 || dup2(p->slave, 1) < 0 ||
+		    dup2(p->slave, 2) < 0)
+			cmd_fail_exit(in, EXIT_RUN_QIMG, "attach the terminal: %s", strerror(errno));
+		close(p->slave);
+	} else if (!in->o->interactive) {
+		/* Without -i the command reads no input (docker). */
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || dup2(fd, 0) < 0)
+			cmd_fail_exit(in, EXIT_RUN_QIMG, "open /dev/null: %s", strerror(errno));
+		close(fd);
+	}
+}
+
+static void drop_privileges(struct run_init *in, struct plan *p)
+{
+	const struct run_user *u = &p->user;
+	int bad = -1;
+	if (run_caps_bound(p->caps, &bad) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "drop CAP_%s from the bounding set: %s", run_cap_name(bad),
+			      strerror(errno));
+	if (setgroups(u->ngroups, u->groups) < 0 || setresgid(u->gid, u->gid, u->gid) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "set groups of uid %u (gid %u): %s", u->uid, u->gid, strerror(errno));
+	if (p->ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "keep capabilities: %s", strerror(errno));
+	if (setresuid(u->uid, u->uid, u->uid) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "set uid %u: %s", u->uid, strerror(errno));
+	uint64_t keep = u->uid == 0 ? p->caps : p->ambient;
+	if ((u->uid == 0 || p->ambient) && run_caps_set(keep, p->ambient) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "set capabilities: %s", strerror(errno));
+	if (p->ambient && run_caps_ambient(p->ambient) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "raise ambient capabilities: %s", strerror(errno));
+	if (in->o->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "set no_new_privs: %s", strerror(errno));
+}
+
+static __attribute__((noreturn)) void exec_fail(struct run_init *in, const char *cmd, int e, bool searched)
+{
+	if (e == ENOENT && searched)
+		cmd_fail_exit(in, EXIT_RUN_NOTFOUND, "exec: \"%s\": executable file not found in $PATH", cmd);
+	if (e == ENOENT || e == ENOTDIR)
+		cmd_fail_exit(in, EXIT_RUN_NOTFOUND, "exec: \"%s\": stat %s: %s", cmd, cmd, strerror(e));
+	cmd_fail_exit(in, EXIT_RUN_NOEXEC, "exec: \"%s\": %s", cmd, strerror(e));
+}
+
+/* execvp with the container's PATH (not ours), telling "not found" (127) from "cannot execute" (126). */
+static __attribute__((noreturn)) void exec_search(struct run_init *in, struct plan *p)
+{
+	char **argv = p->argv.v, **envp = p->env.v;
+	const char *cmd = argv[0];
+	if (strchr(cmd, '/')) {
+		execve(cmd, argv, envp);
+		exec_fail(in, cmd, errno, false);
+	}
+	const char *path = run_env_get(&p->env, "PATH");
+	if (!path)
+		path = RUN_DEFAULT_PATH;
+	int seen = ENOENT;
+	char full[PATH_MAX];
+	for (const char *d = path;; d++) {
+		size_t dl = strcspn(d, ":");
+		if (snprintf(full, sizeof full, "%.*s/%s", (int)(dl ? dl : 1), dl ? d : ".", cmd) < (int)sizeof full) {
+			execve(full, argv, envp);
+			if (errno == EACCES)
+				seen = EACCES;
+			else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+				exec_fail(in, cmd, errno, true);
+		}
+		d += dl;
+		if (!*d)
+			break;
+	}
+	exec_fail(in, cmd, seen, true);
+}
+
+static __attribute__((noreturn)) void command_main(struct run_init *in, struct plan *p)
+{
+	if (sigprocmask(SIG_SETMASK, &in->oldmask, NULL) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "restore the signal mask: %s", strerror(errno));
+	(void)setsid();
+	setup_stdio(in, p);
+	if (chdir(p->workdir) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "chdir to the working directory %s: %s", p->workdir, strerror(errno));
+	drop_privileges(in, p);
+	/* Backstop: whatever fd anyone forgot to mark, none reaches the command. */
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	exec_search(in, p);
+}
+
+/* ---- PID 1 after the fork ---- */
+
+static int wait_status(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Reap every child; forward signals to the command; return its status once it is gone. */
+static int reap_loop(struct run_init *in, pid_t cmd)
+{
+	sigset_t set = in->fwd;
+	sigaddset(&set, SIGCHLD);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			(void)kill(cmd, sig);
+			continue;
+		}
+		int st, status = -1;
+		pid_t pid;
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+			if (pid == cmd)
+				status = wait_status(st);
+		if (status >= 0)
+			return status;
+	}
+}
+
+/* Keep only the message pipe: nothing of qimg's stays open in the container's PID 1. */
+static void close_all_but(int keep)
+{
+	if (keep > 0)
+		(void)close_range(0, (unsigned)keep - 1, 0);
+	(void)close_range((unsigned)keep + 1, ~0U, 0);
+}
+
+void run_init_main(struct run_init *in)
+{
+	struct qerr err = {0};
+	struct plan p = {.slave = -1};
+	if (setup(in, &p, &err) < 0)
+		init_fail(in, &err);
+	pid_t cmd = fork();
+	if (cmd < 0) {
+		qerr_sys(&err, "fork the command");
+		init_fail(in, &err);
+	}
+	if (cmd == 0)
+		command_main(in, &p);
+	close_all_but(in->msg_fd);
+	int status = reap_loop(in, cmd);
+	send_msg(in->msg_fd, RUN_MSG_EXIT, status, NULL);
+	_exit(status);
+}

@@ -1,0 +1,494 @@
+/* The container's filesystem, built by PID 1 in its own mount namespace: tmpfs, overlay root, /proc, /dev, /sys,
+   /etc files, -v binds, pivot_root. Container-side paths are resolved with openat2 inside the new root only. */
+#include "run_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+#define RUN_TMP "tmp"         /* the store's tmp/: the run tmpfs is mounted over it, in our namespace only */
+#define RUN_ROOT "tmp/r"      /* overlay target */
+#define RUN_UPPER "tmp/u"
+#define RUN_WORK "tmp/w"
+#define HOST_FILE_MAX (1u << 20)
+#define CONTAINER_FILE_MAX (8u << 20)
+
+static int openat2_fd(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve};
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* A new detached filesystem; opts are "key=value" or "flag". Returns the mount fd (its root). */
+static int fs_new(const char *type, const char *const *opts, unsigned attrs, struct qerr *err)
+{
+	autoclose int fsfd = fsopen(type, FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return qerr_sys(err, "mount %s: fsopen", type);
+	for (; opts && *opts; opts++) {
+		const char *eq = strchr(*opts, '=');
+		int rc;
+		if (eq) {
+			char key[64];
+			snprintf(key, sizeof key, "%.*s", (int)(eq - *opts), *opts);
+			rc = fsconfig(fsfd, FSCONFIG_SET_STRING, key, eq + 1, 0);
+		} else {
+			rc = fsconfig(fsfd, FSCONFIG_SET_FLAG, *opts, NULL, 0);
+		}
+		if (rc < 0)
+			return qerr_sys(err, "mount %s: option %s", type, *opts);
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return qerr_sys(err, "mount %s", type);
+	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
+	if (mfd < 0)
+		return qerr_sys(err, "mount %s: fsmount", type);
+	return mfd;
+}
+
+/* Attach the detached mount mfd at dirfd/path ("" = on dirfd itself). */
+static int attach(int mfd, int dirfd, const char *path, const char *what, struct qerr *err)
+{
+	unsigned flags = MOVE_MOUNT_F_EMPTY_PATH | (*path ? 0 : MOVE_MOUNT_T_EMPTY_PATH);
+	if (move_mount(mfd, "", dirfd, path, flags) < 0)
+		return qerr_sys(err, "mount %s", what);
+	return 0;
+}
+
+/* A detached bind of dirfd/path ("" = dirfd), optionally recursive, with attributes added. */
+static int bind_tree(int dirfd, const char *path, bool recursive, unsigned attr_set, const char *what,
+		     struct qerr *err)
+{
+	unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) | (*path ? 0 : AT_EMPTY_PATH);
+	int tfd = open_tree(dirfd, path, flags);
+	if (tfd < 0)
+		return qerr_sys(err, "bind %s", what);
+	if (attr_set) {
+		struct mount_attr a = {.attr_set = attr_set};
+		if (mount_setattr(tfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0) {
+			close(tfd);
+			return qerr_sys(err, "bind %s: set mount attributes", what);
+		}
+	}
+	return tfd;
+}
+
+/* Mount tree tfd (consumed) on dirfd/path. */
+static int attach_close(int tfd, int dirfd, const char *path, const char *what, struct qerr *err)
+{
+	int rc = attach(tfd, dirfd, path, what, err);
+	close(tfd);
+	return rc;
+}
+
+/* One top-level directory of the new root to mount on: created if missing, never a symlink. */
+static int mountpoint_dir(int rootfd, const char *name, struct qerr *err)
+{
+	int fd = openat2_fd(rootfd, name, O_PATH | O_DIRECTORY, IN_ROOT | RESOLVE_NO_SYMLINKS);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(rootfd, name, 0755) < 0 && errno != EEXIST)
+			return qerr_sys(err, "create /%s in the container", name);
+		fd = openat2_fd(rootfd, name, O_PATH | O_DIRECTORY, IN_ROOT | RESOLVE_NO_SYMLINKS);
+	}
+	if (fd >= 0)
+		return fd;
+	if (errno == ELOOP || errno == ENOTDIR)
+		return qerr_set(err, "the image's /%s is not a directory (symlink?): refusing to mount over it", name);
+	return qerr_sys(err, "open /%s in the container", name);
+}
+
+/* Open path inside the new root (symlinks resolved as if it were /), creating it (dir or empty file) and its
+   parents when missing. Returns an O_PATH fd. */
+static int in_root_make(int rootfd, const char *path, bool dir, struct qerr *err)
+{
+	int fd = openat2_fd(rootfd, path, O_PATH, IN_ROOT);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : qerr_sys(err, "open %s in the container", path);
+	autofree char *parent = xstrdup(path);
+	size_t len = strlen(parent);
+	while (len > 1 && parent[len - 1] == '/')
+		parent[--len] = '\0';
+	char *slash = strrchr(parent, '/');
+	autofree char *base = xstrdup(slash ? slash + 1 : parent);
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return qerr_set(err, "invalid path %s in the container", path);
+	if (slash)
+		slash[slash == parent ? 1 : 0] = '\0';
+	else
+		strcpy(parent, "/");
+	autoclose int pfd = in_root_make(rootfd, parent, true, err);
+	if (pfd < 0)
+		return -1;
+	int rc = dir ? mkdirat(pfd, base, 0755)
+		     : openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (rc < 0 && errno != EEXIST)
+		return qerr_sys(err, "create %s in the container", path);
+	if (!dir && rc >= 0)
+		close(rc);
+	fd = openat2_fd(pfd, base, O_PATH, IN_ROOT);
+	if (fd < 0)
+		return qerr_sys(err, "open %s in the container (dangling symlink?)", path);
+	return fd;
+}
+
+int rootfs_private(struct qerr *err)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return qerr_sys(err, "make / private");
+	return 0;
+}
+
+/* The run's scratch space: vanishes with the mount namespace, however qimg ends. */
+int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	static const char *const opts[] = {"mode=0700", NULL};
+	r->tmpfd = fs_new("tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+	if (r->tmpfd < 0)
+		return -1;
+	if (mkdirat(r->tmpfd, "r", 0755) < 0 ||
+	    (!in->upper && (mkdirat(r->tmpfd, "u", 0755) < 0 || mkdirat(r->tmpfd, "w", 0700) < 0)))
+		return qerr_sys(err, "run tmpfs: mkdir");
+	/* From here on the store is the working directory: short relative layer paths (fsconfig takes 256 bytes). */
+	if (chdir(in->store_root) < 0)
+		return qerr_sys(err, "chdir to the store %s", in->store_root);
+	return attach(r->tmpfd, AT_FDCWD, RUN_TMP, "run tmpfs", err);
+}
+
+/* A fresh upper's root takes the mode and owner of the image's root (the merged root shows the upper's). */
+static int upper_root_attrs(struct run_init *in, const char *top, const char *upper, struct qerr *err)
+{
+	struct stat sb;
+	(void)in;
+	if (stat(top, &sb) < 0)
+		return qerr_sys(err, "layer %s", top);
+	if (chmod(upper, sb.st_mode & 07777) < 0 || lchown(upper, sb.st_uid, sb.st_gid) < 0)
+		return qerr_sys(err, "set the root's owner and mode on %s", upper);
+	return 0;
+}
+
+int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	const struct run_opts *o = in->o;
+	size_t n = in->lowers.n;
+	if (n == 0)
+		return qerr_set(err, "the image has no layers");
+	const char *upper = in->upper ? in->upper : RUN_UPPER;
+	if ((!in->upper || in->upper_fresh) && upper_root_attrs(in, in->lowers.v[n - 1], upper, err) < 0)
+		return -1;
+	struct ovl_mount_opts mo = {
+		.lowers = (const char *const *)in->lowers.v,
+		.nlower = n,
+		.upper = upper,
+		.work = in->work ? in->work : RUN_WORK,
+		.target = RUN_ROOT,
+		.kind = o->overlay,
+	};
+	if (ovl_mount(&mo, err) < 0)
+		return -1;
+	r->rootfd = openat(r->tmpfd, "r", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (r->rootfd < 0)
+		return qerr_sys(err, "open the new root");
+	return 0;
+}
+
+/* As real root, hide what docker hides: kernel knobs stay read-only, leaky files read as empty. */
+static int proc_mask(int procfd, struct qerr *err)
+{
+	static const char *const ro[] = {"bus", "fs", "irq", "sys", "sysrq-trigger", NULL};
+	static const char *const masked[] = {"acpi", "asound", "kcore", "keys", "latency_stats", "timer_list",
+					     "timer_stats", "sched_debug", "scsi", NULL};
+	struct stat sb;
+	for (const char *const *p = ro; *p; p++) {
+		if (fstatat(procfd, *p, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		unsigned attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+		int t = bind_tree(procfd, *p, true, attrs, *p, err);
+		if (t < 0 || attach_close(t, procfd, *p, "read-only /proc entry", err) < 0)
+			return -1;
+	}
+	for (const char *const *p = masked; *p; p++) {
+		if (fstatat(procfd, *p, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		int t = S_ISDIR(sb.st_mode) ? fs_new("tmpfs", NULL, MOUNT_ATTR_RDONLY, err)
+					    : bind_tree(AT_FDCWD, "/dev/null", false, 0, "/dev/null", err);
+		if (t < 0 || attach_close(t, procfd, *p, "mask on /proc entry", err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int rootfs_proc(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	autoclose int dfd = mountpoint_dir(r->rootfd, "proc", err);
+	if (dfd < 0)
+		return -1;
+	autoclose int mfd = fs_new("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+	if (mfd < 0 || attach(mfd, dfd, "", "/proc", err) < 0)
+		return -1;
+	return in->rootless ? 0 : proc_mask(mfd, err);
+}
+
+static int dev_nodes(int devfd, struct qerr *err)
+{
+	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+	for (const char *const *p = nodes; *p; p++) {
+		int fd = openat(devfd, *p, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd < 0)
+			return qerr_sys(err, "create /dev/%s", *p);
+		close(fd);
+		char host[32];
+		snprintf(host, sizeof host, "/dev/%s", *p);
+		int t = bind_tree(AT_FDCWD, host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, host, err);
+		if (t < 0 || attach_close(t, devfd, *p, host, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int dev_pts(int devfd, struct qerr *err)
+{
+	static const char *const opts[] = {"newinstance", "ptmxmode=0666", "mode=0620", "gid=5", NULL};
+	static const char *const opts_nogid[] = {"newinstance", "ptmxmode=0666", "mode=0620", NULL};
+	if (mkdirat(devfd, "pts", 0755) < 0)
+		return qerr_sys(err, "create /dev/pts");
+	unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+	int t = fs_new("devpts", opts, attrs, err);
+	if (t < 0) /* gid 5 (tty) not mapped */
+		t = fs_new("devpts", opts_nogid, attrs, err);
+	if (t < 0 || attach_close(t, devfd, "pts", "/dev/pts", err) < 0)
+		return -1;
+	if (symlinkat("pts/ptmx", devfd, "ptmx") < 0)
+		return qerr_sys(err, "create /dev/ptmx");
+	return 0;
+}
+
+static int dev_tmpfs(int devfd, const char *name, const char *fstype, const char *const *opts, struct qerr *err)
+{
+	if (mkdirat(devfd, name, 0755) < 0)
+		return qerr_sys(err, "create /dev/%s", name);
+	int t = fs_new(fstype, opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+	if (t < 0)
+		return qerr_wrap(err, "/dev/%s: ", name);
+	return attach_close(t, devfd, name, name, err);
+}
+
+static int dev_links(int devfd, struct qerr *err)
+{
+	static const char *const links[][2] = {{"fd", "/proc/self/fd"},
+					       {"stdin", "/proc/self/fd/0"},
+					       {"stdout", "/proc/self/fd/1"},
+					       {"stderr", "/proc/self/fd/2"},
+					       {"core", "/proc/kcore"}};
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+		if (symlinkat(links[i][1], devfd, links[i][0]) < 0)
+			return qerr_sys(err, "create /dev/%s", links[i][0]);
+	return 0;
+}
+
+/* A minimal /dev: a small tmpfs with the host's harmless device nodes bound in, its own devpts, shm, mqueue. */
+int rootfs_dev(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	(void)in;
+	static const char *const dev_opts[] = {"mode=0755", "size=65536k", NULL};
+	static const char *const shm_opts[] = {"mode=1777", "size=65536k", NULL};
+	autoclose int dfd = mountpoint_dir(r->rootfd, "dev", err);
+	if (dfd < 0)
+		return -1;
+	autoclose int mfd = fs_new("tmpfs", dev_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
+	if (mfd < 0 || attach(mfd, dfd, "", "/dev", err) < 0)
+		return -1;
+	if (dev_nodes(mfd, err) < 0 || dev_pts(mfd, err) < 0 || dev_tmpfs(mfd, "shm", "tmpfs", shm_opts, err) < 0 ||
+	    dev_tmpfs(mfd, "mqueue", "mqueue", NULL, err) < 0 || dev_links(mfd, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* /sys read-only: a sysfs of our own when allowed (root, or rootless with its own network namespace), else a
+   read-only recursive bind of the host's. */
+int rootfs_sys(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	unsigned attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+	autoclose int dfd = mountpoint_dir(r->rootfd, "sys", err);
+	if (dfd < 0)
+		return -1;
+	int t = -1;
+	if (!in->rootless || in->o->net_none)
+		t = fs_new("sysfs", NULL, attrs, err);
+	if (t < 0)
+		t = bind_tree(AT_FDCWD, "/sys", true, attrs, "/sys", err);
+	if (t < 0 || attach_close(t, dfd, "", "/sys", err) < 0)
+		return -1;
+	struct stat sb;
+	if (!in->rootless && fstatat(dfd, "firmware", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		t = fs_new("tmpfs", NULL, MOUNT_ATTR_RDONLY, err);
+		if (t < 0 || attach_close(t, dfd, "firmware", "mask on /sys/firmware", err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- /etc/hosts, /etc/hostname, /etc/resolv.conf: files on the run tmpfs, bound over the image's ---- */
+
+static char *host_file(const char *path)
+{
+	struct qerr ignore;
+	return read_file_at(AT_FDCWD, path, HOST_FILE_MAX, NULL, &ignore);
+}
+
+static void etc_contents(struct run_init *in, char **hosts, char **hostname, char **resolv)
+{
+	*hostname = xasprintf("%s\n", in->hostname);
+	struct buf b = {0};
+	autofree char *host_hosts = in->o->net_none ? NULL : host_file("/etc/hosts");
+	if (host_hosts)
+		buf_printf(&b, "%s%s", host_hosts, *host_hosts && host_hosts[strlen(host_hosts) - 1] != '\n' ? "\n" : "");
+	else
+		buf_printf(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+	struct utsname u;
+	if (!host_hosts || uname(&u) < 0 || strcmp(u.nodename, in->hostname) != 0)
+		buf_printf(&b, "127.0.1.1\t%s\n", in->hostname);
+	buf_append(&b, "", 1);
+	*hosts = b.p;
+	*resolv = host_file("/etc/resolv.conf");
+	if (!*resolv)
+		*resolv = xstrdup("");
+}
+
+static int tmp_write(int tmpfd, const char *name, const char *data, struct qerr *err)
+{
+	autoclose int fd = openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write_all(fd, data, strlen(data)) < 0)
+		return qerr_sys(err, "write %s on the run tmpfs", name);
+	return 0;
+}
+
+/* The image's /etc/NAME as a mount target: a regular file; a symlink or missing entry is replaced in the overlay
+   by an empty file, so nothing is ever followed. */
+static int etc_target(int etcfd, const char *name, struct qerr *err)
+{
+	struct stat sb;
+	if (fstatat(etcfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISREG(sb.st_mode))
+			return openat(etcfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (S_ISDIR(sb.st_mode))
+			return qerr_set(err, "the image's /etc/%s is a directory", name);
+		if (unlinkat(etcfd, name, 0) < 0)
+			return qerr_sys(err, "replace /etc/%s in the container", name);
+	}
+	int fd = openat(etcfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return qerr_sys(err, "create /etc/%s in the container", name);
+	close(fd);
+	fd = openat(etcfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 ? fd : qerr_sys(err, "open /etc/%s in the container", name);
+}
+
+int rootfs_etc(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	autofree char *hosts = NULL, *hostname = NULL, *resolv = NULL;
+	etc_contents(in, &hosts, &hostname, &resolv);
+	const char *const names[] = {"hosts", "hostname", "resolv.conf"};
+	const char *const data[] = {hosts, hostname, resolv};
+	autoclose int etcfd = in_root_make(r->rootfd, "/etc", true, err);
+	if (etcfd < 0)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		if (tmp_write(r->tmpfd, names[i], data[i], err) < 0)
+			return -1;
+		autoclose int target = etc_target(etcfd, names[i], err);
+		if (target < 0)
+			return -1;
+		int t = bind_tree(r->tmpfd, names[i], false, 0, names[i], err);
+		if (t < 0 || attach_close(t, target, "", names[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* -v HOST:CTR[:ro]: the host side is the user's own path; the container side is resolved inside the new root, so
+   a symlink in the image cannot send the mount anywhere else. */
+int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	for (size_t i = 0; i < in->o->nbinds; i++) {
+		const struct run_bind *b = &in->o->binds[i];
+		struct stat sb;
+		const char *src = in->bind_srcs.v[i];
+		if (stat(src, &sb) < 0)
+			return qerr_sys(err, "-v %s", b->src);
+		autoclose int target = in_root_make(r->rootfd, b->dst, S_ISDIR(sb.st_mode), err);
+		if (target < 0)
+			return qerr_wrap(err, "-v %s:%s: ", b->src, b->dst);
+		int t = bind_tree(AT_FDCWD, src, true, b->ro ? MOUNT_ATTR_RDONLY : 0, b->src, err);
+		if (t < 0 || attach_close(t, target, "", b->dst, err) < 0)
+			return qerr_wrap(err, "-v %s:%s: ", b->src, b->dst);
+	}
+	return 0;
+}
+
+int rootfs_pivot(struct rootfs *r, struct qerr *err)
+{
+	if (fchdir(r->rootfd) < 0)
+		return qerr_sys(err, "chdir to the new root");
+	/* pivot_root(".", "."): the old root ends up on top of the new one, then goes away (no put_old dir needed). */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return qerr_sys(err, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		return qerr_sys(err, "detach the old root");
+	if (chdir("/") < 0)
+		return qerr_sys(err, "chdir /");
+	close(r->rootfd);
+	close(r->tmpfd);
+	r->rootfd = r->tmpfd = -1;
+	return 0;
+}
+
+int rootfs_readonly(struct qerr *err)
+{
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (mount_setattr(AT_FDCWD, "/", 0, &a, sizeof a) < 0)
+		return qerr_sys(err, "make the root read-only");
+	return 0;
+}
+
+char *rootfs_read(const char *path, struct qerr *err)
+{
+	autoclose int fd = openat2_fd(AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, RESOLVE_NO_MAGICLINKS);
+	if (fd < 0) {
+		qerr_sys(err, "open %s in the container", path);
+		return NULL;
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > CONTAINER_FILE_MAX) {
+		qerr_set(err, "%s in the container is not a regular file of sane size", path);
+		return NULL;
+	}
+	char *data = xmalloc((size_t)sb.st_size + 1);
+	size_t len = 0;
+	ssize_t n;
+	while (len < (size_t)sb.st_size && (n = read(fd, data + len, (size_t)sb.st_size - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(data);
+			qerr_sys(err, "read %s in the container", path);
+			return NULL;
+		}
+		len += (size_t)n;
+	}
+	data[len] = '\0';
+	return data;
+}
+
+int rootfs_mkdir_p(const char *path, struct qerr *err)
+{
+	return mkdir_p(path, 0755, err);
+}

@@ -1,0 +1,333 @@
+/* `run`, qimg's side: take the image's lease, join the user namespace, fork the container's PID 1 into a new pid
+   namespace, forward signals to it (relay the terminal with -t) and return the command's exit status. */
+#include "run_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HOSTNAME_HEX 12
+#define SPEC_TOUCH_SECONDS 60
+
+/* What the wait for PID 1 has seen so far. */
+struct waitst {
+	pid_t init;
+	int master;        /* -t: the pty master, else -1 */
+	bool have_exit;    /* PID 1 reported the command's status */
+	bool init_gone;    /* PID 1 reaped */
+	bool have_error;
+	int status;
+	struct run_msg error;
+};
+
+int run_image_lease(struct store *st, const char *manifest_digest, struct qerr *err)
+{
+	int fd = store_lock_object(st, "image", digest_hex(manifest_digest), false, true, err);
+	if (fd < 0)
+		return -1;
+	/* The spec's mtime is the image's last use (gc --older-than); touching it once a minute is enough. */
+	autofree char *rel = xasprintf("specs/%s", digest_hex(manifest_digest));
+	struct stat sb;
+	if (fstatat(st->rootfd, rel, &sb, 0) == 0 && time(NULL) - sb.st_mtime > SPEC_TOUCH_SECONDS)
+		(void)utimensat(st->rootfd, rel, NULL, 0);
+	return fd;
+}
+
+/* The -v sources: checked now for a clear error, made absolute (PID 1 works from the store directory). */
+static int binds_check(const struct run_opts *o, struct strv *abs, struct qerr *err)
+{
+	char cwd[4096];
+	bool have_cwd = getcwd(cwd, sizeof cwd) != NULL;
+	for (size_t i = 0; i < o->nbinds; i++) {
+		const struct run_bind *b = &o->binds[i];
+		struct stat sb;
+		if (stat(b->src, &sb) < 0)
+			return qerr_sys(err, "-v %s:%s: %s", b->src, b->dst, b->src);
+		if (b->src[0] != '/' && !have_cwd)
+			return qerr_sys(err, "-v %s: getcwd", b->src);
+		strv_push_take(abs, b->src[0] == '/' ? xstrdup(b->src) : xasprintf("%s/%s", cwd, b->src));
+	}
+	return 0;
+}
+
+/* --hostname, else the host's name with the host's network (docker), else a random id. */
+static char *hostname_pick(const struct run_opts *o)
+{
+	if (o->hostname)
+		return xstrdup(o->hostname);
+	struct utsname u;
+	if (!o->net_none && uname(&u) == 0)
+		return xstrdup(u.nodename);
+	char hex[HOSTNAME_HEX + 1];
+	random_hex(hex, HOSTNAME_HEX);
+	hex[HOSTNAME_HEX] = '\0';
+	return xstrdup(hex);
+}
+
+static void signals_forwarded(sigset_t *fwd)
+{
+	static const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+	sigemptyset(fwd);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(fwd, sigs[i]);
+}
+
+static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], struct qerr *err)
+{
+	struct store *st = o->st;
+	in->o = o;
+	in->rootless = geteuid() != 0;
+	in->store_root = st->root;
+	in->msg_fd = in->alive_fd = in->tty_sock = -1;
+	for (size_t i = 0; i < o->spec->layers.n; i++)
+		strv_push_take(&in->lowers, xasprintf("layers/%s", o->spec->layers.v[i]));
+	if (run_kept_prepare(st, o, in, locks, err) < 0 || binds_check(o, &in->bind_srcs, err) < 0)
+		return -1;
+	in->hostname = hostname_pick(o);
+	return 0;
+}
+
+/* ---- waiting for PID 1 ---- */
+
+static void on_message(int fd, struct waitst *w, struct pollfd *pfd)
+{
+	struct run_msg m;
+	ssize_t n;
+	while ((n = read(fd, &m, sizeof m)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof m) {
+		pfd->fd = -1; /* EOF: PID 1 is gone; its exit status tells the rest */
+		return;
+	}
+	if (m.kind == RUN_MSG_ERROR) {
+		w->have_error = true;
+		w->error = m;
+	} else if (m.kind == RUN_MSG_EXIT) {
+		w->have_exit = true;
+		w->status = m.status;
+	}
+}
+
+static void reap_init(struct waitst *w, int options)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(w->init, &st, options)) < 0 && errno == EINTR)
+		;
+	if (pid != w->init)
+		return;
+	w->init_gone = true;
+	if (!w->have_exit)
+		w->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void on_signal(int sigfd, struct waitst *w)
+{
+	struct signalfd_siginfo si;
+	if (read(sigfd, &si, sizeof si) != (ssize_t)sizeof si)
+		return;
+	if (si.ssi_signo == SIGCHLD)
+		reap_init(w, WNOHANG);
+	else if (si.ssi_signo == SIGWINCH && w->master >= 0)
+		run_tty_resize(w->master);
+	else
+		(void)kill(w->init, (int)si.ssi_signo);
+}
+
+/* Copy what is available from one fd to another; false at EOF or error (e.g. EIO once the pty's slave closes). */
+static bool pump(int from, int to)
+{
+	char buf[16384];
+	ssize_t n = read(from, buf, sizeof buf);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	return n > 0 && write_all(to, buf, (size_t)n) == 0;
+}
+
+static void drain_master(int master)
+{
+	int fl = fcntl(master, F_GETFL);
+	if (fl >= 0 && fcntl(master, F_SETFL, fl | O_NONBLOCK) == 0) {
+		char buf[16384];
+		ssize_t n;
+		while ((n = read(master, buf, sizeof buf)) > 0 && write_all(STDOUT_FILENO, buf, (size_t)n) == 0)
+			;
+	}
+}
+
+enum { P_MSG, P_SIG, P_IN, P_MASTER, P_N };
+
+/* Until the command's status is known (and, unless early is allowed, PID 1 reaped). */
+static void wait_loop(int msgfd, int sigfd, struct waitst *w, bool early)
+{
+	struct pollfd p[P_N] = {
+		[P_MSG] = {msgfd, POLLIN, 0},
+		[P_SIG] = {sigfd, POLLIN, 0},
+		[P_IN] = {w->master >= 0 ? STDIN_FILENO : -1, POLLIN, 0},
+		[P_MASTER] = {w->master, POLLIN, 0},
+	};
+	while (!w->init_gone) {
+		if (w->have_exit && early && w->master < 0)
+			return; /* the namespaces' teardown needs nobody waiting for it */
+		if (p[P_MSG].fd < 0 && !w->init_gone) {
+			reap_init(w, 0);
+			break;
+		}
+		if (poll(p, P_N, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			reap_init(w, 0);
+			break;
+		}
+		if (p[P_MSG].revents)
+			on_message(msgfd, w, &p[P_MSG]);
+		if (p[P_SIG].revents)
+			on_signal(sigfd, w);
+		if (p[P_IN].revents && !pump(STDIN_FILENO, w->master))
+			p[P_IN].fd = -1;
+		if (p[P_MASTER].revents && !pump(w->master, STDOUT_FILENO))
+			p[P_MASTER].fd = -1;
+	}
+	if (w->master >= 0)
+		drain_master(w->master);
+	/* A message sent just before PID 1 died may still sit in the pipe. */
+	while (p[P_MSG].fd >= 0 && !w->have_exit) {
+		struct pollfd q = {msgfd, POLLIN, 0};
+		if (poll(&q, 1, 0) <= 0)
+			break;
+		on_message(msgfd, w, &p[P_MSG]);
+	}
+}
+
+/* Forget signals that arrived for PID 1 but were not forwarded, then restore the caller's mask. */
+static void signals_restore(const sigset_t *blocked, const sigset_t *old)
+{
+	struct timespec zero = {0, 0};
+	while (sigtimedwait(blocked, NULL, &zero) > 0)
+		;
+	(void)sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+/* ---- the run ---- */
+
+struct fds {
+	int msg[2], sock[2], sigfd, pidfd;
+};
+
+static int channels_open(const struct run_opts *o, struct fds *f, const sigset_t *blocked, struct qerr *err)
+{
+	if (pipe2(f->msg, O_CLOEXEC) < 0)
+		return qerr_sys(err, "pipe");
+	if (o->tty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f->sock) < 0)
+		return qerr_sys(err, "socketpair");
+	f->sigfd = signalfd(-1, blocked, SFD_CLOEXEC);
+	if (f->sigfd < 0)
+		return qerr_sys(err, "signalfd");
+	f->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); /* optional: only closes a tiny race */
+	return 0;
+}
+
+static void fds_close(struct fds *f)
+{
+	int *all[] = {&f->msg[0], &f->msg[1], &f->sock[0], &f->sock[1], &f->sigfd, &f->pidfd};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		if (*all[i] >= 0)
+			close(*all[i]);
+		*all[i] = -1;
+	}
+}
+
+static void init_free(struct run_init *in, int locks[2])
+{
+	strv_free(&in->bind_srcs);
+	strv_free(&in->lowers);
+	free(in->upper);
+	free(in->work);
+	free(in->hostname);
+	for (int i = 0; i < 2; i++)
+		if (locks[i] >= 0)
+			close(locks[i]);
+}
+
+/* Fork PID 1 into a new pid namespace (the other namespaces it makes itself) and wait for the command. */
+static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct fds *f, struct waitst *w,
+			  struct qerr *err)
+{
+	if (in->rootless && run_userns_enter(err) < 0)
+		return -1;
+	if (unshare(CLONE_NEWPID) < 0)
+		return qerr_sys(err, "unshare the pid namespace");
+	in->msg_fd = f->msg[1];
+	in->alive_fd = f->pidfd;
+	in->tty_sock = o->tty ? f->sock[1] : -1;
+	w->init = fork();
+	if (w->init < 0)
+		return qerr_sys(err, "fork the container's PID 1");
+	if (w->init == 0) {
+		close(f->msg[0]);
+		close(f->sigfd);
+		if (o->tty)
+			close(f->sock[0]);
+		run_init_main(in);
+	}
+	close(f->msg[1]);
+	f->msg[1] = -1;
+	if (o->tty) {
+		close(f->sock[1]);
+		f->sock[1] = -1;
+		w->master = run_tty_recv(f->sock[0]);
+	}
+	struct termios saved;
+	bool raw = w->master >= 0 && run_tty_raw(&saved);
+	wait_loop(f->msg[0], f->sigfd, w, !o->keep && !o->from);
+	if (raw)
+		run_tty_restore(&saved);
+	if (w->master >= 0)
+		close(w->master);
+	return 0;
+}
+
+int run_container(const struct run_opts *o, struct qerr *err)
+{
+	if (o->tty && !isatty(STDIN_FILENO))
+		return qerr_set(err, "the input device is not a TTY");
+	struct run_init in = {0};
+	int locks[2] = {-1, -1};
+	struct fds f = {{-1, -1}, {-1, -1}, -1, -1};
+	struct waitst w = {.master = -1};
+	if (prepare(o, &in, locks, err) < 0) {
+		init_free(&in, locks);
+		return -1;
+	}
+	signals_forwarded(&in.fwd);
+	sigset_t blocked = in.fwd;
+	sigaddset(&blocked, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &blocked, &in.oldmask) < 0) {
+		init_free(&in, locks);
+		return qerr_sys(err, "block signals");
+	}
+	int rc = channels_open(o, &f, &blocked, err) < 0 || spawn_and_wait(o, &in, &f, &w, err) < 0 ? -1 : 0;
+	fds_close(&f);
+	init_free(&in, locks);
+	signals_restore(&blocked, &in.oldmask);
+	if (rc < 0)
+		return -1;
+	if (w.have_error) {
+		qerr_set(err, "%s", w.error.text);
+		err->exit_status = w.error.status;
+		return -1;
+	}
+	return w.status;
+}

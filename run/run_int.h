@@ -1,0 +1,115 @@
+/* Private interfaces of the runner (run/): PID 1, the filesystem steps, config, capabilities, tty. */
+#ifndef QIMG_RUN_INT_H
+#define QIMG_RUN_INT_H
+
+#include <signal.h>
+#include <termios.h>
+#include <sys/types.h>
+
+#include "run.h"
+
+/* Exit statuses of a run (docker's convention). */
+enum { EXIT_RUN_QIMG = 125, EXIT_RUN_NOEXEC = 126, EXIT_RUN_NOTFOUND = 127 };
+
+/* ---- caps.c ---- */
+extern const uint64_t run_caps_default;
+/* The set the command gets: the default set with --cap-drop/--cap-add applied (ALL allowed in both). */
+uint64_t run_caps_effective_set(uint64_t add, uint64_t drop);
+/* Drop every capability outside set from the bounding set. */
+int run_caps_bound(uint64_t set, int *failed_cap);
+int run_caps_set(uint64_t permitted, uint64_t inheritable);
+int run_caps_ambient(uint64_t set);
+const char *run_cap_name(int cap);
+/* Mask of the capabilities this kernel knows. */
+uint64_t run_caps_known(void);
+
+/* ---- config.c: the image config and flags turned into what exec needs (pure: no syscalls but reads) ---- */
+struct run_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups; /* supplementary groups from /etc/group, plus gid */
+	size_t ngroups;
+	char *name;    /* NULL when the uid has no passwd entry */
+	char *home;    /* "/" when unknown */
+};
+/* Resolve "name|uid[:group|gid]" ("" = root) against /etc/passwd and /etc/group text (NULL = file missing). */
+int run_user_resolve(const char *spec, const char *passwd, const char *group, struct run_user *u, struct qerr *err);
+void run_user_free(struct run_user *u);
+/* The command line per docker's rules: CLI args replace Cmd; --entrypoint replaces Entrypoint and clears Cmd. */
+int run_argv_build(const struct image_spec *spec, const char *entrypoint, char *const *args, size_t nargs,
+		   struct strv *out, struct qerr *err);
+/* Set K=V (replacing K) / only when K is missing / look K up. */
+void run_env_set(struct strv *env, const char *kv);
+void run_env_default(struct strv *env, const char *key, const char *val);
+const char *run_env_get(const struct strv *env, const char *key);
+/* Image Env, then -e, then PATH/HOSTNAME/TERM defaults (HOME comes later, from passwd). */
+void run_env_build(const struct image_spec *spec, const struct strv *user_env, const char *hostname, bool tty,
+		   struct strv *out);
+/* Parse one --env-file text (as docker does) into out. */
+int run_env_text_parse(const char *text, const char *what, struct strv *out, struct qerr *err);
+
+#define RUN_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* ---- messages from PID 1 and the command's child to qimg (one pipe, writes < PIPE_BUF are atomic) ---- */
+enum { RUN_MSG_ERROR = 1, RUN_MSG_EXIT = 2 };
+struct run_msg {
+	int kind;
+	int status;
+	char text[1000];
+};
+
+/* Everything PID 1 needs, prepared by run_container before the fork. */
+struct run_init {
+	const struct run_opts *o;
+	bool rootless;
+	const char *store_root; /* reopened by path: fds from before unshare point into the host's mounts */
+	struct strv lowers; /* relative to the store root, bottom first */
+	char *upper, *work; /* relative to the store root; NULL = on the run's tmpfs */
+	bool upper_fresh;   /* a kept upper just created: give it the image root's mode and owner */
+	struct strv bind_srcs; /* -v sources as absolute paths */
+	char *hostname;
+	int msg_fd;         /* write end of the message pipe */
+	int alive_fd;       /* read end of a pipe qimg holds open: EOF = qimg is gone */
+	int tty_sock;       /* -t: socket to hand the pty master to qimg; else -1 */
+	sigset_t oldmask;   /* signal mask to restore in the command */
+	sigset_t fwd;       /* signals PID 1 forwards to the command */
+};
+__attribute__((noreturn)) void run_init_main(struct run_init *in);
+
+/* ---- rootfs.c: the filesystem steps, in this order ---- */
+struct rootfs {
+	int tmpfd;  /* root of the run's tmpfs (upper, work, the /etc files) */
+	int rootfd; /* the new root: the overlay */
+};
+int rootfs_private(struct qerr *err);
+int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_proc(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_dev(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_sys(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_etc(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_pivot(struct rootfs *r, struct qerr *err);
+int rootfs_readonly(struct qerr *err);
+/* Read a small regular file of the container (after pivot), never through magic links or into a fifo. */
+char *rootfs_read(const char *path, struct qerr *err);
+/* mkdir -p inside the container (after pivot). */
+int rootfs_mkdir_p(const char *path, struct qerr *err);
+
+/* ---- tty.c ---- */
+/* PID 1: open a pty on the container's devpts, hand the master to qimg; returns the slave fd. */
+int run_tty_open(struct run_init *in, struct qerr *err);
+/* qimg: receive the master (-1 when PID 1 died first). */
+int run_tty_recv(int sock);
+/* qimg: our terminal in raw mode (false when stdin is no terminal) and back. */
+bool run_tty_raw(struct termios *saved);
+void run_tty_restore(const struct termios *saved);
+/* qimg: give the pty our terminal's size. */
+void run_tty_resize(int master);
+
+/* ---- kept.c: --keep / --from containers under runs/NAME/ ---- */
+/* Lock, check and create what --keep/--from need; fills in->upper/work/lowers. locks[0..1] get the lock fds. */
+int run_kept_prepare(struct store *st, const struct run_opts *o, struct run_init *in, int locks[2],
+		     struct qerr *err);
+
+#endif

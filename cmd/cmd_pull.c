@@ -1,0 +1,107 @@
+/* `qimg pull`: options to struct pull_opts, one pull, the manifest digest on stdout. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../pull/pull.h"
+#include "../store/store.h"
+#include "cmd.h"
+
+static const char pull_help[] =
+	"Usage: qimg pull [OPTIONS] REFERENCE\n\n"
+	"Pull an image from a registry into the store, verify every blob, unpack its layers once, and print the\n"
+	"digest of the image manifest.\n\n"
+	"REFERENCE is [REGISTRY/]NAME[:TAG][@DIGEST]; docker.io and :latest are the defaults.\n\n"
+	"Options:\n"
+	"  -q, --quiet            no progress output, only the digest\n"
+	"  --platform OS/ARCH[/VARIANT]\n"
+	"                         which image of a multi-platform index (default: this machine's)\n"
+	"  --tls-verify=false     allow unverified TLS, then plain HTTP, for this registry (default true)\n"
+	"  --authfile FILE        credentials file (default: $REGISTRY_AUTH_FILE, else\n"
+	"                         $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,\n"
+	"                         ~/.docker/config.json)\n"
+	"  --certs-dir DIR        CA and client certificates as DIR/HOST:PORT/{*.crt,*.cert,*.key} (default:\n"
+	"                         /etc/containers/certs.d, ~/.config/containers/certs.d, /etc/docker/certs.d)\n"
+	"  -h, --help             this help\n\n"
+	"Environment: QIMG_HTTP_TIMEOUT (seconds, default 30): connect timeout and stall limit.\n\n"
+	"Examples:\n"
+	"  qimg pull debian:bookworm\n"
+	"  qimg pull --platform linux/arm64 alpine\n"
+	"  qimg pull localhost:5000/app@sha256:0123...cdef\n"
+	"  qimg pull --tls-verify=false 127.0.0.1:5000/test/busybox:latest\n";
+
+static int parse_bool(const char *opt, const char *v, bool *out)
+{
+	if (!v || !strcmp(v, "true")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(v, "false")) {
+		*out = false;
+		return 0;
+	}
+	cmd_error("pull: %s takes true or false, not \"%s\"", opt, v);
+	return -1;
+}
+
+/* Options into *o; returns the index of REFERENCE, 0 when help was printed, -1 on a usage error. */
+static int pull_options(int argc, char **argv, struct pull_opts *o)
+{
+	static const char *const with_value[] = { "--platform", "--authfile", "--certs-dir", "--cert-dir", NULL };
+	struct optscan s = { argc, argv, 1, NULL, NULL, NULL };
+	bool verify = true;
+	int r;
+
+	while ((r = optscan_next(&s, with_value)) > 0) {
+		if (cmd_is_help(s.name)) {
+			fputs(pull_help, stdout);
+			return 0;
+		} else if (!strcmp(s.name, "-q") || !strcmp(s.name, "--quiet")) {
+			o->quiet = true;
+		} else if (!strcmp(s.name, "--platform")) {
+			o->platform = s.value;
+		} else if (!strcmp(s.name, "--authfile")) {
+			o->auth_file = s.value;
+		} else if (!strcmp(s.name, "--certs-dir") || !strcmp(s.name, "--cert-dir")) {
+			o->certs_dir = s.value;
+		} else if (!strcmp(s.name, "--tls-verify")) {
+			if (parse_bool("--tls-verify", s.value, &verify) < 0)
+				return -1;
+		} else {
+			cmd_error("pull: unknown option %s (see qimg pull --help)", s.name);
+			return -1;
+		}
+	}
+	if (r < 0)
+		return -1;
+	if (s.i != argc - 1) {
+		cmd_error(s.i >= argc ? "pull: missing REFERENCE (see qimg pull --help)"
+				      : "pull: expected one REFERENCE (see qimg pull --help)");
+		return -1;
+	}
+	o->tls_verify_off = !verify;
+	return s.i;
+}
+
+int cmd_pull(struct gopts *g, int argc, char **argv)
+{
+	struct pull_opts o = { 0 };
+	struct qerr err = { 0 };
+	struct image_spec spec;
+	struct store st;
+	int at = pull_options(argc, argv, &o), rc;
+
+	if (at <= 0)
+		return at == 0 ? 0 : EXIT_USAGE;
+	o.quiet = o.quiet || qlog_level == LOG_QUIET;
+	o.progress = !o.quiet && isatty(STDERR_FILENO);
+	if (cmd_open_store(g, &st, &err) < 0)
+		return cmd_fail("pull", &err, 1);
+	rc = pull_image(&st, argv[at], &o, &spec, &err);
+	store_close(&st);
+	if (rc < 0)
+		return cmd_fail("pull", &err, 1);
+	printf("%s\n", spec.manifest_digest);
+	image_spec_free(&spec);
+	return fflush(stdout) == 0 ? 0 : 1;
+}

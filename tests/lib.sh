@@ -325,10 +325,14 @@ _t_build_layout() { # DIR NAME SPEC-ARGS...: build the layout unless another run
 	[ -d "$dir" ] && return 0
 	rm -rf "$dir.tmp"
 	"$PY" "$_T_FIXTURES/build.py" build "$@" "$dir" "$name" >/dev/null || return 1
+	_t_prune "$dir" "$name"
+}
+
+_t_prune() { # DIR NAME: remove DIR's siblings NAME-<key> (older builds, from other recipes)
 	local old key
-	for old in "$(dirname "$dir")/$name"-*; do # older builds of this fixture (other builder versions)
-		key=${old##*/"$name"-}
-		if [ "$old" != "$dir" ] && [ ${#key} -eq 24 ] && [[ $key != *[!0-9a-f]* ]]; then rm -rf "$old"; fi
+	for old in "$(dirname "$1")/$2"-*; do
+		key=${old##*/"$2"-}
+		if [ "$old" != "$1" ] && [ ${#key} -eq 24 ] && [[ $key != *[!0-9a-f]* ]]; then rm -rf "$old"; fi
 	done
 	return 0
 }
@@ -428,15 +432,20 @@ _t_debootstrap() { # DIR MIRROR: a bookworm minbase rootfs in DIR, with the host
 		[ -s "$f" ] && cp "$f" "$dir.tmp/etc/apt/${f#/etc/apt/}"
 	done
 	echo 'Acquire::Check-Valid-Until "false";' >"$dir.tmp/etc/apt/apt.conf.d/99qimg-snapshot"
-	# Like the official image: empty /dev /proc /sys, no apt lists or caches.
+	# Like the official image: empty /dev /proc /sys, no apt lists or caches, nothing of this host's.
 	find "$dir.tmp/dev" "$dir.tmp/proc" "$dir.tmp/sys" "$dir.tmp/var/lib/apt/lists" "$dir.tmp/var/cache/apt" \
 		-mindepth 1 -maxdepth 1 ! -name partial -exec rm -rf {} + 2>/dev/null
-	mv "$dir.tmp" "$dir"
+	rm -f "$dir.tmp/etc/resolv.conf"
+	echo localhost >"$dir.tmp/etc/hostname"
+	mv "$dir.tmp" "$dir" && rm -f "$dir.log" && _t_prune "$dir" debian-rootfs
 }
 
-_t_debian_key() {
-	cat "$_T_FIXTURES/build.py" /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-		{ sha256sum && _t_mirror; } | sha256sum | cut -c1-24
+_t_debian_key() { # the recipe (builder, this function's steps, the host's apt sources) decides the cache entry
+	{
+		cat "$_T_FIXTURES/build.py" /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null
+		declare -f _t_debootstrap
+		_t_mirror
+	} | sha256sum | cut -c1-24
 }
 
 # fixture_rootfs debian: print the cached debootstrap tree (for peers' benchmarks: bwrap --bind ROOTFS /).
@@ -454,7 +463,7 @@ _t_debian_layout() {
 	key=$(_t_debian_key)
 	dir=$QIMG_TEST_CACHE/fixtures/debian-$key
 	if [ ! -d "$dir" ]; then
-		spec=$QIMG_TEST_CACHE/debian-$key.json
+		spec=$TMPD/debian-$key.json
 		printf '{"config": {"Env": ["PATH=%s"], "Cmd": ["bash"]}, "layers": [{"from_dir": "%s"}]}\n' \
 			"$_T_PATH" "$rootfs" >"$spec"
 		_t_locked "$QIMG_TEST_CACHE/fixtures/debian.lock" _t_build_layout "$dir" debian "$spec" ||

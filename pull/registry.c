@@ -296,9 +296,11 @@ static int tls_host_build(struct registry *r, const char *host, long port, struc
 		goto fail;
 	if (reg && (!own || strcmp(own, reg) != 0) && certs_dir_load(reg, false, &ca, t, err) < 0)
 		goto fail;
-	if (own || reg)
-		log_debug("TLS for %s:%ld: certs from %s%s%s", host, port, own ? own : "", own && reg ? " and " : "",
-			  reg && (!own || strcmp(own, reg)) ? reg : "");
+	if (own || reg) {
+		bool two = own && reg && strcmp(own, reg) != 0;
+		log_debug("TLS for %s:%ld: certificates from %s%s%s", host, port, own ? own : reg, two ? " and " : "",
+			  two ? reg : "");
+	}
 	if (ca.len) {
 		if (!r->sys_ca_loaded)
 			sys_ca_load(r);

@@ -58,7 +58,7 @@ static size_t progress_push(struct progress *p, char *text)
 size_t progress_add(struct progress *p, const char *what, const char *digest, int64_t total)
 {
 	const char *hex = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
-	size_t id = progress_push(p, xasprintf("Copying %-6s %.12s", what, hex));
+	size_t id = progress_push(p, xasprintf("Copying %s %.12s", what, hex));
 
 	p->v[id].total = total;
 	return id;

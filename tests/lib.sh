@@ -11,8 +11,12 @@
 # Fixtures:  fixture_push NAME [REPO:TAG] (sets FIXTURE_DIGEST), fixture_layout NAME, fixture_rootfs debian,
 #            fixture_custom NAME SPEC.json [REPO:TAG] (format: tests/fixtures/README.md),
 #            tree_list DIR [tree.py opts], tree_compare EXPECTED DIR [tree.py opts].
-# Users:     TUSER TUSER_UID TUSER_GID TUSER_SUBUID TUSER_SUBGID USER_HOME USER_STORE ROOT_STORE;
-#            as_user CMD..., as_root CMD..., both FN [ARGS] (sets MODE and Q), at_exit CMD.
+# Users:     TUSER TUSER_UID TUSER_GID TUSER_SUBUID TUSER_SUBGID (range of 65536), and per file and per user
+#            USER_HOME USER_RUNTIME USER_STORE / ROOT_HOME ROOT_RUNTIME ROOT_STORE (HOME, XDG_RUNTIME_DIR, store);
+#            as_user CMD..., as_root CMD... (clean env, T_TIMEOUT bound), both FN [ARGS] (sets MODE and Q);
+#            at_exit CMD. Not root: TUSER is empty and as_user runs as the caller (with USER_* dirs).
+# Commands run by t_ok/t_fail get stdin from /dev/null. Call registry_start directly, not in $(...) or a
+# pipeline (it must record its server pids in this shell). Do not set an EXIT trap of your own: use at_exit.
 # Processes: everything started here carries QIMG_TEST_TAG in its environment; the EXIT trap stops those
 #            processes and their descendants, unmounts whatever is left under TMPD and removes TMPD.
 
@@ -39,7 +43,7 @@ export TMPD
 _T_RESULTS=${QIMG_RESULTS:-$TMPD/results} # run.sh gives a file of its own; alone, we summarise at exit
 : >>"$_T_RESULTS"
 
-_t_oneline() { # collapse whitespace runs (tabs, newlines) so a result stays on one line; cap its length
+_t_oneline() { # tabs and newlines become " | " so a result stays on one line; cap its length
 	local s=${1//[$'\t\r\n']/ | }
 	printf '%s' "${s:0:1500}"
 }
@@ -118,6 +122,7 @@ at_exit() { _T_AT_EXIT+=("$*"); } # CMD run (by eval) at exit, before processes 
 _t_cleanup() {
 	local rc=$? c summary=
 	trap - EXIT INT TERM HUP
+	set +eu
 	for c in "${_T_AT_EXIT[@]}"; do eval "$c"; done
 	registry_stop
 	"$PY" "$_T_REAP" --tag "$QIMG_TEST_TAG" --kill --umount "$TMPD" >/dev/null
@@ -225,11 +230,10 @@ _t_reg_config() { # DIR PORT MODE: write DIR/config.yml
 	} >"$d/config.yml"
 }
 
-_t_reg_ready() { # URL PID: poll /v2/ until 200 or 401; 0 ready, 1 the registry died, 2 timed out
-	local code i
-	local ca=()
+_t_reg_ready() { # URL PID: poll /v2/ until 200 or 401; 0 ready, 1 the registry died, 2 not within 20 s
+	local code deadline=$((SECONDS + 20)) ca=()
 	[ -n "${REG_CA-}" ] && ca=(--cacert "$REG_CA")
-	for ((i = 0; i < 300; i++)); do
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		_t_alive "$2" || return 1
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${ca[@]}" "$1/v2/" 2>/dev/null)
 		case $code in 200 | 401) return 0 ;; esac
@@ -403,8 +407,8 @@ fixture_push() {
 # push it to $REG when a registry runs. fixture_layout/fixture_push NAME work afterwards.
 fixture_custom() {
 	local name=$1 spec=$2
-	case $name in busybox | multilayer | multiarch | schema2 | zstd | debian | *[!A-Za-z0-9._-]*)
-		echo "fixture_custom: '$name' is a builtin name or not [A-Za-z0-9._-]" >&2
+	case $name in busybox | multilayer | multiarch | schema2 | zstd | debian | *[!a-z0-9._-]*)
+		echo "fixture_custom: '$name' is a builtin name or not [a-z0-9._-] (a repository name)" >&2
 		return 1
 		;;
 	esac
@@ -525,14 +529,19 @@ USER_HOME=$TMPD/user/home USER_RUNTIME=$TMPD/user/run USER_STORE=$TMPD/user/stor
 ROOT_HOME=$TMPD/root/home ROOT_RUNTIME=$TMPD/root/run ROOT_STORE=$TMPD/root/store
 export USER_HOME USER_STORE ROOT_STORE
 
-_t_pass_env() { # the clean environment's pass-through: sanitizer options and QIMG_* (but not QIMG_STORE)
+# The clean environment's pass-through: the process tag, sanitizer options, and exported QIMG_* settings
+# (QIMG_X=1 as_user ...), but not QIMG_STORE (set per user) nor the harness's own variables.
+_t_pass_env() {
 	local v
 	_T_ENV=(QIMG_TEST_TAG="$QIMG_TEST_TAG")
 	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TERM; do
-		[ -n "${!v-}" ] && _T_ENV+=("$v=${!v}")
+		if [ -n "${!v-}" ]; then _T_ENV+=("$v=${!v}"); fi
 	done
 	while IFS= read -r v; do
-		case $v in QIMG_STORE | QIMG_TEST_TAG) ;; *) _T_ENV+=("$v=${!v}") ;; esac
+		case $v in
+		QIMG_STORE | QIMG_TEST_* | QIMG_RESULTS | QIMG_BIN | QIMG_UNIT_DIR | QIMG_E2E_DIR) ;;
+		*) _T_ENV+=("$v=${!v}") ;;
+		esac
 	done < <(compgen -e | grep '^QIMG_')
 }
 

@@ -49,22 +49,27 @@ note_tail() { # FILE [N]: the last lines of FILE as "#" notes, without the resul
 	[ -s "$1" ] && grep -Ev '^(PASS|FAIL|SKIP) ' "$1" | tail -n "${2:-25}" | sed 's/^/#   /'
 }
 
-status_text() { # RC [TIMEOUT]: how a process ended, in words
-	case $1 in
-	124 | 137) echo "timed out after ${2}s" ;;
-	*) if [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128)) ($(kill -l $(($1 - 128)) 2>/dev/null))"; else
+status_text() { # RC TIMEOUT ELAPSED-MS: how a process run under `timeout -k` ended, in words
+	if { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; } && [ "$3" -ge $(($2 * 1000)) ]; then
+		echo "timed out after ${2}s"
+	elif [ "$1" -gt 128 ]; then
+		echo "killed by signal $(($1 - 128)) ($(kill -l $(($1 - 128)) 2>/dev/null))"
+	else
 		echo "exited with status $1"
-	fi ;;
-	esac
+	fi
 }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # A unit binary prints "ok NAME", "FAIL NAME: why" or "skip NAME: why" per case.
 run_unit() { # BINARY
-	local bin=$1 base out err rc line name why nres=0 nfails=0
+	local bin=$1 base out err rc line name why nres=0 nfails=0 start ms
 	base=$(basename "$bin")
 	out=$RUNROOT/$base.out err=$RUNROOT/$base.err
+	start=$(now_ms)
 	timeout -k 10 "$UNIT_TIMEOUT" "$bin" >"$out" 2>"$err"
 	rc=$?
+	ms=$(($(now_ms) - start))
 	while IFS= read -r line; do
 		case $line in
 		"ok "*) report PASS "$base:${line#ok }" ;;
@@ -81,7 +86,7 @@ run_unit() { # BINARY
 		nres=$((nres + 1))
 	done <"$out"
 	if [ "$rc" -ne 0 ] && [ "$nfails" -eq 0 ]; then
-		report FAIL "$base" "$(status_text "$rc" "$UNIT_TIMEOUT") after $nres results"
+		report FAIL "$base" "$(status_text "$rc" "$UNIT_TIMEOUT" "$ms") after $nres results"
 	elif [ "$rc" -eq 0 ] && [ "$nres" -eq 0 ]; then
 		report FAIL "$base" "printed no results"
 	fi
@@ -92,17 +97,17 @@ run_unit() { # BINARY
 # environment that marks every process it starts, and a temp root of its own; afterwards nothing tagged
 # may still run and nothing may stay mounted.
 run_e2e() { # N FILE
-	local file=$2 base tag root res log rc start secs leaks mounts had_fail status name why
+	local file=$2 base tag root res log rc start ms leaks mounts had_fail status name why
 	base=$(basename "$file" .sh)
 	tag=qimg-test-$$-$1-$RANDOM
 	root=$RUNROOT/$1-$base res=$RUNROOT/$1-$base.results log=$RUNROOT/$1-$base.log
 	mkdir -p "$root" && chmod 0755 "$root" && : >"$res"
-	start=$(date +%s%N)
+	start=$(now_ms)
 	QIMG_TEST_TAG=$tag QIMG_RESULTS=$res QIMG_TEST_TMPROOT=$root timeout -k 10 "$FILE_TIMEOUT" \
 		bash -c '_qimg_lib=$1; shift; . "$_qimg_lib" && . "$0"' "$(realpath "$file")" "$TESTS_DIR/lib.sh" >"$log" 2>&1
 	rc=$?
-	secs=$((($(date +%s%N) - start) / 1000000))
-	echo "# $file: $((secs / 1000)).$(printf '%03d' $((secs % 1000)))s"
+	ms=$(($(now_ms) - start))
+	echo "# $file: $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
 	had_fail=0
 	while IFS=$'\t' read -r status name why; do
 		[ -n "$status" ] || continue
@@ -110,7 +115,7 @@ run_e2e() { # N FILE
 		[ "$status" = FAIL ] && had_fail=1
 	done <"$res"
 	if [ "$rc" -ne 0 ] && { [ "$had_fail" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; }; then
-		report FAIL "$base" "$(status_text "$rc" "$FILE_TIMEOUT")"
+		report FAIL "$base" "$(status_text "$rc" "$FILE_TIMEOUT" "$ms")"
 		had_fail=1
 	elif [ ! -s "$res" ]; then
 		report FAIL "$base" "reported no results"

@@ -7,16 +7,16 @@
 #include "cmd.h"
 
 static const char export_help[] =
-	"Usage: qimg export [--own] IMAGE DIR\n\n"
-	"Write the image's root filesystem (all layers applied, whiteouts resolved) into DIR, which is created\n"
-	"or must be empty. Owners, modes (set-id bits included), times, symlinks, hardlinks and user xattrs are\n"
-	"kept. In a rootless store the files keep the mapped owners of the store (uid 100 in the image is\n"
-	"subuid_base+99 on disk), so DIR can only be cleaned up from inside the user namespace; --own makes\n"
-	"you the owner of everything instead.\n\n"
-	"  --own    chown every file to the calling user (as root: to root)\n\n"
-	"Examples:\n"
-	"  qimg export debian:bookworm ./rootfs\n"
-	"  qimg export --own busybox /tmp/bb && ls -l /tmp/bb/bin/busybox\n";
+    "Usage: qimg export [--own] IMAGE DIR\n\n"
+    "Write the image's root filesystem (all layers applied, whiteouts resolved) into DIR, which is created\n"
+    "or must be empty. Owners, modes (set-id bits included), times, symlinks, hardlinks and user xattrs are\n"
+    "kept. In a rootless store the files keep the mapped owners of the store (uid 100 in the image is\n"
+    "subuid_base+99 on disk), so DIR can only be cleaned up from inside the user namespace; --own makes\n"
+    "you the owner of everything instead.\n\n"
+    "  --own    chown every file to the calling user (as root: to root)\n\n"
+    "Examples:\n"
+    "  qimg export debian:bookworm ./rootfs\n"
+    "  qimg export --own busybox /tmp/bb && ls -l /tmp/bb/bin/busybox\n";
 
 int cmd_export(struct gopts *g, int argc, char **argv)
 {

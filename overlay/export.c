@@ -1,4 +1,5 @@
-/* `qimg export`: flatten an image's layer dirs (bottom first) into one plain tree, applying whiteouts and opaque dirs. */
+/* `qimg export`: flatten an image's layer dirs (bottom first) into one plain tree, applying whiteouts and opaque dirs.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,7 @@
 #include "internal.h"
 #include "overlay.h"
 
-#define COPY_CHUNK ((size_t)1 << 20)
+#define COPY_CHUNK         ((size_t)1 << 20)
 #define XATTR_LIST_MAX_LEN 65536
 
 /* A file of the current layer with several links, and where its first copy went. */
@@ -123,8 +124,8 @@ static int chown_fd(struct xp *x, int fd, const struct stat *sb)
 	if (fchown(fd, uid, gid) == 0)
 		return 0;
 	if (errno == EINVAL)
-		return qerr_set(x->err, "export: layer %s: %s: owner %u:%u is not mapped in the user namespace", x->layer,
-				x->path, (unsigned)uid, (unsigned)gid);
+		return qerr_set(x->err, "export: layer %s: %s: owner %u:%u is not mapped in the user namespace",
+		                x->layer, x->path, (unsigned)uid, (unsigned)gid);
 	return xp_fail(x, "chown");
 }
 
@@ -177,7 +178,8 @@ static int copy_data(struct xp *x, int in, int out)
 static int openat2_beneath(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {.flags = (uint64_t)flags,
-			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+	                       .resolve =
+	                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
 	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
@@ -190,7 +192,7 @@ static bool link_again(struct xp *x, const struct stat *sb, int dfd, const char 
 			continue;
 		char *slash = strrchr(h->dest, '/');
 		int pfd = slash ? (*slash = '\0', openat2_beneath(x->rootfd, h->dest, O_PATH | O_DIRECTORY | O_CLOEXEC))
-				: fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
+		                : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
 		if (slash)
 			*slash = '/';
 		if (pfd < 0)
@@ -420,7 +422,7 @@ int ovl_export_dir(struct store *st, const struct image_spec *spec, const char *
 	for (size_t i = 0; i < spec->layers.n; i++)
 		if (!store_layer_exists(st, spec->layers.v[i]))
 			return qerr_set(err, "export: layer %s is missing from the store (pull the image again)",
-					spec->layers.v[i]);
+			                spec->layers.v[i]);
 	bool created;
 	if (prepare_dest(dest, &created, err) < 0)
 		return -1;

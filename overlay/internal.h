@@ -8,9 +8,9 @@
 #include <sys/sysmacros.h>
 
 /* OCI whiteout names inside a layer tarball. */
-#define OCI_WH_PREFIX ".wh."
-#define OCI_WH_META_PREFIX ".wh..wh."  /* aufs metadata (".wh..wh.plnk", ...): never content */
-#define OCI_WH_OPAQUE ".wh..wh..opq"
+#define OCI_WH_PREFIX      ".wh."
+#define OCI_WH_META_PREFIX ".wh..wh." /* aufs metadata (".wh..wh.plnk", ...): never content */
+#define OCI_WH_OPAQUE      ".wh..wh..opq"
 
 /* The overlay format on disk (kernel overlayfs mounted with userxattr, and fuse-overlayfs >= 1.x, both read it):
    a whiteout is a 0:0 character device, an opaque directory carries user.overlay.opaque=y. */
@@ -28,7 +28,7 @@ static inline bool ovl_is_whiteout(const struct stat *sb)
 static inline bool ovl_xattr_reserved(const char *name)
 {
 	static const char *const prefixes[] = {"trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.",
-					       "user.containers.", "security.fuseoverlayfs."};
+	                                       "user.containers.", "security.fuseoverlayfs."};
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
 			return true;

@@ -8,6 +8,7 @@
 #include <locale.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +29,11 @@
 #include "internal.h"
 #include "overlay.h"
 
-#define IN_BLOCK ((size_t)1 << 20)  /* compressed bytes read from the blob at once */
-#define OUT_BLOCK ((size_t)2 << 20) /* uncompressed bytes handed to libarchive at once */
+#define IN_BLOCK    ((size_t)1 << 20) /* compressed bytes read from the blob at once */
+#define OUT_BLOCK   ((size_t)2 << 20) /* uncompressed bytes handed to libarchive at once */
 #define RATIO_FLOOR ((int64_t)1 << 20)
-#define MAX_COMPS (PATH_MAX / 2 + 1)
-#define LABEL_LEN 12
+#define MAX_COMPS   (PATH_MAX / 2 + 1)
+#define LABEL_LEN   12
 
 /* ======================================================================================================
  * The uncompressed stream: blob fd -> decompressor -> sha256 + limits -> libarchive (as its read callback)
@@ -263,8 +264,9 @@ static ssize_t us_next(struct ustream *s, const void **buf)
 		return 0;
 	if (s->failed)
 		return -1;
-	ssize_t n = s->codec == CODEC_GZIP ? gz_next(s, buf) : s->codec == CODEC_ZSTD ? zs_next(s, buf)
-										: raw_next(s, buf);
+	ssize_t n = s->codec == CODEC_GZIP   ? gz_next(s, buf)
+	            : s->codec == CODEC_ZSTD ? zs_next(s, buf)
+	                                     : raw_next(s, buf);
 	if (n < 0)
 		return -1;
 	if (n == 0) {
@@ -292,14 +294,14 @@ static int media_codec(const char *mt, enum codec *out)
 		const char *mt;
 		enum codec codec;
 	} known[] = {
-		{"application/vnd.oci.image.layer.v1.tar", CODEC_NONE},
-		{"application/vnd.oci.image.layer.v1.tar+gzip", CODEC_GZIP},
-		{"application/vnd.oci.image.layer.v1.tar+zstd", CODEC_ZSTD},
-		{"application/vnd.oci.image.layer.nondistributable.v1.tar", CODEC_NONE},
-		{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", CODEC_GZIP},
-		{"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", CODEC_ZSTD},
-		{"application/vnd.docker.image.rootfs.diff.tar.gzip", CODEC_GZIP},
-		{"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", CODEC_GZIP},
+	    {"application/vnd.oci.image.layer.v1.tar", CODEC_NONE},
+	    {"application/vnd.oci.image.layer.v1.tar+gzip", CODEC_GZIP},
+	    {"application/vnd.oci.image.layer.v1.tar+zstd", CODEC_ZSTD},
+	    {"application/vnd.oci.image.layer.nondistributable.v1.tar", CODEC_NONE},
+	    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", CODEC_GZIP},
+	    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", CODEC_ZSTD},
+	    {"application/vnd.docker.image.rootfs.diff.tar.gzip", CODEC_GZIP},
+	    {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", CODEC_GZIP},
 	};
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (!strcmp(mt, known[i].mt)) {
@@ -312,7 +314,7 @@ static int media_codec(const char *mt, enum codec *out)
 /* Open the stream over blob fd; the compression is taken from the data's magic bytes (the media type was
    checked to be a layer type; registries do mislabel plain tars as gzip). */
 static int us_open(struct ustream *s, int fd, const char *media_type, const char *label,
-		   const struct ovl_unpack_limits *lim, struct qerr *err)
+                   const struct ovl_unpack_limits *lim, struct qerr *err)
 {
 	memset(s, 0, sizeof *s);
 	s->fd = fd;
@@ -355,15 +357,9 @@ static void us_close(struct ustream *s)
 	free(s->out);
 }
 
-/* Hash what follows the tar's end-of-archive marker too (it is part of the diffID), then compare. */
-static int us_verify(struct ustream *s, const char *diff_id)
+/* Compare the digest of everything read (the caller drained the stream) with the diffID. */
+static int us_check_digest(struct ustream *s, const char *diff_id)
 {
-	const void *buf;
-	ssize_t n;
-	while ((n = us_next(s, &buf)) > 0)
-		;
-	if (n < 0)
-		return -1;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	if (EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != 32)
@@ -374,17 +370,165 @@ static int us_verify(struct ustream *s, const char *diff_id)
 	if (strcmp(hex, digest_hex(diff_id)) != 0) {
 		s->failed = true;
 		return qerr_set(s->err, "unpack %s: diffID mismatch: the uncompressed layer is sha256:%s, expected %s",
-				s->label, hex, diff_id);
+		                s->label, hex, diff_id);
 	}
 	return 0;
 }
 
+/* ======================================================================================================
+ * The source libarchive reads: the stream itself, or a thread that runs the decompressor (and the hash) up to
+ * RING blocks ahead while this thread extracts, so inflate and sha256 overlap the writes.
+ * ====================================================================================================== */
+
+#define RING 4
+
+struct source {
+	struct ustream *s;
+	bool threaded;
+	bool failed; /* src_next() returned an error (the stream's message comes out of src_stop) */
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *buf[RING];
+	size_t len[RING];
+	uint64_t head, tail; /* blocks produced, blocks released by the consumer */
+	bool held;           /* the consumer holds block `tail` (libarchive reads it until its next call) */
+	bool done, cancel;
+	unsigned char *own_out; /* the stream's own output buffer, given back at the end */
+	struct qerr perr;       /* the producer's errors */
+	struct qerr *err;
+};
+
+static void *src_produce(void *arg)
+{
+	struct source *r = arg;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		while (r->head - r->tail >= RING && !r->cancel)
+			pthread_cond_wait(&r->cv, &r->mu);
+		bool stop = r->cancel;
+		size_t slot = r->head % RING;
+		pthread_mutex_unlock(&r->mu);
+		ssize_t n = 0;
+		if (!stop) {
+			const void *p;
+			r->s->out = r->buf[slot];
+			n = us_next(r->s, &p);
+			if (n > (ssize_t)OUT_BLOCK)
+				n = us_fail(r->s, "decompressor", "block larger than the ring's");
+			else if (n > 0 && p != r->buf[slot])
+				memcpy(r->buf[slot], p, (size_t)n);
+		}
+		pthread_mutex_lock(&r->mu);
+		if (n > 0) {
+			r->len[slot] = (size_t)n;
+			r->head++;
+		} else {
+			r->done = true;
+		}
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		if (n <= 0)
+			return NULL;
+	}
+}
+
+/* Start the decompressing thread (not for plain tars: nothing to overlap but a copy); unthreaded on failure. */
+static void src_start(struct source *r, struct ustream *s, struct qerr *err)
+{
+	memset(r, 0, sizeof *r);
+	r->s = s;
+	r->err = err;
+	if (s->codec == CODEC_NONE)
+		return;
+	for (int i = 0; i < RING; i++)
+		r->buf[i] = xmalloc(OUT_BLOCK);
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->own_out = s->out;
+	s->err = &r->perr;
+	if (pthread_create(&r->th, NULL, src_produce, r) != 0) {
+		s->err = err;
+		s->out = r->own_out;
+		for (int i = 0; i < RING; i++)
+			free(r->buf[i]);
+		pthread_cond_destroy(&r->cv);
+		pthread_mutex_destroy(&r->mu);
+		return;
+	}
+	r->threaded = true;
+}
+
+/* Next uncompressed block: > 0 bytes, 0 at the end, -1 on a stream error. */
+static ssize_t src_next(struct source *r, const void **buf)
+{
+	ssize_t n;
+	if (!r->threaded) {
+		n = us_next(r->s, buf);
+	} else {
+		pthread_mutex_lock(&r->mu);
+		if (r->held) {
+			r->tail++;
+			r->held = false;
+			pthread_cond_broadcast(&r->cv);
+		}
+		while (r->head == r->tail && !r->done)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->head > r->tail) {
+			size_t slot = r->tail % RING;
+			*buf = r->buf[slot];
+			n = (ssize_t)r->len[slot];
+			r->held = true;
+		} else {
+			n = r->s->failed ? -1 : 0;
+		}
+		pthread_mutex_unlock(&r->mu);
+	}
+	if (n < 0)
+		r->failed = true;
+	return n;
+}
+
+/* Read to the end: what follows the tar's end-of-archive marker is part of the diffID too. */
+static int src_drain(struct source *r)
+{
+	const void *buf;
+	ssize_t n;
+	while ((n = src_next(r, &buf)) > 0)
+		;
+	return n < 0 ? -1 : 0;
+}
+
+/* Stop and join the thread. Returns -1 when the stream failed; its message then replaces the caller's, since
+   the stream's failure (bomb, corrupt data) explains whatever the tar reader said about it. */
+static int src_stop(struct source *r)
+{
+	struct ustream *s = r->s;
+	if (r->threaded) {
+		pthread_mutex_lock(&r->mu);
+		r->cancel = true;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		pthread_join(r->th, NULL);
+		r->threaded = false;
+		s->out = r->own_out;
+		s->err = r->err;
+		for (int i = 0; i < RING; i++)
+			free(r->buf[i]);
+		pthread_cond_destroy(&r->cv);
+		pthread_mutex_destroy(&r->mu);
+		if (s->failed)
+			*r->err = r->perr;
+	}
+	return s->failed ? -1 : 0;
+}
+
 static la_ssize_t tar_read_cb(struct archive *a, void *client, const void **buf)
 {
-	struct ustream *s = client;
-	ssize_t n = us_next(s, buf);
+	struct source *r = client;
+	ssize_t n = src_next(r, buf);
 	if (n < 0)
-		archive_set_error(a, EIO, "%s", s->err->msg);
+		archive_set_error(a, EIO, "decompression failed");
 	return n;
 }
 
@@ -421,7 +565,7 @@ struct xctx {
 	struct dirtime *dts;
 	size_t ndt, capdt;
 	int64_t entries;
-	int64_t skipped;   /* devices and sockets not extracted */
+	int64_t skipped; /* devices and sockets not extracted */
 	char *first_skipped;
 	bool xattr_warned;
 	struct qerr *err;
@@ -624,8 +768,8 @@ static int chown_fail(struct xctx *x, uid_t uid, gid_t gid)
 	if (errno != EINVAL)
 		return xfail_sys(x, x->p.joined, "chown");
 	snprintf(what, sizeof what,
-		 "owner %u:%u is not mapped in the user namespace (widen the /etc/subuid and /etc/subgid ranges)",
-		 (unsigned)uid, (unsigned)gid);
+	         "owner %u:%u is not mapped in the user namespace (widen the /etc/subuid and /etc/subgid ranges)",
+	         (unsigned)uid, (unsigned)gid);
 	return xfail(x, x->p.joined, what);
 }
 
@@ -650,8 +794,8 @@ static void warn_xattr(struct xctx *x, const char *name, const char *why)
 	if (x->xattr_warned)
 		return;
 	x->xattr_warned = true;
-	log_warn("unpack %s: %s: xattr %s not applied: %s (further xattr warnings for this layer suppressed)",
-		 x->label, shown(x->p.joined, b, sizeof b), shown(name, n, sizeof n), why);
+	log_warn("unpack %s: %s: xattr %s not applied: %s (further xattr warnings for this layer suppressed)", x->label,
+	         shown(x->p.joined, b, sizeof b), shown(name, n, sizeof n), why);
 }
 
 static void apply_xattrs(struct xctx *x, int fd, struct archive_entry *e)
@@ -833,7 +977,8 @@ static int apply_hardlink(struct xctx *x, const char *target)
 	const char *tname = base_of(&x->t);
 	struct stat sb;
 	if (fstatat(tfd, tname, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-		snprintf(b, sizeof b, "hardlink target %s does not exist in this layer", shown(x->t.joined, t, sizeof t));
+		snprintf(b, sizeof b, "hardlink target %s does not exist in this layer",
+		         shown(x->t.joined, t, sizeof t));
 		return xfail(x, x->p.joined, b);
 	}
 	if (S_ISDIR(sb.st_mode))
@@ -939,8 +1084,7 @@ static int apply_special(struct xctx *x, struct archive_entry *e)
 		int pfd = parent_fd(x, &sgid);
 		if (pfd < 0)
 			return -1;
-		return created_or_fail(x, create_at(x, pfd, base_of(&x->p), make_whiteout, NULL), "mknod") < 0 ? -1
-														: 0;
+		return created_or_fail(x, create_at(x, pfd, base_of(&x->p), make_whiteout, NULL), "mknod") < 0 ? -1 : 0;
 	}
 	if (x->skipped++ == 0)
 		x->first_skipped = xstrdup(x->p.joined);
@@ -968,21 +1112,18 @@ static int apply_entry(struct xctx *x, struct archive *a, struct archive_entry *
 	if (x->p.n == 0)
 		return xfail(x, name, "non-directory entry names the layer root");
 	switch (type) {
-	case AE_IFREG:
-		return apply_file(x, a, e);
-	case AE_IFLNK:
-		return apply_symlink(x, e);
-	case AE_IFIFO:
-		return apply_fifo(x, e);
-	default:
-		return apply_special(x, e);
+	case AE_IFREG: return apply_file(x, a, e);
+	case AE_IFLNK: return apply_symlink(x, e);
+	case AE_IFIFO: return apply_fifo(x, e);
+	default: return apply_special(x, e);
 	}
 }
 
 static int openat2_beneath(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {.flags = (uint64_t)flags,
-			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+	                       .resolve =
+	                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
 	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
@@ -992,7 +1133,7 @@ static int apply_dirtimes(struct xctx *x)
 	for (size_t i = 0; i < x->ndt; i++) {
 		struct dirtime *d = &x->dts[i];
 		int fd = *d->path ? openat2_beneath(x->rootfd, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-				  : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
+		                  : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV))
 			continue; /* replaced by a later entry */
 		if (fd < 0)
@@ -1014,15 +1155,15 @@ static void xctx_free(struct xctx *x)
 	free(x->first_skipped);
 }
 
-static int tar_error(struct xctx *x, struct ustream *s, struct archive *a)
+static int tar_error(struct xctx *x, struct source *r, struct archive *a)
 {
-	if (s->failed)
-		return -1; /* the stream's own message is in err */
+	if (r->failed)
+		return -1; /* the stream's own message comes out of src_stop() */
 	return qerr_set(x->err, "unpack %s: read tar: %s", x->label, archive_error_string(a));
 }
 
 /* Extract the whole tar stream into x->rootfd; entries counted. */
-static int extract_tar(struct xctx *x, struct ustream *s)
+static int extract_tar(struct xctx *x, struct source *src)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
@@ -1030,21 +1171,21 @@ static int extract_tar(struct xctx *x, struct ustream *s)
 	if (!a)
 		return qerr_set(x->err, "unpack %s: libarchive: out of memory", x->label);
 	if (archive_read_support_format_tar(a) != ARCHIVE_OK || archive_read_set_format(a, ARCHIVE_FORMAT_TAR) ||
-	    archive_read_open(a, s, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
-		tar_error(x, s, a);
+	    archive_read_open(a, src, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
+		tar_error(x, src, a);
 		goto out;
 	}
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		if (++x->entries > s->lim.max_entries) {
+		if (++x->entries > src->s->lim.max_entries) {
 			qerr_set(x->err, "unpack %s: more than %lld entries (limit)", x->label,
-				 (long long)s->lim.max_entries);
+			         (long long)src->s->lim.max_entries);
 			goto out;
 		}
 		if (apply_entry(x, a, e) < 0)
 			goto out;
 	}
 	if (r != ARCHIVE_EOF) {
-		tar_error(x, s, a);
+		tar_error(x, src, a);
 		goto out;
 	}
 	rc = 0;
@@ -1063,7 +1204,7 @@ struct layer_stats {
 };
 
 static int unpack_into(struct store *st, const struct ovl_layer_job *job, int rootfd, const char *label,
-		       const struct ovl_unpack_limits *lim, struct layer_stats *ls, struct qerr *err)
+                       const struct ovl_unpack_limits *lim, struct layer_stats *ls, struct qerr *err)
 {
 	double t0 = now_mono();
 	autoclose int blobfd = store_blob_open(st, job->blob_digest, err);
@@ -1074,14 +1215,24 @@ static int unpack_into(struct store *st, const struct ovl_layer_job *job, int ro
 	x->label = label;
 	x->rootfd = rootfd;
 	x->err = err;
-	int rc = -1;
-	if (us_open(&s, blobfd, job->media_type, label, lim, err) == 0 && extract_tar(x, &s) == 0 &&
-	    us_verify(&s, job->diff_id) == 0 && apply_dirtimes(x) == 0)
-		rc = 0;
+	int rc = us_open(&s, blobfd, job->media_type, label, lim, err);
+	if (rc == 0) {
+		struct source src;
+		src_start(&src, &s, err);
+		rc = extract_tar(x, &src);
+		if (rc == 0)
+			rc = src_drain(&src);
+		if (src_stop(&src) < 0)
+			rc = -1;
+		if (rc == 0)
+			rc = us_check_digest(&s, job->diff_id);
+		if (rc == 0)
+			rc = apply_dirtimes(x);
+	}
 	if (rc == 0 && x->skipped) {
 		char b[512];
 		log_warn("unpack %s: skipped %lld device/socket entries such as %s (the runner provides /dev)", label,
-			 (long long)x->skipped, shown(x->first_skipped, b, sizeof b));
+		         (long long)x->skipped, shown(x->first_skipped, b, sizeof b));
 	}
 	ls->compressed = s.in_total;
 	ls->size = s.out_total;
@@ -1094,21 +1245,21 @@ static int unpack_into(struct store *st, const struct ovl_layer_job *job, int ro
 }
 
 static int write_layer_json(struct store *st, const struct ovl_layer_job *job, const struct layer_stats *ls,
-			    struct qerr *err)
+                            struct qerr *err)
 {
 	autofree char *rel = xasprintf("layers/%s.json", job->layer_id);
 	/* media_type was checked against the known list, the digests are validated: nothing needs escaping. */
-	autofree char *json = xasprintf("{\"diffID\":\"%s\",\"blob\":\"%s\",\"mediaType\":\"%s\",\"compressedSize\":%lld,"
-					"\"size\":%lld,\"files\":%lld,\"unpackSeconds\":%.3f}",
-					job->diff_id, job->blob_digest, job->media_type ? job->media_type : "",
-					(long long)ls->compressed, (long long)ls->size, (long long)ls->entries,
-					ls->seconds);
+	autofree char *json =
+	    xasprintf("{\"diffID\":\"%s\",\"blob\":\"%s\",\"mediaType\":\"%s\",\"compressedSize\":%lld,"
+	              "\"size\":%lld,\"files\":%lld,\"unpackSeconds\":%.3f}",
+	              job->diff_id, job->blob_digest, job->media_type ? job->media_type : "", (long long)ls->compressed,
+	              (long long)ls->size, (long long)ls->entries, ls->seconds);
 	return write_file_atomic_at(st->rootfd, rel, json, strlen(json), 0644, true, err);
 }
 
 /* Make the layer durable (one syncfs for all its files), then publish: metadata first, the dir last. */
 static int publish(struct store *st, const struct ovl_layer_job *job, int rootfd, const char *tmpname,
-		   const char *label, const struct layer_stats *ls, struct qerr *err)
+                   const char *label, const struct layer_stats *ls, struct qerr *err)
 {
 	autofree char *from = xasprintf("tmp/%s", tmpname);
 	autofree char *to = xasprintf("layers/%s", job->layer_id);
@@ -1141,7 +1292,7 @@ static int remove_tmp(struct store *st, const char *tmpname, struct qerr *err)
 
 /* Lock the layer, re-check it (a concurrent pull may have made it), unpack into tmp/<tmpname>, publish. */
 static int unpack_one(struct store *st, const struct ovl_layer_job *job, const char *tmpname,
-		      const struct ovl_unpack_limits *lim, struct qerr *err)
+                      const struct ovl_unpack_limits *lim, struct qerr *err)
 {
 	char label[LABEL_LEN + 1];
 	snprintf(label, sizeof label, "%s", job->layer_id);
@@ -1166,7 +1317,7 @@ static int unpack_one(struct store *st, const struct ovl_layer_job *job, const c
 	}
 	if (r == 0)
 		log_info("unpack %s: %lld entries, %lld bytes in %.2fs", label, (long long)ls.entries,
-			 (long long)ls.size, ls.seconds);
+		         (long long)ls.size, ls.seconds);
 	return r < 0 ? -1 : 0;
 }
 
@@ -1208,7 +1359,7 @@ static void report(int fd, const struct qerr *e)
 }
 
 static _Noreturn void worker_main(struct store *st, const struct ovl_layer_job *job, const char *tmpname,
-				  const struct ovl_unpack_limits *lim, pid_t parent, int wfd)
+                                  const struct ovl_unpack_limits *lim, pid_t parent, int wfd)
 {
 	struct qerr e = {0};
 	int rc = 0;
@@ -1225,7 +1376,7 @@ static _Noreturn void worker_main(struct store *st, const struct ovl_layer_job *
 }
 
 static int worker_start(struct store *st, const struct ovl_layer_job *jobs, size_t j,
-			const struct ovl_unpack_limits *lim, struct worker *w, struct qerr *err)
+                        const struct ovl_unpack_limits *lim, struct worker *w, struct qerr *err)
 {
 	int pfd[2];
 	memset(w, 0, sizeof *w);
@@ -1393,12 +1544,12 @@ static int pool_wait(struct pool *p, const struct ovl_layer_job *jobs, struct qe
 }
 
 int ovl_unpack_layers(struct store *st, const struct ovl_layer_job *jobs, size_t n, int workers,
-		      const struct ovl_unpack_limits *lim, struct qerr *err)
+                      const struct ovl_unpack_limits *lim, struct qerr *err)
 {
 	for (size_t j = 0; j < n; j++)
 		if (!job_valid(&jobs[j]))
 			return qerr_set(err, "unpack: invalid layer job (layer id \"%.80s\")",
-					jobs[j].layer_id ? jobs[j].layer_id : "");
+			                jobs[j].layer_id ? jobs[j].layer_id : "");
 	struct ovl_unpack_limits l = limits_resolve(lim);
 	if (workers <= 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -75,6 +75,25 @@ open(sys.argv[1], "wb").write(b"".join(out))
 EOF
 hostile gzip-bomb fail 'bomb' "{\"blob_file\": \"bomb.gz\", \"media_type\": \"application/vnd.oci.image.layer.v1.tar+gzip\", \"diff_id\": \"sha256:$(printf '1%.0s' $(seq 64))\"}"
 
+# An owner outside the subuid range: fine as root; rootless, a clear error naming the file.
+printf '{"config": {"Cmd": ["/x"]}, "layers": [{"entries": [{"path": "etc", "type": "dir"}, %s]}]}\n' \
+	'{"path": "etc/far", "content": "x", "uid": 200000, "gid": 200000}' >"$SPECS/unmapped.json"
+fixture_custom h-unmapped "$SPECS/unmapped.json" hostile/unmapped:latest >"$SPECS/unmapped.log" 2>&1 ||
+	fail "unmapped: fixture builds and pushes" "$(tail -3 "$SPECS/unmapped.log")"
+
+t_unmapped() {
+	local s
+	s=$(store_dir)
+	if [ "$MODE" = root ] || [ -z "$TUSER" ]; then
+		t_ok "unmapped owner: root unpacks it" $Q pull --tls-verify=false "$REG/hostile/unmapped:latest"
+		return
+	fi
+	t_fail "unmapped owner: rootless pull fails" $Q pull --tls-verify=false "$REG/hostile/unmapped:latest"
+	t_contains "unmapped owner: the error names the file and the ids" "etc/far: owner 200000:200000 is not mapped" \
+		"$(cat "$T_ERR")"
+	t_eq "unmapped owner: nothing left in tmp/" "" "$(ls -A "$s/tmp" 2>/dev/null)"
+}
+
 t_hostile() {
 	local c name want needle s before after
 	s=$(store_dir)
@@ -117,3 +136,4 @@ t_inside() {
 
 both t_hostile
 both t_inside
+both t_unmapped

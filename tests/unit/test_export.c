@@ -17,9 +17,9 @@ static struct store st;
 static char *tmproot;
 
 static const char *ids[3] = {
-	"1111111111111111111111111111111111111111111111111111111111111111",
-	"2222222222222222222222222222222222222222222222222222222222222222",
-	"3333333333333333333333333333333333333333333333333333333333333333",
+    "1111111111111111111111111111111111111111111111111111111111111111",
+    "2222222222222222222222222222222222222222222222222222222222222222",
+    "3333333333333333333333333333333333333333333333333333333333333333",
 };
 
 static int L; /* fd of the layer dir being built */
@@ -147,10 +147,10 @@ static void check_tree(const char *dest, const char *tag, bool own)
 {
 	char n[128];
 	struct stat a, b;
-#define CHECK(name, cond)                                  \
-	do {                                               \
-		snprintf(n, sizeof n, "%s: %s", tag, name); \
-		T_OK(n, cond);                             \
+#define CHECK(name, cond)                                                                                              \
+	do {                                                                                                           \
+		snprintf(n, sizeof n, "%s: %s", tag, name);                                                            \
+		T_OK(n, cond);                                                                                         \
 	} while (0)
 	CHECK("kept file", has(dest, "a/keep", "keep\n"));
 	CHECK("whiteout deletes", !lst(dest, "a/gone", &a));
@@ -162,8 +162,8 @@ static void check_tree(const char *dest, const char *tag, bool own)
 	CHECK("hardlink preserved", lst(dest, "hl/orig", &a) && lst(dest, "hl/link", &b) && a.st_ino == b.st_ino);
 	CHECK("setuid kept", lst(dest, "suid", &a) && (a.st_mode & 07777) == 04755);
 	CHECK("owners", lst(dest, "suid", &a) && lst(dest, "private", &b) &&
-				(own ? a.st_uid == getuid() && b.st_gid == getgid()
-				     : a.st_uid == 1000 && a.st_gid == 100 && b.st_uid == 1000));
+	                    (own ? a.st_uid == getuid() && b.st_gid == getgid()
+	                         : a.st_uid == 1000 && a.st_gid == 100 && b.st_uid == 1000));
 	CHECK("symlink target verbatim", lst(dest, "abs-link", &a) && S_ISLNK(a.st_mode) && a.st_size == 11);
 	CHECK("fifo", lst(dest, "fifo", &a) && S_ISFIFO(a.st_mode) && (a.st_mode & 07777) == 0620);
 	CHECK("sticky dir", lst(dest, "sticky", &a) && (a.st_mode & 07777) == 01777);
@@ -216,8 +216,8 @@ int main(void)
 	strv_push(&bad.layers, "4444444444444444444444444444444444444444444444444444444444444444");
 	char *dest3 = xasprintf("%s/missing", tmproot);
 	e = (struct qerr){0};
-	T_OK("export: missing layer refused", ovl_export_dir(&st, &bad, dest3, false, &e) < 0 &&
-						      strstr(e.msg, "missing") && access(dest3, F_OK) < 0);
+	T_OK("export: missing layer refused",
+	     ovl_export_dir(&st, &bad, dest3, false, &e) < 0 && strstr(e.msg, "missing") && access(dest3, F_OK) < 0);
 
 	strv_free(&spec.layers);
 	strv_free(&bad.layers);

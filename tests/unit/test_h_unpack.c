@@ -18,9 +18,9 @@
 #include "../../store/store.h"
 #include "t.h"
 
-#define GZ "application/vnd.oci.image.layer.v1.tar+gzip"
-#define ZS "application/vnd.oci.image.layer.v1.tar+zstd"
-#define TAR "application/vnd.oci.image.layer.v1.tar"
+#define GZ    "application/vnd.oci.image.layer.v1.tar+gzip"
+#define ZS    "application/vnd.oci.image.layer.v1.tar+zstd"
+#define TAR   "application/vnd.oci.image.layer.v1.tar"
 #define MTIME 1000000000
 
 static char *tmproot;
@@ -44,8 +44,8 @@ static void tb_begin(struct tb *t)
 	archive_write_open_memory(t->a, t->mem, t->cap, &t->used);
 }
 
-static void tb_entry(struct tb *t, int type, const char *path, const char *data, size_t len, int mode, int uid,
-		     int gid, const char *link)
+static void tb_entry(struct tb *t, int type, const char *path, const char *data, size_t len, int mode, int uid, int gid,
+                     const char *link)
 {
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, path);
@@ -135,8 +135,8 @@ static void store_blob(const char *p, size_t n, char digest[DIGEST_LEN + 1])
 	char *name;
 	sha256_hex(p, n, digest);
 	int fd = store_tmp_file(&st, "blob", &name, &e);
-	if (fd < 0 || write_all(fd, p, n) < 0 || (!store_blob_exists(&st, digest) &&
-						   store_blob_commit(&st, fd, name, digest, &e) < 0))
+	if (fd < 0 || write_all(fd, p, n) < 0 ||
+	    (!store_blob_exists(&st, digest) && store_blob_commit(&st, fd, name, digest, &e) < 0))
 		fprintf(stderr, "store_blob: %s\n", e.msg);
 	if (store_blob_exists(&st, digest)) {
 		char *rel = xasprintf("tmp/%s", name);
@@ -281,8 +281,8 @@ static void test_basic(void)
 	T_OK("basic: hardlink same inode",
 	     stat_in(&l, "etc/hard", &a) && stat_in(&l, "etc/hostname", &b) && a.st_ino == b.st_ino);
 	T_OK("basic: fifo", stat_in(&l, "etc/fifo", &a) && S_ISFIFO(a.st_mode) && (a.st_mode & 07777) == 0620);
-	T_OK("basic: setuid kept after chown", stat_in(&l, "bin/suid", &a) && (a.st_mode & 07777) == 04755 &&
-						       a.st_uid == 1000 && a.st_gid == 100);
+	T_OK("basic: setuid kept after chown",
+	     stat_in(&l, "bin/suid", &a) && (a.st_mode & 07777) == 04755 && a.st_uid == 1000 && a.st_gid == 100);
 	T_OK("basic: mode 0000", stat_in(&l, "bin/none", &a) && (a.st_mode & 07777) == 0);
 	T_OK("basic: devices skipped", !stat_in(&l, "dev/null", &a) && !stat_in(&l, "dev/sda", &a));
 	T_OK("basic: 0:0 char dev entry kept as whiteout", is_whiteout(&l, "gone/wh-dev"));
@@ -353,8 +353,8 @@ static void test_multimember_trailing(void)
 	struct lj m = l;
 	sha256_hex(tar, n, m.diff);
 	m.job = (struct ovl_layer_job){m.blob, GZ, m.diff, digest_hex(m.diff)};
-	T_OK("diffID must cover trailing data", unpack1(&m, NULL, &e) < 0 && strstr(e.msg, "diffID mismatch") &&
-							layer_absent(&m));
+	T_OK("diffID must cover trailing data",
+	     unpack1(&m, NULL, &e) < 0 && strstr(e.msg, "diffID mismatch") && layer_absent(&m));
 	free(g1);
 	free(g2);
 	free(blob);
@@ -391,7 +391,8 @@ static void test_conversions(void)
 	if (rc)
 		printf("# %s\n", e.msg);
 	T_OK("conv: dir over whiteout is opaque", is_opaque(&l, "redir") && has_file(&l, "redir/x", "x\n"));
-	T_OK("conv: whiteout of own dir -> opaque, content kept", is_opaque(&l, "keep") && has_file(&l, "keep/y", "y\n"));
+	T_OK("conv: whiteout of own dir -> opaque, content kept",
+	     is_opaque(&l, "keep") && has_file(&l, "keep/y", "y\n"));
 	T_OK("conv: symlink replaced by file", has_file(&l, "s", "now a file\n"));
 	T_OK("conv: dir replaced by file", has_file(&l, "d", "file replaces dir\n"));
 	T_OK("conv: implicit parent over whiteout is opaque", is_opaque(&l, "under") && has_file(&l, "under/z", "z\n"));
@@ -515,8 +516,8 @@ static void hostile(const char *name, builder b, const char *expect)
 	lj_make(&l, t.mem, n, GZ);
 	free(t.mem);
 	int rc = unpack1(&l, NULL, &e);
-	bool ok = rc < 0 && (!expect || strstr(e.msg, expect)) && canary_ok() && layer_absent(&l) &&
-		  count_dir("tmp") == 0;
+	bool ok =
+	    rc < 0 && (!expect || strstr(e.msg, expect)) && canary_ok() && layer_absent(&l) && count_dir("tmp") == 0;
 	char tn[128];
 	snprintf(tn, sizeof tn, "hostile: %s", name);
 	T_OK(tn, ok);
@@ -574,8 +575,8 @@ static void test_broken(void)
 	sha256_hex(t.mem, n, cut.diff);
 	store_blob(z, zn - 20, cut.blob);
 	cut.job = (struct ovl_layer_job){cut.blob, GZ, cut.diff, digest_hex(cut.diff)};
-	T_OK("broken: truncated gzip", unpack1(&cut, NULL, &e) < 0 && strstr(e.msg, "truncated") &&
-					       layer_absent(&cut) && count_dir("tmp") == 0);
+	T_OK("broken: truncated gzip",
+	     unpack1(&cut, NULL, &e) < 0 && strstr(e.msg, "truncated") && layer_absent(&cut) && count_dir("tmp") == 0);
 	z[zn / 2] ^= 0x55;
 	z[zn / 2 + 1] ^= 0x55;
 	struct lj cor;
@@ -587,8 +588,8 @@ static void test_broken(void)
 
 	lj_make(&l, t.mem, n, GZ);
 	struct ovl_unpack_limits ratio = {.max_ratio = 20};
-	T_OK("broken: gzip bomb (ratio limit)", unpack1(&l, &ratio, &e) < 0 && strstr(e.msg, "bomb") &&
-							layer_absent(&l) && count_dir("tmp") == 0);
+	T_OK("broken: gzip bomb (ratio limit)",
+	     unpack1(&l, &ratio, &e) < 0 && strstr(e.msg, "bomb") && layer_absent(&l) && count_dir("tmp") == 0);
 	struct ovl_unpack_limits bytes = {.max_bytes = 4 << 20};
 	T_OK("broken: size limit", unpack1(&l, &bytes, &e) < 0 && strstr(e.msg, "limit") && layer_absent(&l));
 	struct ovl_unpack_limits entries = {.max_entries = 10};
@@ -599,7 +600,7 @@ static void test_broken(void)
 	bad.job.diff_id = bad.diff;
 	bad.job.layer_id = digest_hex(bad.diff);
 	T_OK("broken: diffID mismatch", unpack1(&bad, NULL, &e) < 0 && strstr(e.msg, "diffID mismatch") &&
-						layer_absent(&bad) && count_dir("tmp") == 0);
+	                                    layer_absent(&bad) && count_dir("tmp") == 0);
 	struct lj mt = l;
 	mt.job.media_type = "application/x-evil";
 	T_OK("broken: unknown media type", unpack1(&mt, NULL, &e) < 0 && strstr(e.msg, "media type"));
@@ -630,8 +631,8 @@ static void test_parallel(void)
 	}
 	jobs[5] = jobs[0]; /* a duplicate is done once */
 	T_OK("parallel: 5 layers, 2 workers", ovl_unpack_layers(&st, jobs, 6, 2, NULL, &e) == 0 &&
-						      has_file(&l[4], "l4/f199", "4-199\n") &&
-						      has_file(&l[1], "l1/f0", "1-0\n") && count_dir("tmp") == 0);
+	                                          has_file(&l[4], "l4/f199", "4-199\n") &&
+	                                          has_file(&l[1], "l1/f0", "1-0\n") && count_dir("tmp") == 0);
 	if (e.msg[0])
 		printf("# %s\n", e.msg);
 

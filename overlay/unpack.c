@@ -1369,8 +1369,12 @@ static _Noreturn void worker_main(struct store *st, const struct ovl_layer_job *
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
 	worker_setup();
-	if (rc == 0)
+	if (rc == 0) {
 		rc = unpack_one(st, job, tmpname, lim, &e);
+	} else {
+		struct qerr ignored = {0};
+		remove_tmp(st, tmpname, &ignored); /* still empty and ours */
+	}
 	report(wfd, rc == 0 ? NULL : &e);
 	_exit(rc == 0 ? 0 : 1);
 }

@@ -4,12 +4,16 @@
 
 registry_start plain || { fail "unpack_multilayer: registry_start plain" "did not start"; exit 0; }
 fixture_push multilayer test/ml:latest || { fail "unpack_multilayer: push multilayer" "push failed"; exit 0; }
+fixture_push zstd test/zstd:latest || { fail "unpack_multilayer: push zstd" "push failed"; exit 0; }
+fixture_push schema2 test/s2:latest || { fail "unpack_multilayer: push schema2" "push failed"; exit 0; }
 EXPECTED=$QIMG_TESTS_DIR/fixtures/multilayer.expected
 IMG=$REG/test/ml:latest
 
 store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 work_dir() { if [ "$MODE" = root ]; then echo "$TMPD"; else echo "$USER_HOME"; fi; } # writable by the caller
 idmap_opts() { [ "$MODE" = user ] && [ -n "$TUSER" ] && echo "--uidmap $TUSER_UID:$TUSER_SUBUID --gidmap $TUSER_GID:$TUSER_SUBGID"; }
+# A second store the caller may create.
+fresh_store() { echo "$(work_dir)/store-$1"; }
 # The spec's layer dirs, top first, ":"-joined (an overlay lowerdir string).
 lowerdirs() { # DIGEST
 	local s
@@ -112,7 +116,42 @@ for root, dirs, files in os.walk(sys.argv[1]):
 	t_ok "export --help" $Q export --help
 }
 
+# zstd and gzip layers (OCI media types), Docker schema2 media types: every layer lands.
+t_codecs() {
+	local out
+	out=$(work_dir)/zstd
+	t_ok "zstd+gzip image: pull" $Q pull --tls-verify=false "$REG/test/zstd:latest" || return
+	t_ok "zstd+gzip image: export" $Q export "$REG/test/zstd:latest" "$out" || return
+	t_eq "zstd+gzip image: all three layers applied" "gzip layer on top|zstd again|zstd" \
+		"$(cat "$out/etc/zstd-layer2" "$out/etc/zstd-layer3" "$out/etc/qimg-fixture" | paste -sd'|')"
+	out=$(work_dir)/s2
+	t_ok "schema2 image: pull" $Q pull --tls-verify=false "$REG/test/s2:latest" || return
+	t_ok "schema2 image: export" $Q export "$REG/test/s2:latest" "$out" || return
+	t_eq "schema2 image: both layers applied" "second layer|schema2" \
+		"$(cat "$out/etc/schema2-layer2" "$out/etc/qimg-fixture" | paste -sd'|')"
+}
+
+# Two pulls of the same image at once into an empty store: both succeed, each layer is unpacked once.
+t_concurrent() {
+	local st p1 p2 rc1 rc2
+	st=$(fresh_store concurrent)
+	QIMG_STORE=$st $Q pull -q --tls-verify=false "$IMG" >"$TMPD/c1.out" 2>"$TMPD/c1.err" &
+	p1=$!
+	QIMG_STORE=$st $Q pull -q --tls-verify=false "$IMG" >"$TMPD/c2.out" 2>"$TMPD/c2.err" &
+	p2=$!
+	wait "$p1"
+	rc1=$?
+	wait "$p2"
+	rc2=$?
+	t_eq "concurrent pulls both succeed" "0 0" "$rc1 $rc2"
+	[ "$rc1 $rc2" = "0 0" ] || echo "# $(cat "$TMPD/c1.err" "$TMPD/c2.err")"
+	t_eq "concurrent pulls: three layer dirs" 3 "$(find "$st/layers" -mindepth 1 -maxdepth 1 -type d | wc -l)"
+	t_eq "concurrent pulls: nothing left in tmp/" "" "$(ls -A "$st/tmp")"
+}
+
 both t_layers
+both t_codecs
+both t_concurrent
 both t_kernel_overlay
 if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ]; then
 	MODE=root Q="as_root $QIMG" t_fuse_overlay

@@ -1,5 +1,6 @@
 /* `qimg pull`: options to struct pull_opts, one pull, the manifest digest on stdout. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -55,6 +56,7 @@ static int pull_options(int argc, char **argv, struct pull_opts *o)
 	while ((r = optscan_next(&s, with_value)) > 0) {
 		if (cmd_is_help(s.name)) {
 			fputs(pull_help, stdout);
+			free(s.inl);
 			return 0;
 		} else if (!strcmp(s.name, "-q") || !strcmp(s.name, "--quiet")) {
 			o->quiet = true;
@@ -65,13 +67,15 @@ static int pull_options(int argc, char **argv, struct pull_opts *o)
 		} else if (!strcmp(s.name, "--certs-dir") || !strcmp(s.name, "--cert-dir")) {
 			o->certs_dir = s.value;
 		} else if (!strcmp(s.name, "--tls-verify")) {
-			if (parse_bool("--tls-verify", s.value, &verify) < 0)
-				return -1;
+			r = parse_bool("--tls-verify", s.value, &verify);
 		} else {
 			cmd_error("pull: unknown option %s (see qimg pull --help)", s.name);
-			return -1;
+			r = -1;
 		}
+		if (r < 0)
+			break;
 	}
+	free(s.inl);
 	if (r < 0)
 		return -1;
 	if (s.i != argc - 1) {

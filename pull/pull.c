@@ -50,23 +50,33 @@ struct blob_dl {
 
 /* ---- the manifest ---- */
 
-static int manifest_fetch(struct pull *p, const char *reference, const char *want, struct http_resp *resp,
+static int manifest_check(const char *reference, const char *want, struct http_resp *resp,
 			  char digest[DIGEST_LEN + 1], struct qerr *err)
 {
-	const char *dcd;
+	const char *dcd = resp->docker_digest;
 
-	if (registry_get_manifest(p->reg, reference, resp, err) < 0)
-		return -1;
 	digest_buf(resp->body.p ? resp->body.p : "", resp->body.len, digest);
 	if (want && strcmp(digest, want) != 0)
 		return qerr_set(err, "manifest %s: digest mismatch (the content hashes to %s)", want, digest);
-	dcd = resp->docker_digest;
 	if (dcd && digest_valid(dcd) && strcmp(dcd, digest) != 0)
 		return qerr_set(err, "manifest %s: Docker-Content-Digest %s does not match the content (%s)", reference,
 				dcd, digest);
 	if (dcd && !digest_valid(dcd)) {
 		autofree char *pd = printable(dcd, 100);
 		log_debug("ignoring Docker-Content-Digest \"%s\" (not sha256)", pd);
+	}
+	return 0;
+}
+
+/* GET a manifest and verify it against want (a digest, or NULL for a tag) and the Docker-Content-Digest. */
+static int manifest_fetch(struct pull *p, const char *reference, const char *want, struct http_resp *resp,
+			  char digest[DIGEST_LEN + 1], struct qerr *err)
+{
+	if (registry_get_manifest(p->reg, reference, resp, err) < 0)
+		return -1;
+	if (manifest_check(reference, want, resp, digest, err) < 0) {
+		http_resp_free(resp);
+		return -1;
 	}
 	log_info("manifest %s: %s, %zu bytes", reference, digest, resp->body.len);
 	return 0;

@@ -228,6 +228,7 @@ static int dl_done(void *ctx, struct qerr *err)
 	if (store_blob_commit(b->p->st, b->fd, b->tmpname, b->d->digest, err) < 0)
 		return -1;
 	b->committed = true;
+	log_info("blob %s: %lld bytes verified and stored", b->d->digest, (long long)b->have);
 	progress_state(b->p->prog, b->prog_id, "done");
 	dl_release(b);
 	return 0;

@@ -764,14 +764,18 @@ static enum step xfer_rejected(struct xfer *x, struct qerr *err)
 {
 	struct registry *r = x->r;
 	autofree char *desc = xfer_desc(x);
+	autofree char *detail = registry_error_message(x->errbody.p, x->errbody.len);
+	const char *sep = detail ? "; registry says: " : "";
 
+	if (!detail)
+		detail = xstrdup("");
 	if (r->creds_sent)
 		qerr_set(err, "%s: 401 Unauthorized (credentials for %s rejected)", desc, r->domain);
 	else if (r->creds_state == -1)
-		qerr_set(err, "%s: 401 Unauthorized (authentication required; no credentials for %s found)", desc,
-			 r->domain);
+		qerr_set(err, "%s: 401 Unauthorized (authentication required; no credentials for %s found%s%s)", desc,
+			 r->domain, sep, detail);
 	else
-		qerr_set(err, "%s: 401 Unauthorized", desc);
+		qerr_set(err, "%s: 401 Unauthorized%s%s%s", desc, *detail ? " (" : "", detail, *detail ? ")" : "");
 	return STEP_FAIL;
 }
 

@@ -114,3 +114,74 @@ fmt:
 
 clean:
 	rm -rf build qimg qimg-pull
+
+# ---------------------------------------------------------------------------------------------------- fuzzing
+# libFuzzer targets tests/fuzz/fuzz_<name>.c (docs/SECURITY.md). `make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="ref
+# manifest"]` builds them with clang (-fsanitize=fuzzer,address,undefined) and runs each for FUZZ_SECONDS on
+# tests/fuzz/corpus/<name> + tests/fuzz/regress/<name>; new inputs go to build/fuzz/corpus/<name>, a crash to
+# build/fuzz/crash-<name>-* (copy it into tests/fuzz/regress/<name>/ once fixed). `make fuzz-regress` builds the
+# same targets with $(CC) and tests/fuzz/driver.c under ASan+UBSan (no clang needed) and runs every corpus and
+# regress input once; tests/e2e/security_fuzz_regress.sh does that in `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_ALL      = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_DIR      = build/fuzz
+FUZZ_RDIR     = build/fuzz-regress
+FUZZ_SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SUPPORT  = tests/fuzz/scratch.c
+FUZZ_ENV      = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# The tree's objects under build dir $(1), minus unpack.o: fuzz_unpack.c includes overlay/unpack.c itself.
+fuzz_objs     = $(LIGHT_SRCS:%.c=$(1)/%.o) $(filter-out $(1)/heavy/overlay/unpack.o,$(HEAVY_SRCS:%.c=$(1)/heavy/%.o))
+
+.PHONY: fuzz fuzz-build fuzz-regress fuzz-regress-build
+fuzz-build:
+	$(MAKE) CC=$(FUZZ_CC) BUILD=$(FUZZ_DIR) OPT="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+		$(call fuzz_objs,$(FUZZ_DIR))
+	$(MAKE) FUZZ_LINK_CC="$(FUZZ_CC)" FUZZ_LINK_FLAGS="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer" \
+		$(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+fuzz-regress-build:
+	$(MAKE) BUILD=$(FUZZ_RDIR) OPT="-O1 -g $(FUZZ_SAN)" $(call fuzz_objs,$(FUZZ_RDIR))
+	$(MAKE) FUZZ_LINK_CC="$(CC)" FUZZ_LINK_FLAGS="-O1 -g $(FUZZ_SAN)" FUZZ_MAIN=tests/fuzz/driver.c \
+		$(FUZZ_ALL:%=$(FUZZ_RDIR)/fuzz_%)
+
+# Linking a target (called by the two rules above, once the objects exist).
+FUZZ_DEPS = tests/fuzz/fuzz.h $(FUZZ_SUPPORT) $(FUZZ_MAIN) $(wildcard */*.c */*.h)
+define fuzz_link
+	@mkdir -p $(dir $@)
+	$(FUZZ_LINK_CC) $(CPPFLAGS) -std=c11 $(FUZZ_LINK_FLAGS) -Wall -Wextra -Werror -Wshadow \
+		-Wno-missing-field-initializers $(PKG_CFLAGS) -o $@ $< $(FUZZ_SUPPORT) $(FUZZ_MAIN) \
+		$(dir $@)libqimg.a $(PKG_LIBS) -lpthread
+endef
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libqimg.a $(FUZZ_DEPS)
+	$(fuzz_link)
+$(FUZZ_RDIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_RDIR)/libqimg.a $(FUZZ_DEPS)
+	$(fuzz_link)
+
+# The objects as an archive, so that a target links only what it uses.
+$(FUZZ_DIR)/libqimg.a $(FUZZ_RDIR)/libqimg.a: $(wildcard */*.c */*.h)
+	rm -f $@ && ar rcs $@ $(call fuzz_objs,$(patsubst %/,%,$(dir $@)))
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+		echo "fuzz $$t: $(FUZZ_SECONDS)s"; \
+		$(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-$$t- $(FUZZ_DIR)/corpus/$$t \
+			$$(ls -d tests/fuzz/corpus/$$t tests/fuzz/regress/$$t 2>/dev/null) >$(FUZZ_DIR)/$$t.log 2>&1 || \
+			{ tail -n 60 $(FUZZ_DIR)/$$t.log; echo "fuzz $$t: FAILED (log: $(FUZZ_DIR)/$$t.log)"; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|new_units_added)' $(FUZZ_DIR)/$$t.log | sed "s/^/  $$t /"; \
+	done
+
+fuzz-regress: fuzz-regress-build
+	@st=0; for t in $(FUZZ_ALL); do \
+		in=$$(ls -d tests/fuzz/corpus/$$t tests/fuzz/regress/$$t 2>/dev/null); \
+		if [ -z "$$in" ]; then echo "FAIL fuzz-regress $$t: no inputs in tests/fuzz/corpus/$$t"; st=1; continue; fi; \
+		if $(FUZZ_ENV) QIMG_FUZZ_UNPACK_FORK=1 $(FUZZ_RDIR)/fuzz_$$t $$in >$(FUZZ_RDIR)/$$t.log 2>&1; then \
+			echo "ok fuzz-regress $$t: $$(tail -n 1 $(FUZZ_RDIR)/$$t.log)"; \
+		else \
+			echo "FAIL fuzz-regress $$t: $$(grep '^running ' $(FUZZ_RDIR)/$$t.log | tail -n 1)"; \
+			tail -n 40 $(FUZZ_RDIR)/$$t.log | sed 's/^/#   /'; st=1; \
+		fi; \
+	done; exit $$st

@@ -9,27 +9,27 @@
 #include "cmd.h"
 
 static const char pull_help[] =
-	"Usage: qimg pull [OPTIONS] REFERENCE\n\n"
-	"Pull an image from a registry into the store, verify every blob, unpack its layers once, and print the\n"
-	"digest of the image manifest.\n\n"
-	"REFERENCE is [REGISTRY/]NAME[:TAG][@DIGEST]; docker.io and :latest are the defaults.\n\n"
-	"Options:\n"
-	"  -q, --quiet            no progress output, only the digest\n"
-	"  --platform OS/ARCH[/VARIANT]\n"
-	"                         which image of a multi-platform index (default: this machine's)\n"
-	"  --tls-verify=false     allow unverified TLS, then plain HTTP, for this registry (default true)\n"
-	"  --authfile FILE        credentials file (default: $REGISTRY_AUTH_FILE, else\n"
-	"                         $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,\n"
-	"                         ~/.docker/config.json)\n"
-	"  --certs-dir DIR        CA and client certificates as DIR/HOST:PORT/{*.crt,*.cert,*.key} (default:\n"
-	"                         /etc/containers/certs.d, ~/.config/containers/certs.d, /etc/docker/certs.d)\n"
-	"  -h, --help             this help\n\n"
-	"Environment: QIMG_HTTP_TIMEOUT (seconds, default 30): connect timeout and stall limit.\n\n"
-	"Examples:\n"
-	"  qimg pull debian:bookworm\n"
-	"  qimg pull --platform linux/arm64 alpine\n"
-	"  qimg pull localhost:5000/app@sha256:0123...cdef\n"
-	"  qimg pull --tls-verify=false 127.0.0.1:5000/test/busybox:latest\n";
+    "Usage: qimg pull [OPTIONS] REFERENCE\n\n"
+    "Pull an image from a registry into the store, verify every blob, unpack its layers once, and print the\n"
+    "digest of the image manifest.\n\n"
+    "REFERENCE is [REGISTRY/]NAME[:TAG][@DIGEST]; docker.io and :latest are the defaults.\n\n"
+    "Options:\n"
+    "  -q, --quiet            no progress output, only the digest\n"
+    "  --platform OS/ARCH[/VARIANT]\n"
+    "                         which image of a multi-platform index (default: this machine's)\n"
+    "  --tls-verify=false     allow unverified TLS, then plain HTTP, for this registry (default true)\n"
+    "  --authfile FILE        credentials file (default: $REGISTRY_AUTH_FILE, else\n"
+    "                         $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,\n"
+    "                         ~/.docker/config.json)\n"
+    "  --certs-dir DIR        CA and client certificates as DIR/HOST:PORT/{*.crt,*.cert,*.key} (default:\n"
+    "                         /etc/containers/certs.d, ~/.config/containers/certs.d, /etc/docker/certs.d)\n"
+    "  -h, --help             this help\n\n"
+    "Environment: QIMG_HTTP_TIMEOUT (seconds, default 30): connect timeout and stall limit.\n\n"
+    "Examples:\n"
+    "  qimg pull debian:bookworm\n"
+    "  qimg pull --platform linux/arm64 alpine\n"
+    "  qimg pull localhost:5000/app@sha256:0123...cdef\n"
+    "  qimg pull --tls-verify=false 127.0.0.1:5000/test/busybox:latest\n";
 
 static int parse_bool(const char *opt, const char *v, bool *out)
 {
@@ -48,8 +48,8 @@ static int parse_bool(const char *opt, const char *v, bool *out)
 /* Options into *o; returns the index of REFERENCE, 0 when help was printed, -1 on a usage error. */
 static int pull_options(int argc, char **argv, struct pull_opts *o)
 {
-	static const char *const with_value[] = { "--platform", "--authfile", "--certs-dir", "--cert-dir", NULL };
-	struct optscan s = { argc, argv, 1, NULL, NULL, NULL };
+	static const char *const with_value[] = {"--platform", "--authfile", "--certs-dir", "--cert-dir", NULL};
+	struct optscan s = {argc, argv, 1, NULL, NULL, NULL};
 	bool verify = true;
 	int r;
 
@@ -80,7 +80,7 @@ static int pull_options(int argc, char **argv, struct pull_opts *o)
 		return -1;
 	if (s.i != argc - 1) {
 		cmd_error(s.i >= argc ? "pull: missing REFERENCE (see qimg pull --help)"
-				      : "pull: expected one REFERENCE (see qimg pull --help)");
+		                      : "pull: expected one REFERENCE (see qimg pull --help)");
 		return -1;
 	}
 	o->tls_verify_off = !verify;
@@ -89,8 +89,8 @@ static int pull_options(int argc, char **argv, struct pull_opts *o)
 
 int cmd_pull(struct gopts *g, int argc, char **argv)
 {
-	struct pull_opts o = { 0 };
-	struct qerr err = { 0 };
+	struct pull_opts o = {0};
+	struct qerr err = {0};
 	struct image_spec spec;
 	struct store st;
 	int at = pull_options(argc, argv, &o), rc;

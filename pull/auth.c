@@ -72,7 +72,7 @@ static int wa_error(const struct wa *p, const char *why, struct qerr *err)
 
 static int wa_quoted(struct wa *p, char **out, struct qerr *err)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 
 	p->i++; /* opening quote */
 	for (;;) {
@@ -118,8 +118,7 @@ static int wa_value(struct wa *p, char **out, struct qerr *err)
 	return 0;
 }
 
-static int wa_assign(struct wa *p, struct auth_challenge *c, const char *name, size_t n, char *value,
-		     struct qerr *err)
+static int wa_assign(struct wa *p, struct auth_challenge *c, const char *name, size_t n, char *value, struct qerr *err)
 {
 	char **slot = NULL;
 
@@ -201,8 +200,8 @@ static enum auth_scheme wa_scheme(const char *s, size_t n)
 /* Keep the better of *best and *cur (Bearer over Basic over anything else); frees the other. */
 static void wa_keep(struct auth_challenge *best, struct auth_challenge *cur)
 {
-	if (cur->scheme != AUTH_NONE && (best->scheme == AUTH_NONE || (cur->scheme == AUTH_BEARER &&
-								       best->scheme != AUTH_BEARER))) {
+	if (cur->scheme != AUTH_NONE &&
+	    (best->scheme == AUTH_NONE || (cur->scheme == AUTH_BEARER && best->scheme != AUTH_BEARER))) {
 		auth_challenge_free(best);
 		*best = *cur;
 	} else {
@@ -213,8 +212,8 @@ static void wa_keep(struct auth_challenge *best, struct auth_challenge *cur)
 
 int wwwauth_parse(const char *hdr, struct auth_challenge *c, struct qerr *err)
 {
-	struct wa p = { hdr ? hdr : "", 0 };
-	struct auth_challenge best = { 0 }, cur = { 0 };
+	struct wa p = {hdr ? hdr : "", 0};
+	struct auth_challenge best = {0}, cur = {0};
 
 	memset(c, 0, sizeof(*c));
 	if (strlen(p.s) > WWWAUTH_MAX)
@@ -270,8 +269,8 @@ static char *b64_encode(const unsigned char *in, size_t n)
 	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
 
 	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-			     (i + 2 < n ? in[i + 2] : 0);
+		unsigned v =
+		    (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
 
 		*o++ = b64chars[v >> 18 & 63];
 		*o++ = b64chars[v >> 12 & 63];
@@ -396,47 +395,63 @@ static int auth_entry(json_t *e, const char *key, struct credentials *c, struct 
 	return 0;
 }
 
-int authfile_parse(const char *jsontext, size_t len, const char *domain, const char *path, struct credentials *c,
-		   struct qerr *err)
+/* The usable entry of auths matching domain/path most specifically (NULL when none); its key in *key_out. */
+static json_t *auth_best(json_t *auths, const char *dom, const char *path, const char **key_out)
 {
-	json_t *j = pjson_parse_object(jsontext, len, "credentials file", err), *auths, *e, *best = NULL;
-	autofree char *dom = NULL;
-	const char *key, *best_key = NULL;
+	json_t *best = NULL;
 	size_t best_score = 0;
+
+	for (void *it = json_object_iter(auths); it; it = json_object_iter_next(auths, it)) {
+		const char *key = json_object_iter_key(it);
+		json_t *e = json_object_iter_value(it);
+		autofree char *k = authkey_normalize(key);
+		size_t score = json_is_object(e) ? authkey_score(k, dom, path) : 0;
+		struct credentials probe = {0};
+		struct qerr ignored;
+
+		if (score > best_score && auth_entry(e, key, &probe, &ignored) == 1) {
+			best = e;
+			*key_out = key;
+			best_score = score;
+		}
+		credentials_free(&probe);
+	}
+	return best;
+}
+
+/* -1 (err set) when an entry for domain/path is malformed: the user meant it, so say so. */
+static int auth_check_malformed(json_t *auths, const char *dom, const char *path, struct qerr *err)
+{
+	for (void *it = json_object_iter(auths); it; it = json_object_iter_next(auths, it)) {
+		const char *key = json_object_iter_key(it);
+		json_t *e = json_object_iter_value(it);
+		autofree char *k = authkey_normalize(key);
+		struct credentials probe = {0};
+		int rc = 0;
+
+		if (json_is_object(e) && authkey_score(k, dom, path))
+			rc = auth_entry(e, key, &probe, err);
+		credentials_free(&probe);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int authfile_parse(const char *jsontext, size_t len, const char *domain, const char *path, struct credentials *c,
+                   struct qerr *err)
+{
+	json_t *j = pjson_parse_object(jsontext, len, "credentials file", err), *auths, *best;
+	autofree char *dom = authkey_normalize(domain);
+	const char *key = NULL;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
 	if (!j)
 		return -1;
 	auths = json_object_get(j, "auths");
-	dom = authkey_normalize(domain);
-	json_object_foreach(auths, key, e) {
-		autofree char *k = authkey_normalize(key);
-		size_t score = json_is_object(e) ? authkey_score(k, dom, path) : 0;
-		struct credentials probe = { 0 };
-		struct qerr ignored;
-
-		if (score > best_score && auth_entry(e, key, &probe, &ignored) == 1) {
-			best = e;
-			best_key = key;
-			best_score = score;
-		}
-		credentials_free(&probe);
-	}
-	rc = best ? auth_entry(best, best_key, c, err) : 0;
-	if (!best) {
-		/* an unusable entry for the host is an error worth reporting: the user meant it */
-		json_object_foreach(auths, key, e) {
-			autofree char *k = authkey_normalize(key);
-			struct credentials probe = { 0 };
-
-			if (json_is_object(e) && authkey_score(k, dom, path) && auth_entry(e, key, &probe, err) < 0)
-				rc = -1;
-			credentials_free(&probe);
-			if (rc < 0)
-				break;
-		}
-	}
+	best = auth_best(auths, dom, path, &key);
+	rc = best ? auth_entry(best, key, c, err) : auth_check_malformed(auths, dom, path, err);
 	json_decref(j);
 	return rc;
 }
@@ -452,8 +467,8 @@ void credentials_free(struct credentials *c)
 }
 
 /* 1 found, 0 none (or, unless must, no such file), -1 error. */
-static int creds_from_file(const char *file, bool must, const char *domain, const char *path,
-			   struct credentials *c, struct qerr *err)
+static int creds_from_file(const char *file, bool must, const char *domain, const char *path, struct credentials *c,
+                           struct qerr *err)
 {
 	size_t len = 0;
 	autofree char *text = read_file_at(AT_FDCWD, file, AUTHFILE_MAX, &len, err);
@@ -473,12 +488,11 @@ static int creds_from_file(const char *file, bool must, const char *domain, cons
 	return rc;
 }
 
-int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c,
-	       struct qerr *err)
+int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err)
 {
 	const char *env = getenv("REGISTRY_AUTH_FILE");
 	const char *xdg = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
-	char *cand[3] = { NULL, NULL, NULL };
+	char *cand[3] = {NULL, NULL, NULL};
 	int rc = 0;
 
 	memset(c, 0, sizeof(*c));

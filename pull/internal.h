@@ -7,23 +7,23 @@
 #include "pull.h"
 
 /* ---- media types ---- */
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_OCI_INDEX             "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST          "application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST           "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_MANIFEST       "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_SCHEMA1        "application/vnd.docker.distribution.manifest.v1+json"
 #define MT_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
-#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define MT_OCI_CONFIG            "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_CONFIG         "application/vnd.docker.container.image.v1+json"
 
 /* ---- limits on what a registry may send ---- */
-#define MANIFEST_MAX (4 << 20)   /* bytes of one manifest or index */
-#define CONFIG_MAX (16 << 20)    /* bytes of one image config */
-#define TOKEN_MAX (1 << 20)      /* bytes of a token endpoint's answer */
-#define AUTHFILE_MAX (4 << 20)   /* bytes of a credentials file */
-#define JSON_MAX_DEPTH 64        /* nesting of arrays/objects in any JSON we parse */
-#define LAYERS_MAX 500           /* layers of one image (overlay stacks at most ~500 lowers) */
-#define INDEX_MAX 4096           /* entries of one index */
+#define MANIFEST_MAX   (4 << 20)  /* bytes of one manifest or index */
+#define CONFIG_MAX     (16 << 20) /* bytes of one image config */
+#define TOKEN_MAX      (1 << 20)  /* bytes of a token endpoint's answer */
+#define AUTHFILE_MAX   (4 << 20)  /* bytes of a credentials file */
+#define JSON_MAX_DEPTH 64         /* nesting of arrays/objects in any JSON we parse */
+#define LAYERS_MAX     500        /* layers of one image (overlay stacks at most ~500 lowers) */
+#define INDEX_MAX      4096       /* entries of one index */
 
 /* ---- manifest.c: JSON at the edge ---- */
 
@@ -65,8 +65,8 @@ enum manifest_kind { MANIFEST_IMAGE, MANIFEST_INDEX };
 
 /* Parse a manifest or an index. content_type is the response's Content-Type (may be NULL); schema 1 refused.
    Fills *m (kind MANIFEST_IMAGE) or *ix (MANIFEST_INDEX). */
-int manifest_parse(const char *data, size_t len, const char *content_type, enum manifest_kind *kind,
-		   struct manifest *m, struct index *ix, struct qerr *err);
+int manifest_parse(const char *data, size_t len, const char *content_type, enum manifest_kind *kind, struct manifest *m,
+                   struct index *ix, struct qerr *err);
 void manifest_free(struct manifest *m);
 void index_free(struct index *ix);
 int image_config_parse(const char *data, size_t len, struct image_config *c, struct qerr *err);
@@ -113,11 +113,10 @@ struct credentials {
 };
 /* Look up domain[/path] in the text of an auth.json: 1 found, 0 none, -1 error. */
 int authfile_parse(const char *json, size_t len, const char *domain, const char *path, struct credentials *c,
-		   struct qerr *err);
+                   struct qerr *err);
 /* Search the credential files (auth_file, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
    ~/.config/containers/auth.json, ~/.docker/config.json): 1 found, 0 none, -1 error. */
-int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c,
-	       struct qerr *err);
+int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err);
 void credentials_free(struct credentials *c);
 /* The value of an "Authorization: Basic" header for c (caller frees). */
 char *basic_auth_value(const struct credentials *c);
@@ -133,8 +132,8 @@ void registry_free(struct registry *r);
 
 struct http_resp {
 	struct buf body;
-	char *content_type;   /* may be NULL */
-	char *docker_digest;  /* Docker-Content-Digest, may be NULL */
+	char *content_type;  /* may be NULL */
+	char *docker_digest; /* Docker-Content-Digest, may be NULL */
 };
 void http_resp_free(struct http_resp *resp);
 /* GET /v2/<repo>/manifests/<reference> (bounded by MANIFEST_MAX). */
@@ -143,10 +142,10 @@ int registry_get_manifest(struct registry *r, const char *reference, struct http
 /* Where a blob's bytes go (implemented by pull.c). */
 struct blob_sink {
 	void *ctx;
-	int64_t (*held)(void *ctx);                               /* bytes held: a Range GET resumes after them */
-	int (*restart)(void *ctx, struct qerr *err);              /* drop what is held (server ignored Range) */
+	int64_t (*held)(void *ctx);                  /* bytes held: a Range GET resumes after them */
+	int (*restart)(void *ctx, struct qerr *err); /* drop what is held (server ignored Range) */
 	int (*write)(void *ctx, const void *data, size_t n, struct qerr *err);
-	int (*done)(void *ctx, struct qerr *err);                 /* 0 committed, 1 fetch again from 0, -1 error */
+	int (*done)(void *ctx, struct qerr *err); /* 0 committed, 1 fetch again from 0, -1 error */
 };
 struct blob_fetch {
 	const char *digest;
@@ -155,7 +154,7 @@ struct blob_fetch {
 /* GET the blobs, at most parallel at once; tick(tick_ctx) is called a few times a second. On error the other
    transfers are stopped (their sinks keep what they hold). */
 int registry_get_blobs(struct registry *r, struct blob_fetch *f, size_t n, int parallel, void (*tick)(void *),
-		       void *tick_ctx, struct qerr *err);
+                       void *tick_ctx, struct qerr *err);
 
 /* ---- progress.c: per-blob lines redrawn in place on a terminal ---- */
 

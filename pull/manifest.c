@@ -83,8 +83,7 @@ static int get_str(json_t *o, const char *key, bool required, char **out, const 
 }
 
 /* Array of strings member key into *out; *present false when absent or null. */
-static int get_strv(json_t *o, const char *key, struct strv *out, bool *present, const char *what,
-		    struct qerr *err)
+static int get_strv(json_t *o, const char *key, struct strv *out, bool *present, const char *what, struct qerr *err)
 {
 	json_t *v = json_object_get(o, key), *e;
 	size_t i;
@@ -95,7 +94,8 @@ static int get_strv(json_t *o, const char *key, struct strv *out, bool *present,
 		return 0;
 	if (!json_is_array(v))
 		return qerr_set(err, "%s: \"%s\" is not an array", what, key);
-	json_array_foreach(v, i, e) {
+	for (i = 0; i < json_array_size(v); i++) {
+		e = json_array_get(v, i);
 		if (!json_is_string(e))
 			return qerr_set(err, "%s: \"%s\"[%zu] is not a string", what, key, i);
 		strv_push(out, json_string_value(e));
@@ -177,11 +177,11 @@ static bool ctype_is(const char *ctype, const char *mt)
 static int schema1_error(struct qerr *err)
 {
 	return qerr_set(err, "manifest is Docker schema 1, which qimg does not support (deprecated and unverifiable); "
-			     "push the image again with a current client");
+	                     "push the image again with a current client");
 }
 
 static int descriptors_parse(json_t *arr, const char *key, size_t max, struct descriptor **out, size_t *n,
-			     struct qerr *err)
+                             struct qerr *err)
 {
 	json_t *e;
 	size_t i;
@@ -191,9 +191,10 @@ static int descriptors_parse(json_t *arr, const char *key, size_t max, struct de
 	if (json_array_size(arr) > max)
 		return qerr_set(err, "manifest: more than %zu entries in \"%s\"", max, key);
 	*out = xcalloc(json_array_size(arr) + 1, sizeof(**out));
-	json_array_foreach(arr, i, e) {
+	for (i = 0; i < json_array_size(arr); i++) {
 		char what[64];
 
+		e = json_array_get(arr, i);
 		snprintf(what, sizeof(what), "manifest: %s[%zu]", key, i);
 		*n = i + 1;
 		if (descriptor_parse(e, &(*out)[i], what, err) < 0)
@@ -217,7 +218,7 @@ static int image_manifest_parse(json_t *j, const char *mt, struct manifest *m, s
 	}
 	if (m->config.size > CONFIG_MAX)
 		return qerr_set(err, "manifest: config of %lld bytes is larger than the %d allowed",
-				(long long)m->config.size, CONFIG_MAX);
+		                (long long)m->config.size, CONFIG_MAX);
 	if (descriptors_parse(json_object_get(j, "layers"), "layers", LAYERS_MAX, &m->layers, &m->nlayers, err) < 0)
 		return -1;
 	if (m->nlayers == 0)
@@ -233,7 +234,7 @@ static int image_manifest_parse(json_t *j, const char *mt, struct manifest *m, s
 
 /* Which kind the body is: its mediaType when given (must agree with its shape), else its shape. */
 static int manifest_kind_of(json_t *j, const char *content_type, const char **mt, enum manifest_kind *kind,
-			    struct qerr *err)
+                            struct qerr *err)
 {
 	json_t *v = json_object_get(j, "mediaType");
 	bool has_manifests = json_object_get(j, "manifests") != NULL;
@@ -261,12 +262,30 @@ static int manifest_kind_of(json_t *j, const char *content_type, const char **mt
 	return 0;
 }
 
-int manifest_parse(const char *data, size_t len, const char *content_type, enum manifest_kind *kind,
-		   struct manifest *m, struct index *ix, struct qerr *err)
+/* The parsed JSON of a manifest or an index into *m or *ix. */
+static int manifest_body_parse(json_t *j, const char *content_type, enum manifest_kind *kind, struct manifest *m,
+                               struct index *ix, struct qerr *err)
 {
-	json_t *j, *sv;
+	json_t *sv = json_object_get(j, "schemaVersion");
 	const char *mt;
-	int rc = -1;
+
+	if (json_is_integer(sv) && json_integer_value(sv) == 1)
+		return schema1_error(err);
+	if (!json_is_integer(sv) || json_integer_value(sv) != 2)
+		return qerr_set(err, "manifest: \"schemaVersion\" missing or not 2");
+	if (manifest_kind_of(j, content_type, &mt, kind, err) < 0)
+		return -1;
+	if (*kind == MANIFEST_IMAGE)
+		return image_manifest_parse(j, mt, m, err);
+	ix->media_type = xstrdup(mt);
+	return descriptors_parse(json_object_get(j, "manifests"), "manifests", INDEX_MAX, &ix->manifests, &ix->n, err);
+}
+
+int manifest_parse(const char *data, size_t len, const char *content_type, enum manifest_kind *kind, struct manifest *m,
+                   struct index *ix, struct qerr *err)
+{
+	json_t *j;
+	int rc;
 
 	memset(m, 0, sizeof(*m));
 	memset(ix, 0, sizeof(*ix));
@@ -275,20 +294,7 @@ int manifest_parse(const char *data, size_t len, const char *content_type, enum 
 	j = pjson_parse_object(data, len, "manifest", err);
 	if (!j)
 		return -1;
-	sv = json_object_get(j, "schemaVersion");
-	if (json_is_integer(sv) && json_integer_value(sv) == 1)
-		schema1_error(err);
-	else if (!json_is_integer(sv) || json_integer_value(sv) != 2)
-		qerr_set(err, "manifest: \"schemaVersion\" missing or not 2");
-	else if (manifest_kind_of(j, content_type, &mt, kind, err) < 0)
-		;
-	else if (*kind == MANIFEST_IMAGE)
-		rc = image_manifest_parse(j, mt, m, err);
-	else {
-		ix->media_type = xstrdup(mt);
-		rc = descriptors_parse(json_object_get(j, "manifests"), "manifests", INDEX_MAX, &ix->manifests, &ix->n,
-				       err);
-	}
+	rc = manifest_body_parse(j, content_type, kind, m, ix, err);
 	json_decref(j);
 	if (rc < 0) {
 		manifest_free(m);
@@ -319,15 +325,15 @@ void index_free(struct index *ix)
 bool layer_media_type_ok(const char *mt)
 {
 	static const char *const ok[] = {
-		"application/vnd.oci.image.layer.v1.tar",
-		"application/vnd.oci.image.layer.v1.tar+gzip",
-		"application/vnd.oci.image.layer.v1.tar+zstd",
-		"application/vnd.oci.image.layer.nondistributable.v1.tar",
-		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-		"application/vnd.docker.image.rootfs.diff.tar.gzip",
-		"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-		"application/vnd.docker.image.rootfs.diff.tar.zstd",
+	    "application/vnd.oci.image.layer.v1.tar",
+	    "application/vnd.oci.image.layer.v1.tar+gzip",
+	    "application/vnd.oci.image.layer.v1.tar+zstd",
+	    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+	    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+	    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+	    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+	    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+	    "application/vnd.docker.image.rootfs.diff.tar.zstd",
 	};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
@@ -457,9 +463,9 @@ void platform_set(struct platform *p, const char *os, const char *arch, const ch
 	static const struct {
 		const char *alias, *arch, *variant;
 	} map[] = {
-		{ "x86_64", "amd64", NULL }, { "x86-64", "amd64", NULL }, { "aarch64", "arm64", NULL },
-		{ "armhf", "arm", "v7" },    { "armel", "arm", "v6" },    { "armv7l", "arm", "v7" },
-		{ "armv6l", "arm", "v6" },   { "i386", "386", NULL },     { "i686", "386", NULL },
+	    {"x86_64", "amd64", NULL}, {"x86-64", "amd64", NULL}, {"aarch64", "arm64", NULL},
+	    {"armhf", "arm", "v7"},    {"armel", "arm", "v6"},    {"armv7l", "arm", "v7"},
+	    {"armv6l", "arm", "v6"},   {"i386", "386", NULL},     {"i686", "386", NULL},
 	};
 
 	platform_free(p);
@@ -503,13 +509,14 @@ static bool platform_word_ok(const char *s)
 int platform_parse(const char *s, struct platform *p, struct qerr *err)
 {
 	autofree char *copy = xstrdup(s);
-	char *parts[3] = { NULL, NULL, NULL }, *save = NULL;
+	char *parts[3] = {NULL, NULL, NULL}, *save = NULL;
 	size_t n = 0;
 
 	memset(p, 0, sizeof(*p));
 	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
 		if (n == 3 || !platform_word_ok(t))
-			return qerr_set(err, "invalid platform \"%s\" (expected os/arch[/variant], e.g. linux/arm64)", s);
+			return qerr_set(err, "invalid platform \"%s\" (expected os/arch[/variant], e.g. linux/arm64)",
+			                s);
 		parts[n++] = t;
 	}
 	if (n < 2 || s[0] == '/' || strchr(s, '\0')[-1] == '/' || strstr(s, "//"))
@@ -560,7 +567,7 @@ static bool index_entry_is_image(const struct descriptor *d)
 
 const struct descriptor *index_select(const struct index *ix, const struct platform *want, struct qerr *err)
 {
-	struct buf offers = { 0 };
+	struct buf offers = {0};
 	autofree char *w = platform_string(want);
 
 	for (size_t i = 0; i < ix->n; i++) {

@@ -6,12 +6,12 @@
 #include <unistd.h>
 #include "internal.h"
 
-#define PROGRESS_FD 2
+#define PROGRESS_FD       2
 #define PROGRESS_INTERVAL 0.1 /* seconds between redraws */
-#define BAR_WIDTH 24
+#define BAR_WIDTH         24
 
 struct progress_line {
-	char *text;        /* "Copying blob 0123456789ab" or a note */
+	char *text; /* "Copying blob 0123456789ab" or a note */
 	bool is_note;
 	int64_t done, total;
 	const char *state; /* final word, or NULL while in flight */
@@ -92,7 +92,7 @@ void progress_note(struct progress *p, const char *fmt, ...)
 
 static void human(char *out, size_t n, int64_t bytes)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)bytes;
 	size_t u = 0;
 
@@ -131,7 +131,7 @@ static void line_render(struct buf *b, const struct progress_line *l)
 
 void progress_draw(struct progress *p, bool force)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	double now = now_mono();
 
 	if (!p->on || (!force && now - p->last < PROGRESS_INTERVAL))

@@ -50,8 +50,8 @@ struct blob_dl {
 
 /* ---- the manifest ---- */
 
-static int manifest_check(const char *reference, const char *want, struct http_resp *resp,
-			  char digest[DIGEST_LEN + 1], struct qerr *err)
+static int manifest_check(const char *reference, const char *want, struct http_resp *resp, char digest[DIGEST_LEN + 1],
+                          struct qerr *err)
 {
 	const char *dcd = resp->docker_digest;
 
@@ -60,7 +60,7 @@ static int manifest_check(const char *reference, const char *want, struct http_r
 		return qerr_set(err, "manifest %s: digest mismatch (the content hashes to %s)", want, digest);
 	if (dcd && digest_valid(dcd) && strcmp(dcd, digest) != 0)
 		return qerr_set(err, "manifest %s: Docker-Content-Digest %s does not match the content (%s)", reference,
-				dcd, digest);
+		                dcd, digest);
 	if (dcd && !digest_valid(dcd)) {
 		autofree char *pd = printable(dcd, 100);
 		log_debug("ignoring Docker-Content-Digest \"%s\" (not sha256)", pd);
@@ -70,7 +70,7 @@ static int manifest_check(const char *reference, const char *want, struct http_r
 
 /* GET a manifest and verify it against want (a digest, or NULL for a tag) and the Docker-Content-Digest. */
 static int manifest_fetch(struct pull *p, const char *reference, const char *want, struct http_resp *resp,
-			  char digest[DIGEST_LEN + 1], struct qerr *err)
+                          char digest[DIGEST_LEN + 1], struct qerr *err)
 {
 	if (registry_get_manifest(p->reg, reference, resp, err) < 0)
 		return -1;
@@ -92,7 +92,7 @@ static int resolve_index(struct pull *p, struct index *ix, struct qerr *err)
 		return qerr_wrap(err, "%s: ", p->refstr);
 	if (strcmp(d->media_type, MT_OCI_INDEX) == 0 || strcmp(d->media_type, MT_DOCKER_LIST) == 0)
 		return qerr_set(err, "%s: the index entry for %s is itself an index (not supported)", p->refstr,
-				d->digest);
+		                d->digest);
 	p->platform.os = xstrdup(d->platform.os);
 	p->platform.arch = xstrdup(d->platform.arch);
 	p->platform.variant = xstrdup(d->platform.variant);
@@ -100,9 +100,9 @@ static int resolve_index(struct pull *p, struct index *ix, struct qerr *err)
 		return -1;
 	if ((int64_t)p->manifest_resp.body.len != d->size)
 		return qerr_set(err, "manifest %s: %zu bytes, the index says %lld", d->digest,
-				p->manifest_resp.body.len, (long long)d->size);
+		                p->manifest_resp.body.len, (long long)d->size);
 	if (manifest_parse(p->manifest_resp.body.p, p->manifest_resp.body.len, p->manifest_resp.content_type, &kind,
-			   &p->m, &nested, err) < 0)
+	                   &p->m, &nested, err) < 0)
 		return qerr_wrap(err, "%s: ", d->digest);
 	if (kind != MANIFEST_IMAGE) {
 		index_free(&nested);
@@ -168,7 +168,7 @@ static int dl_write(void *ctx, const void *data, size_t n, struct qerr *err)
 	if (b->have + (int64_t)n > b->d->size) {
 		b->discard = true;
 		return qerr_set(err, "blob %s: more than the %lld bytes the manifest says", b->d->digest,
-				(long long)b->d->size);
+		                (long long)b->d->size);
 	}
 	while (off < n) {
 		ssize_t w = pwrite(b->fd, s + off, n - off, b->have + (off_t)off);
@@ -212,8 +212,8 @@ static int dl_done(void *ctx, struct qerr *err)
 
 	if (b->have != b->d->size) {
 		b->discard = true;
-		return qerr_set(err, "blob %s: got %lld bytes, the manifest says %lld", b->d->digest, (long long)b->have,
-				(long long)b->d->size);
+		return qerr_set(err, "blob %s: got %lld bytes, the manifest says %lld", b->d->digest,
+		                (long long)b->have, (long long)b->d->size);
 	}
 	digester_final(b->dg, got);
 	if (strcmp(got, b->d->digest) != 0) {
@@ -259,7 +259,7 @@ static int dl_open(struct blob_dl *b, struct qerr *err)
 		b->have = sb.st_size;
 		b->resumed = true;
 		log_info("blob %s: resuming after %lld of %lld bytes", b->d->digest, (long long)b->have,
-			 (long long)b->d->size);
+		         (long long)b->d->size);
 	}
 	progress_bytes(b->p->prog, b->prog_id, b->have);
 	return 0;
@@ -302,12 +302,12 @@ static int blobs_fetch(struct pull *p, struct blob_set *s, struct qerr *err)
 			rc = 0;
 		}
 		f[n].digest = b->d->digest;
-		f[n].sink = (struct blob_sink){ b, dl_held, dl_restart, dl_write, dl_done };
+		f[n].sink = (struct blob_sink){b, dl_held, dl_restart, dl_write, dl_done};
 		n++;
 	}
 	if (rc == 0 && n > 0)
 		rc = registry_get_blobs(p->reg, f, n, p->o->max_parallel > 0 ? p->o->max_parallel : PARALLEL_DEFAULT,
-					tick, p, err);
+		                        tick, p, err);
 	free(f);
 	progress_draw(p->prog, true);
 	return rc;
@@ -348,7 +348,7 @@ static void blob_dl_init(struct pull *p, struct blob_dl *b, const struct descrip
 static int blobs_deferred(struct pull *p, const struct descriptor **v, size_t n, struct qerr *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct blob_set s = { xcalloc(1, sizeof(struct blob_dl)), 1 };
+		struct blob_set s = {xcalloc(1, sizeof(struct blob_dl)), 1};
 		enum claim c;
 		int rc = 0;
 
@@ -389,7 +389,7 @@ static size_t blobs_list(struct pull *p, const struct descriptor **v)
 static int pull_blobs(struct pull *p, struct qerr *err)
 {
 	const struct descriptor **all = xcalloc(p->m.nlayers + 1, sizeof(*all)), **later = NULL;
-	struct blob_set s = { xcalloc(p->m.nlayers + 1, sizeof(struct blob_dl)), 0 };
+	struct blob_set s = {xcalloc(p->m.nlayers + 1, sizeof(struct blob_dl)), 0};
 	size_t n = blobs_list(p, all), nlater = 0;
 	int rc = 0;
 
@@ -437,7 +437,7 @@ static int pull_config(struct pull *p, struct qerr *err)
 		return qerr_wrap(err, "config %s: ", p->m.config.digest);
 	if (p->cfg.diff_ids.n != p->m.nlayers)
 		return qerr_set(err, "config %s: %zu rootfs.diff_ids for %zu layers", p->m.config.digest,
-				p->cfg.diff_ids.n, p->m.nlayers);
+		                p->cfg.diff_ids.n, p->m.nlayers);
 	if (!p->have_index) {
 		p->platform = p->cfg.platform;
 		memset(&p->cfg.platform, 0, sizeof(p->cfg.platform));
@@ -463,8 +463,8 @@ static int pull_unpack(struct pull *p, struct qerr *err)
 			dup = dup || strcmp(jobs[k].layer_id, id) == 0;
 		if (dup || store_layer_exists(p->st, id))
 			continue;
-		jobs[n++] = (struct ovl_layer_job){ p->m.layers[i].digest, p->m.layers[i].media_type,
-						    p->cfg.diff_ids.v[i], id };
+		jobs[n++] =
+		    (struct ovl_layer_job){p->m.layers[i].digest, p->m.layers[i].media_type, p->cfg.diff_ids.v[i], id};
 	}
 	if (n > 0) {
 		progress_note(p->prog, "Unpacking %zu layer%s", n, n == 1 ? "" : "s");
@@ -591,10 +591,10 @@ static void pull_cleanup(struct pull *p)
 }
 
 int pull_image(struct store *st, const char *ref, const struct pull_opts *o, struct image_spec *spec_out,
-	       struct qerr *err)
+               struct qerr *err)
 {
 	static const struct pull_opts defaults;
-	struct pull p = { .st = st, .o = o ? o : &defaults, .store_lock = -1 };
+	struct pull p = {.st = st, .o = o ? o : &defaults, .store_lock = -1};
 	int rc;
 
 	rc = pull_setup(&p, ref, err);

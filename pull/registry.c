@@ -13,26 +13,26 @@
 #include <unistd.h>
 #include "internal.h"
 
-#define HTTP_TRIES 4                 /* attempts per request on 429/5xx/connection errors */
-#define HTTP_TIMEOUT_DEFAULT 30      /* seconds: connect timeout and stall window (QIMG_HTTP_TIMEOUT) */
-#define HTTP_TIMEOUT_MAX 3600
-#define REDIRECTS_MAX 10
-#define ERRBODY_MAX (64 << 10)       /* bytes of an error answer kept for the message */
-#define HEADER_MAX (16 << 10)        /* longer header lines are ignored */
-#define BACKOFF_FIRST 0.5            /* seconds; doubled per try */
-#define BACKOFF_MAX 8.0
-#define RETRY_AFTER_MAX 60           /* seconds we are willing to honour */
-#define DL_BUFFER (512 << 10)        /* curl receive buffer for blobs */
-#define CA_FILE_MAX (16 << 20)
-#define CA_BUNDLE_FALLBACK "/etc/ssl/certs/ca-certificates.crt"
-#define USER_AGENT "qimg/0.1"
-#define PARALLEL_MAX 32
+#define HTTP_TRIES           4  /* attempts per request on 429/5xx/connection errors */
+#define HTTP_TIMEOUT_DEFAULT 30 /* seconds: connect timeout and stall window (QIMG_HTTP_TIMEOUT) */
+#define HTTP_TIMEOUT_MAX     3600
+#define REDIRECTS_MAX        10
+#define ERRBODY_MAX          (64 << 10) /* bytes of an error answer kept for the message */
+#define HEADER_MAX           (16 << 10) /* longer header lines are ignored */
+#define BACKOFF_FIRST        0.5        /* seconds; doubled per try */
+#define BACKOFF_MAX          8.0
+#define RETRY_AFTER_MAX      60          /* seconds we are willing to honour */
+#define DL_BUFFER            (512 << 10) /* curl receive buffer for blobs */
+#define CA_FILE_MAX          (16 << 20)
+#define CA_BUNDLE_FALLBACK   "/etc/ssl/certs/ca-certificates.crt"
+#define USER_AGENT           "qimg/0.1"
+#define PARALLEL_MAX         32
 
 #define ACCEPT_MANIFESTS MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
 
 struct tls_host {
 	char *hostport;
-	char *ca;         /* system bundle + certs.d CAs; NULL when no extra CA applies */
+	char *ca; /* system bundle + certs.d CAs; NULL when no extra CA applies */
 	size_t ca_len;
 	char *cert, *key; /* client certificate from the host's certs.d dir */
 };
@@ -40,16 +40,16 @@ struct tls_host {
 struct registry {
 	const struct pull_opts *o;
 	char *domain, *repo, *endpoint;
-	char *host;               /* endpoint host, for origin checks */
-	long port;                /* endpoint port, 0 when none was given */
-	const char *scheme;       /* "https", or "http" after the --tls-verify=false fallback */
-	bool scheme_settled;      /* the origin answered on scheme */
-	char *authz;              /* "Authorization: ..." sent to the origin; NULL before any challenge */
-	unsigned auth_gen;        /* bumped whenever authz changes */
-	bool creds_sent;          /* authz came from stored credentials */
-	int creds_state;          /* 0 not looked up, 1 found, -1 none */
+	char *host;          /* endpoint host, for origin checks */
+	long port;           /* endpoint port, 0 when none was given */
+	const char *scheme;  /* "https", or "http" after the --tls-verify=false fallback */
+	bool scheme_settled; /* the origin answered on scheme */
+	char *authz;         /* "Authorization: ..." sent to the origin; NULL before any challenge */
+	unsigned auth_gen;   /* bumped whenever authz changes */
+	bool creds_sent;     /* authz came from stored credentials */
+	int creds_state;     /* 0 not looked up, 1 found, -1 none */
 	struct credentials creds;
-	CURLSH *share;            /* connections, TLS sessions and DNS shared by every request of the pull */
+	CURLSH *share; /* connections, TLS sessions and DNS shared by every request of the pull */
 	CURLM *multi;
 	struct tls_host *tls;
 	size_t ntls;
@@ -68,11 +68,11 @@ struct xfer {
 	enum xfer_kind kind;
 	CURL *h;
 	struct curl_slist *hdrs;
-	char *path;          /* "/v2/..." on the origin */
-	char *url;           /* current absolute URL */
+	char *path; /* "/v2/..." on the origin */
+	char *url;  /* current absolute URL */
 	const char *accept;
-	char *basic;         /* XF_TOKEN: "Authorization: Basic ..." or NULL */
-	bool on_origin;      /* still the registry itself: only then is authz sent (sticky once false) */
+	char *basic;    /* XF_TOKEN: "Authorization: Basic ..." or NULL */
+	bool on_origin; /* still the registry itself: only then is authz sent (sticky once false) */
 	int tries, redirects;
 	unsigned auth_gen;
 	bool auth_refreshed;
@@ -83,7 +83,7 @@ struct xfer {
 	long status;
 	bool body_seen, body_ok;
 	char *location, *www_auth, *ctype, *dcd, *retry_after, *crange;
-	struct buf mem;      /* body when there is no sink */
+	struct buf mem; /* body when there is no sink */
 	size_t max;
 	struct blob_sink *sink;
 	struct buf errbody;
@@ -187,7 +187,7 @@ static char *certs_dir_for(const struct registry *r, const char *host, long port
 {
 	const char *home = getenv("HOME");
 	autofree char *user_base = home && *home ? xasprintf("%s/.config/containers/certs.d", home) : NULL;
-	const char *bases[3] = { "/etc/containers/certs.d", user_base, "/etc/docker/certs.d" };
+	const char *bases[3] = {"/etc/containers/certs.d", user_base, "/etc/docker/certs.d"};
 	size_t nbases = 3;
 	struct stat sb;
 
@@ -202,7 +202,7 @@ static char *certs_dir_for(const struct registry *r, const char *host, long port
 			continue;
 		for (int with_port = 1; with_port >= 0; with_port--) {
 			char *d = with_port ? xasprintf("%s/%s:%ld", bases[i], host, port)
-					    : xasprintf("%s/%s", bases[i], host);
+			                    : xasprintf("%s/%s", bases[i], host);
 
 			if (stat(d, &sb) == 0 && S_ISDIR(sb.st_mode))
 				return d;
@@ -290,7 +290,7 @@ static int tls_host_build(struct registry *r, const char *host, long port, struc
 {
 	long rport = r->port ? r->port : default_port(r->scheme);
 	autofree char *own = certs_dir_for(r, host, port), *reg = certs_dir_for(r, r->host, rport);
-	struct buf ca = { 0 };
+	struct buf ca = {0};
 
 	if (own && certs_dir_load(own, true, &ca, t, err) < 0)
 		goto fail;
@@ -299,7 +299,7 @@ static int tls_host_build(struct registry *r, const char *host, long port, struc
 	if (own || reg) {
 		bool two = own && reg && strcmp(own, reg) != 0;
 		log_debug("TLS for %s:%ld: certificates from %s%s%s", host, port, own ? own : reg, two ? " and " : "",
-			  two ? reg : "");
+		          two ? reg : "");
 	}
 	if (ca.len) {
 		if (!r->sys_ca_loaded)
@@ -356,7 +356,7 @@ static int tls_apply(struct xfer *x, struct qerr *err)
 		curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 0L);
 	} else if (t->ca) {
-		struct curl_blob blob = { .data = t->ca, .len = t->ca_len, .flags = CURL_BLOB_NOCOPY };
+		struct curl_blob blob = {.data = t->ca, .len = t->ca_len, .flags = CURL_BLOB_NOCOPY};
 		curl_easy_setopt(x->h, CURLOPT_CAINFO_BLOB, &blob);
 	}
 	if (t->cert) {
@@ -376,7 +376,7 @@ static void hdr_set(char **slot, const char *v, size_t n)
 
 static void response_reset(struct xfer *x)
 {
-	char **h[] = { &x->location, &x->www_auth, &x->ctype, &x->dcd, &x->retry_after, &x->crange };
+	char **h[] = {&x->location, &x->www_auth, &x->ctype, &x->dcd, &x->retry_after, &x->crange};
 
 	for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++) {
 		free(*h[i]);
@@ -447,7 +447,7 @@ static int range_check(struct xfer *x, struct qerr *err)
 	snprintf(want, sizeof(want), "bytes %lld-", (long long)x->range_from);
 	if (!x->crange || strncmp(x->crange, want, strlen(want)) != 0)
 		return qerr_set(err, "206 Partial Content with Content-Range \"%s\", expected \"%s...\"",
-				x->crange ? x->crange : "", want);
+		                x->crange ? x->crange : "", want);
 	return 0;
 }
 
@@ -633,10 +633,10 @@ static enum step xfer_fail_status(struct xfer *x, struct qerr *err)
 
 	if (x->tries > 1)
 		qerr_set(err, "%s: %ld %s%s%s%s (after %d tries)", desc, x->status, status_text(x->status),
-			 detail ? " (" : "", detail ? detail : "", detail ? ")" : "", x->tries);
+		         detail ? " (" : "", detail ? detail : "", detail ? ")" : "", x->tries);
 	else
 		qerr_set(err, "%s: %ld %s%s%s%s", desc, x->status, status_text(x->status), detail ? " (" : "",
-			 detail ? detail : "", detail ? ")" : "");
+		         detail ? detail : "", detail ? ")" : "");
 	return STEP_FAIL;
 }
 
@@ -652,10 +652,8 @@ static bool neterror_retryable(CURLcode rc)
 	case CURLE_URL_MALFORMAT:
 	case CURLE_OUT_OF_MEMORY:
 	case CURLE_WRITE_ERROR:
-	case CURLE_ABORTED_BY_CALLBACK:
-		return false;
-	default:
-		return true;
+	case CURLE_ABORTED_BY_CALLBACK: return false;
+	default: return true;
 	}
 }
 
@@ -773,7 +771,7 @@ static enum step xfer_rejected(struct xfer *x, struct qerr *err)
 		qerr_set(err, "%s: 401 Unauthorized (credentials for %s rejected)", desc, r->domain);
 	else if (r->creds_state == -1)
 		qerr_set(err, "%s: 401 Unauthorized (authentication required; no credentials for %s found%s%s)", desc,
-			 r->domain, sep, detail);
+		         r->domain, sep, detail);
 	else
 		qerr_set(err, "%s: 401 Unauthorized%s%s%s", desc, *detail ? " (" : "", detail, *detail ? ")" : "");
 	return STEP_FAIL;
@@ -789,12 +787,13 @@ static enum step xfer_unauthorized(struct xfer *x, struct qerr *err)
 			qerr_set(err, "%s: 401 Unauthorized (credentials for %s rejected)", desc, r->domain);
 		else
 			qerr_set(err, "%s: 401 Unauthorized (authentication required; no credentials for %s found)",
-				 desc, r->domain);
+			         desc, r->domain);
 		return STEP_FAIL;
 	}
 	if (!x->on_origin)
 		return qerr_set(err, "%s: 401 Unauthorized from a redirect target (credentials are only sent to %s)",
-				desc, r->endpoint), STEP_FAIL;
+		                desc, r->endpoint),
+		       STEP_FAIL;
 	if (x->auth_gen != r->auth_gen)
 		return STEP_AGAIN; /* another request already answered a challenge */
 	if (x->auth_refreshed)
@@ -915,7 +914,7 @@ static int auth_basic(struct registry *r, struct qerr *err)
 {
 	if (r->creds_state != 1)
 		return qerr_set(err, "401 Unauthorized (authentication required; no credentials for %s found)",
-				r->domain);
+		                r->domain);
 	authz_set(r, basic_auth_value(&r->creds), true);
 	return 0;
 }
@@ -952,12 +951,14 @@ static char *realm_url(struct registry *r, const struct auth_challenge *c, struc
 	if (!scheme || !host || (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
 		qerr_set(err, "token realm \"%s\" is not an http(s) URL", p);
 	else if (strcmp(scheme, "http") == 0 && !r->o->tls_verify_off)
-		qerr_set(err, "token realm \"%s\" is plain HTTP; credentials and tokens only go over HTTPS "
-			      "(use --tls-verify=false to allow it)", p);
+		qerr_set(err,
+		         "token realm \"%s\" is plain HTTP; credentials and tokens only go over HTTPS "
+		         "(use --tls-verify=false to allow it)",
+		         p);
 	else if (user)
 		qerr_set(err, "token realm \"%s\" carries credentials; refused", p);
 	else if ((c->service && *c->service && realm_add_query(u, "service", c->service) < 0) ||
-		 realm_add_query(u, "scope", scope) < 0)
+	         realm_add_query(u, "scope", scope) < 0)
 		qerr_set(err, "token realm \"%s\": cannot add the query", p);
 	else
 		url = url_get(u, CURLUPART_URL, 0);
@@ -1027,7 +1028,7 @@ static long timeout_from_env(void)
 	v = strtol(s, &end, 10);
 	if (*end || v <= 0 || v > HTTP_TIMEOUT_MAX) {
 		log_warn("QIMG_HTTP_TIMEOUT=%s is not a number of seconds in 1..%d; using %d", s, HTTP_TIMEOUT_MAX,
-			 HTTP_TIMEOUT_DEFAULT);
+		         HTTP_TIMEOUT_DEFAULT);
 		return HTTP_TIMEOUT_DEFAULT;
 	}
 	return v;
@@ -1198,8 +1199,8 @@ static int multi_relaunch(struct registry *r, struct xfer *xs, size_t n, double 
 	return 0;
 }
 
-static int multi_loop(struct registry *r, struct xfer *xs, size_t n, int parallel, void (*tick)(void *),
-		      void *tick_ctx, struct qerr *err)
+static int multi_loop(struct registry *r, struct xfer *xs, size_t n, int parallel, void (*tick)(void *), void *tick_ctx,
+                      struct qerr *err)
 {
 	size_t started = 0, done = 0;
 
@@ -1227,7 +1228,7 @@ static int multi_loop(struct registry *r, struct xfer *xs, size_t n, int paralle
 }
 
 int registry_get_blobs(struct registry *r, struct blob_fetch *f, size_t n, int parallel, void (*tick)(void *),
-		       void *tick_ctx, struct qerr *err)
+                       void *tick_ctx, struct qerr *err)
 {
 	struct xfer *xs = xcalloc(n ? n : 1, sizeof(*xs));
 	int rc;

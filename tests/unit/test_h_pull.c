@@ -12,11 +12,11 @@
 
 /* ---- WWW-Authenticate ---- */
 
-static void wa_good(const char *name, const char *hdr, enum auth_scheme scheme, const char *realm,
-		    const char *service, const char *scope)
+static void wa_good(const char *name, const char *hdr, enum auth_scheme scheme, const char *realm, const char *service,
+                    const char *scope)
 {
 	struct auth_challenge c;
-	struct qerr err = { 0 };
+	struct qerr err = {0};
 	char n[200];
 
 	if (wwwauth_parse(hdr, &c, &err) < 0) {
@@ -38,7 +38,7 @@ static void wa_good(const char *name, const char *hdr, enum auth_scheme scheme, 
 static void wa_bad(const char *name, const char *hdr, const char *want)
 {
 	struct auth_challenge c;
-	struct qerr err = { 0 };
+	struct qerr err = {0};
 	char n[200];
 	int rc = wwwauth_parse(hdr, &c, &err);
 
@@ -52,28 +52,28 @@ static void test_wwwauth(void)
 {
 	char big[20000];
 
-	wa_good("docker hub", "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
-			      "scope=\"repository:library/busybox:pull\"",
-		AUTH_BEARER, "https://auth.docker.io/token", "registry.docker.io", "repository:library/busybox:pull");
+	wa_good("docker hub",
+	        "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+	        "scope=\"repository:library/busybox:pull\"",
+	        AUTH_BEARER, "https://auth.docker.io/token", "registry.docker.io", "repository:library/busybox:pull");
 	wa_good("basic", "Basic realm=\"qimg-test\"", AUTH_BASIC, "qimg-test", NULL, NULL);
 	wa_good("bare basic", "Basic", AUTH_BASIC, NULL, NULL, NULL);
 	wa_good("escapes", "Bearer realm=\"https://a/t?x=\\\"q\\\"\", service=\"s\\\\v\"", AUTH_BEARER,
-		"https://a/t?x=\"q\"", "s\\v", NULL);
+	        "https://a/t?x=\"q\"", "s\\v", NULL);
 	wa_good("tokens unquoted, spaces around =", "bearer  REALM = https://r/t ,Service=svc", AUTH_BEARER,
-		"https://r/t", "svc", NULL);
-	wa_good("comma inside quotes", "Bearer realm=\"https://r/t\",scope=\"repository:a/b:pull,push\"",
-		AUTH_BEARER, "https://r/t", NULL, "repository:a/b:pull,push");
+	        "https://r/t", "svc", NULL);
+	wa_good("comma inside quotes", "Bearer realm=\"https://r/t\",scope=\"repository:a/b:pull,push\"", AUTH_BEARER,
+	        "https://r/t", NULL, "repository:a/b:pull,push");
 	wa_good("bearer preferred over basic", "Basic realm=\"x\", Bearer realm=\"https://r/t\", service=\"s\"",
-		AUTH_BEARER, "https://r/t", "s", NULL);
-	wa_good("token68 scheme skipped", "Negotiate abc==, Bearer realm=\"https://r/t\"", AUTH_BEARER,
-		"https://r/t", NULL, NULL);
+	        AUTH_BEARER, "https://r/t", "s", NULL);
+	wa_good("token68 scheme skipped", "Negotiate abc==, Bearer realm=\"https://r/t\"", AUTH_BEARER, "https://r/t",
+	        NULL, NULL);
 	wa_good("unknown params ignored", "Bearer realm=\"https://r/t\",error=\"invalid_token\",error_description=x",
-		AUTH_BEARER, "https://r/t", NULL, NULL);
+	        AUTH_BEARER, "https://r/t", NULL, NULL);
 	wa_good("empty service", "Bearer realm=\"https://r/t\",service=\"\"", AUTH_BEARER, "https://r/t", "", NULL);
-	wa_good("extra commas", ",, Bearer realm=\"https://r/t\" ,, service=s,", AUTH_BEARER, "https://r/t", "s",
-		NULL);
-	wa_good("combined headers", "Basic realm=\"a\", Bearer realm=\"https://r/t\"", AUTH_BEARER, "https://r/t",
-		NULL, NULL);
+	wa_good("extra commas", ",, Bearer realm=\"https://r/t\" ,, service=s,", AUTH_BEARER, "https://r/t", "s", NULL);
+	wa_good("combined headers", "Basic realm=\"a\", Bearer realm=\"https://r/t\"", AUTH_BEARER, "https://r/t", NULL,
+	        NULL);
 
 	wa_bad("unterminated quote", "Bearer realm=\"https://r/t", "unterminated");
 	wa_bad("newline inside quotes", "Bearer realm=\"https://r/t\nX-Injected: 1\"", "control character");
@@ -88,7 +88,7 @@ static void test_wwwauth(void)
 	wa_bad("garbage after value", "Bearer realm=\"https://r/t\" junk", "expected a comma");
 	wa_bad("missing value", "Bearer realm=, service=x", "");
 	wa_good("unquoted URL with query", "Bearer realm=https://r/t?a=b,scope=x", AUTH_BEARER, "https://r/t?a=b", NULL,
-		"x");
+	        "x");
 	memset(big, 'a', sizeof(big) - 1);
 	memcpy(big, "Bearer realm=\"", 14);
 	big[sizeof(big) - 1] = '\0';
@@ -99,10 +99,11 @@ static void test_wwwauth(void)
 /* ---- manifests and indexes ---- */
 
 #define CFG_DESC "{\"mediaType\":\"" MT_OCI_CONFIG "\",\"digest\":\"" D1 "\",\"size\":123}"
-#define LAYER(d, sz) "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" d "\",\"size\":" sz "}"
+#define LAYER(d, sz)                                                                                                   \
+	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" d "\",\"size\":" sz "}"
 
-static int parse(const char *json, const char *ctype, enum manifest_kind *kind, struct manifest *m,
-		 struct index *ix, struct qerr *err)
+static int parse(const char *json, const char *ctype, enum manifest_kind *kind, struct manifest *m, struct index *ix,
+                 struct qerr *err)
 {
 	return manifest_parse(json, strlen(json), ctype, kind, m, ix, err);
 }
@@ -112,7 +113,7 @@ static void m_bad(const char *name, const char *json, const char *ctype, const c
 	struct manifest m;
 	struct index ix;
 	enum manifest_kind k;
-	struct qerr err = { 0 };
+	struct qerr err = {0};
 	char n[200];
 	int rc = parse(json, ctype, &k, &m, &ix, &err);
 
@@ -134,12 +135,14 @@ static void test_manifest_good(void)
 	struct manifest m;
 	struct index ix;
 	enum manifest_kind k;
-	struct qerr err = { 0 };
+	struct qerr err = {0};
 	const char *oci = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",\"config\":" CFG_DESC
-			  ",\"layers\":[" LAYER(D2, "10") "," LAYER(D3, "20") "]}";
-	const char *docker = "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"config\":{\"mediaType\":\"" MT_DOCKER_CONFIG
-			     "\",\"digest\":\"" D1 "\",\"size\":5},\"layers\":[{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\","
-			     "\"digest\":\"" D2 "\",\"size\":7}]}";
+	                  ",\"layers\":[" LAYER(D2, "10") "," LAYER(D3, "20") "]}";
+	const char *docker =
+	    "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_MANIFEST
+	    "\",\"config\":{\"mediaType\":\"" MT_DOCKER_CONFIG "\",\"digest\":\"" D1
+	    "\",\"size\":5},\"layers\":[{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\","
+	    "\"digest\":\"" D2 "\",\"size\":7}]}";
 
 	T_OK("manifest OCI parses", parse(oci, NULL, &k, &m, &ix, &err) == 0 && k == MANIFEST_IMAGE);
 	T_OK("manifest OCI layers", m.nlayers == 2 && !strcmp(m.layers[1].digest, D3) && m.layers[1].size == 20);
@@ -151,16 +154,16 @@ static void test_manifest_good(void)
 	/* no mediaType field: the shape decides, the Content-Type names the flavour */
 	T_OK("manifest without mediaType",
 	     parse("{\"schemaVersion\":2,\"config\":" CFG_DESC ",\"layers\":[" LAYER(D2, "1") "]}", MT_DOCKER_MANIFEST,
-		   &k, &m, &ix, &err) == 0 &&
-		     !strcmp(m.media_type, MT_DOCKER_MANIFEST));
+	           &k, &m, &ix, &err) == 0 &&
+	         !strcmp(m.media_type, MT_DOCKER_MANIFEST));
 	manifest_free(&m);
-	T_OK("index parses",
-	     parse("{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST
-		   "\",\"digest\":\"" D2 "\",\"size\":9,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\","
-		   "\"variant\":\"v7\"}}]}",
-		   NULL, &k, &m, &ix, &err) == 0 &&
-		     k == MANIFEST_INDEX && ix.n == 1 && ix.manifests[0].has_platform &&
-		     !strcmp(ix.manifests[0].platform.variant, "v7"));
+	T_OK("index parses", parse("{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
+	                           "\",\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D2
+	                           "\",\"size\":9,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\","
+	                           "\"variant\":\"v7\"}}]}",
+	                           NULL, &k, &m, &ix, &err) == 0 &&
+	                         k == MANIFEST_INDEX && ix.n == 1 && ix.manifests[0].has_platform &&
+	                         !strcmp(ix.manifests[0].platform.variant, "v7"));
 	index_free(&ix);
 }
 
@@ -176,43 +179,57 @@ static void test_manifest_bad(void)
 	m_bad("empty", "", NULL, "invalid JSON");
 	m_bad("duplicate keys", "{\"schemaVersion\":2,\"schemaVersion\":2}", NULL, "invalid JSON");
 	m_bad("deep nesting",
-	      "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]"
+	      "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]"
+	      "]]]]"
 	      "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
 	      NULL, "nested deeper");
 	m_bad("schemaVersion missing", "{\"config\":" CFG_DESC ",\"layers\":[]}", NULL, "schemaVersion");
 	m_bad("traversal digest",
-	      "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MT_OCI_CONFIG "\",\"digest\":\"sha256:../../../etc/passwd\","
+	      "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MT_OCI_CONFIG
+	      "\",\"digest\":\"sha256:../../../etc/passwd\","
 	      "\"size\":1},\"layers\":[]}",
 	      NULL, "invalid digest");
 	m_bad("uppercase digest",
-	      "{\"schemaVersion\":2,\"config\":" CFG_DESC ",\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+	      "{\"schemaVersion\":2,\"config\":" CFG_DESC
+	      ",\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
 	      "\"digest\":\"sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\",\"size\":1}]}",
 	      NULL, "invalid digest");
 	m_bad("sha512 digest",
 	      "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MT_OCI_CONFIG "\",\"digest\":\"sha512:" H1 H1 "\","
 	      "\"size\":1},\"layers\":[]}",
 	      NULL, "invalid digest");
-	m_bad("negative size", "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MT_OCI_CONFIG "\",\"digest\":\"" D1 "\",\"size\":-1},\"layers\":[]}",
+	m_bad("negative size",
+	      "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MT_OCI_CONFIG "\",\"digest\":\"" D1
+	      "\",\"size\":-1},\"layers\":[]}",
 	      NULL, "size");
-	m_bad("string size", "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MT_OCI_CONFIG "\",\"digest\":\"" D1 "\",\"size\":\"1\"},\"layers\":[]}",
+	m_bad("string size",
+	      "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MT_OCI_CONFIG "\",\"digest\":\"" D1
+	      "\",\"size\":\"1\"},\"layers\":[]}",
 	      NULL, "size");
 	m_bad("no layers", "{\"schemaVersion\":2,\"config\":" CFG_DESC ",\"layers\":[]}", NULL, "no layers");
-	m_bad("layers not an array", "{\"schemaVersion\":2,\"config\":" CFG_DESC ",\"layers\":{}}", NULL, "not an array");
-	m_bad("media type mismatch", "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"config\":" CFG_DESC ",\"layers\":[" LAYER(D2, "1") "]}",
+	m_bad("layers not an array", "{\"schemaVersion\":2,\"config\":" CFG_DESC ",\"layers\":{}}", NULL,
+	      "not an array");
+	m_bad("media type mismatch",
+	      "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"config\":" CFG_DESC
+	      ",\"layers\":[" LAYER(D2, "1") "]}",
 	      NULL, "does not match");
-	m_bad("unknown media type", "{\"schemaVersion\":2,\"mediaType\":\"text/html\"}", NULL, "unsupported media type");
+	m_bad("unknown media type", "{\"schemaVersion\":2,\"mediaType\":\"text/html\"}", NULL,
+	      "unsupported media type");
 	m_bad("helm chart (not an image)",
-	      "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.cncf.helm.config.v1+json\",\"digest\":\"" D1
-	      "\",\"size\":1},\"layers\":[" LAYER(D2, "1") "]}",
+	      "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+	      "vnd.cncf.helm.config.v1+json\",\"digest\":\"" D1 "\",\"size\":1},\"layers\":[" LAYER(D2, "1") "]}",
 	      NULL, "not a container image");
 	m_bad("encrypted layer",
-	      "{\"schemaVersion\":2,\"config\":" CFG_DESC ",\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\","
+	      "{\"schemaVersion\":2,\"config\":" CFG_DESC
+	      ",\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\","
 	      "\"digest\":\"" D2 "\",\"size\":1}]}",
 	      NULL, "unsupported media type");
-	m_bad("index entry without digest", "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"size\":1}]}",
-	      NULL, "missing \"digest\"");
+	m_bad("index entry without digest",
+	      "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"size\":1}]}", NULL,
+	      "missing \"digest\"");
 	m_bad("platform without os",
-	      "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D1 "\",\"size\":1,"
+	      "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D1
+	      "\",\"size\":1,"
 	      "\"platform\":{\"architecture\":\"amd64\"}}]}",
 	      NULL, "missing \"os\"");
 	m_bad("NUL in string", "{\"schemaVersion\":2,\"mediaType\":\"a\\u0000b\"}", NULL, "invalid JSON");
@@ -223,12 +240,15 @@ static void test_manifest_bad(void)
 static void test_config(void)
 {
 	struct image_config c;
-	struct qerr err = { 0 };
-	const char *full = "{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\",\"created\":\"2024-01-01T00:00:00Z\","
-			   "\"config\":{\"Env\":[\"PATH=/bin\",\"A=b c\"],\"Entrypoint\":null,\"Cmd\":[\"/bin/sh\",\"-c\",\"echo hi\"],"
-			   "\"WorkingDir\":\"/w\",\"User\":\"1000:1000\",\"StopSignal\":\"SIGINT\"},"
-			   "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]},\"history\":[]}";
-	const char *bad_entry = "{\"config\":{\"Entrypoint\":\"/bin/sh\"},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+	struct qerr err = {0};
+	const char *full =
+	    "{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\",\"created\":\"2024-01-01T00:00:00Z\","
+	    "\"config\":{\"Env\":[\"PATH=/bin\",\"A=b c\"],\"Entrypoint\":null,\"Cmd\":[\"/bin/sh\",\"-c\",\"echo "
+	    "hi\"],"
+	    "\"WorkingDir\":\"/w\",\"User\":\"1000:1000\",\"StopSignal\":\"SIGINT\"},"
+	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]},\"history\":[]}";
+	const char *bad_entry =
+	    "{\"config\":{\"Entrypoint\":\"/bin/sh\"},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
 	const char *ep = "{\"config\":{\"Entrypoint\":[]},\"rootfs\":{\"diff_ids\":[]}}";
 	const char *bad_diff = "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:abc\"]}}";
 
@@ -251,8 +271,7 @@ static void test_config(void)
 	T_OK("config without rootfs rejected", image_config_parse("{}", 2, &c, &err) < 0 && strstr(err.msg, "rootfs"));
 	T_OK("config bad JSON rejected", image_config_parse("{\"a\":}", 6, &c, &err) < 0);
 	T_OK("config empty entrypoint array is set",
-	     image_config_parse(ep, strlen(ep), &c, &err) == 0 &&
-		     c.has_entrypoint && c.entrypoint.n == 0);
+	     image_config_parse(ep, strlen(ep), &c, &err) == 0 && c.has_entrypoint && c.entrypoint.n == 0);
 	image_config_free(&c);
 }
 
@@ -261,7 +280,7 @@ static void test_config(void)
 static void plat_good(const char *in, const char *want)
 {
 	struct platform p;
-	struct qerr err = { 0 };
+	struct qerr err = {0};
 	char n[200];
 
 	snprintf(n, sizeof(n), "platform parse %s", in);
@@ -278,17 +297,23 @@ static void plat_good(const char *in, const char *want)
 
 static void test_platform(void)
 {
-	const char *bad[] = { "linux", "linux/", "/amd64", "linux//amd64", "a/b/c/d", "", "linux/am d64", "linux/amd64/" };
+	const char *bad[] = {"linux",   "linux/", "/amd64",       "linux//amd64",
+	                     "a/b/c/d", "",       "linux/am d64", "linux/amd64/"};
 	struct platform host, want;
-	struct qerr err = { 0 };
-	struct index ix = { 0 };
+	struct qerr err = {0};
+	struct index ix = {0};
 	enum manifest_kind k;
 	struct manifest m;
-	const char *json = "{\"schemaVersion\":2,\"manifests\":["
-			   "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D1 "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-			   "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D2 "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
-			   "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D3 "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
-			   "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D3 "\",\"size\":1,\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}}]}";
+	const char *json =
+	    "{\"schemaVersion\":2,\"manifests\":["
+	    "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D1
+	    "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+	    "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D2
+	    "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
+	    "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D3
+	    "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
+	    "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D3
+	    "\",\"size\":1,\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}}]}";
 	const struct descriptor *d;
 
 	plat_good("linux/amd64", "linux/amd64");
@@ -319,9 +344,9 @@ static void test_platform(void)
 	platform_parse("linux/s390x", &want, &err);
 	d = index_select(&ix, &want, &err);
 	T_OK("no match -> NULL", d == NULL);
-	T_OK("no match lists what the index offers",
-	     strstr(err.msg, "linux/s390x") && strstr(err.msg, "linux/amd64, linux/arm64, linux/arm/v7") &&
-		     !strstr(err.msg, "unknown"));
+	T_OK("no match lists what the index offers", strstr(err.msg, "linux/s390x") &&
+	                                                 strstr(err.msg, "linux/amd64, linux/arm64, linux/arm/v7") &&
+	                                                 !strstr(err.msg, "unknown"));
 	platform_free(&want);
 	platform_parse("unknown/unknown", &want, &err);
 	T_OK("attestation entries are never selected", index_select(&ix, &want, &err) == NULL);
@@ -339,15 +364,15 @@ static int af(const char *json, const char *domain, const char *path, struct cre
 static void test_authfile(void)
 {
 	struct credentials c;
-	struct qerr err = { 0 };
+	struct qerr err = {0};
 	/* dXNlcjpwYTpzcw== is "user:pa:ss"; YWRtaW46c2VjcmV0 is "admin:secret"; bnM6bnNwYXNz is "ns:nspass" */
 	const char *file = "{\"auths\":{"
-			   "\"127.0.0.1:5000\":{\"auth\":\"dXNlcjpwYTpzcw==\"},"
-			   "\"https://index.docker.io/v1/\":{\"auth\":\"YWRtaW46c2VjcmV0\"},"
-			   "\"quay.io\":{\"username\":\"u2\",\"password\":\"p2\"},"
-			   "\"quay.io/team\":{\"auth\":\"bnM6bnNwYXNz\"},"
-			   "\"helper.io\":{}"
-			   "},\"credsStore\":\"desktop\"}";
+	                   "\"127.0.0.1:5000\":{\"auth\":\"dXNlcjpwYTpzcw==\"},"
+	                   "\"https://index.docker.io/v1/\":{\"auth\":\"YWRtaW46c2VjcmV0\"},"
+	                   "\"quay.io\":{\"username\":\"u2\",\"password\":\"p2\"},"
+	                   "\"quay.io/team\":{\"auth\":\"bnM6bnNwYXNz\"},"
+	                   "\"helper.io\":{}"
+	                   "},\"credsStore\":\"desktop\"}";
 
 	T_OK("authfile host:port", af(file, "127.0.0.1:5000", "x/y", &c, &err) == 1);
 	T_OK("authfile password with a colon", c.user && !strcmp(c.user, "user") && !strcmp(c.pass, "pa:ss"));
@@ -358,8 +383,7 @@ static void test_authfile(void)
 	T_OK("authfile username/password fields",
 	     af(file, "quay.io", "other/repo", &c, &err) == 1 && !strcmp(c.user, "u2") && !strcmp(c.pass, "p2"));
 	credentials_free(&c);
-	T_OK("authfile namespaced entry wins",
-	     af(file, "quay.io", "team/app", &c, &err) == 1 && !strcmp(c.user, "ns"));
+	T_OK("authfile namespaced entry wins", af(file, "quay.io", "team/app", &c, &err) == 1 && !strcmp(c.user, "ns"));
 	credentials_free(&c);
 	T_OK("authfile namespace matches whole components only",
 	     af(file, "quay.io", "teamster/app", &c, &err) == 1 && !strcmp(c.user, "u2"));
@@ -374,7 +398,7 @@ static void test_authfile(void)
 	     af("{\"auths\":{\"r.io\":{\"auth\":\"dXNlcg==\"}}}", "r.io", "x", &c, &err) < 0);
 	T_OK("authfile bad JSON is an error", af("{\"auths\":", "r.io", "x", &c, &err) < 0);
 	T_OK("authfile unpadded base64", af("{\"auths\":{\"r.io\":{\"auth\":\"YTpi\"}}}", "r.io", "x", &c, &err) == 1 &&
-						 !strcmp(c.user, "a") && !strcmp(c.pass, "b"));
+	                                     !strcmp(c.user, "a") && !strcmp(c.pass, "b"));
 	credentials_free(&c);
 	c.user = "user";
 	c.pass = "pa:ss";
@@ -385,7 +409,7 @@ static void test_authfile(void)
 
 static void test_token(void)
 {
-	struct qerr err = { 0 };
+	struct qerr err = {0};
 	char *t = NULL;
 
 	T_OK("token field", token_parse("{\"token\":\"abc.def\"}", 19, &t, &err) == 0 && !strcmp(t, "abc.def"));
@@ -411,8 +435,8 @@ static void test_misc(void)
 	T_OK("json depth too deep", !json_depth_ok("[[[[", 4, 3));
 	digest_buf("", 0, d);
 	T_STREQ("sha256 of nothing", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", d);
-	T_OK("digest_matches", digest_matches("abc", 3,
-					      "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	T_OK("digest_matches",
+	     digest_matches("abc", 3, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	p = printable("a\nb\x01", 10);
 	T_STREQ("printable", "a?b?", p);
 	free(p);

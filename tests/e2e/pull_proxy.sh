@@ -1,5 +1,6 @@
-# qimg pull through a small misbehaving front (python, written below): blob redirects to another host must not
-# carry credentials; 503s are retried (Retry-After honoured); a lying Docker-Content-Digest is caught; a
+# qimg pull through a small misbehaving front (python, written below): blob redirects to another host carry no
+# credentials, and a 401 from there does not draw them out; a plain-HTTP token realm gets nothing; 503s are
+# retried (Retry-After honoured); a lying Docker-Content-Digest, a schema 1 or a broken manifest is refused; a
 # connection cut mid-blob resumes with Range; a registry that never answers is given up on.
 
 cat >"$TMPD/front.py" <<'EOF'
@@ -9,7 +10,9 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--upstream", required=True)  # host:port of the real registry
 ap.add_argument("--cafile")                   # set: the upstream speaks TLS
 ap.add_argument("--blob-dir", required=True)  # the registry's storage (the "CDN" serves blobs from it)
-ap.add_argument("--mode", default="pass")     # pass | redirect | fail503 | baddcd | cut | hang
+ap.add_argument("--mode", default="pass")     # see do_GET
+ap.add_argument("--cert")                     # set (with --key): the front speaks TLS
+ap.add_argument("--key")
 ap.add_argument("--port-file", required=True)
 ap.add_argument("--log", required=True)
 args = ap.parse_args()
@@ -42,6 +45,8 @@ class Base(http.server.BaseHTTPRequestHandler):
 class Cdn(Base):
     def do_GET(self):
         log({"who": "cdn", "path": self.path, "auth": "Authorization" in self.headers})
+        if args.mode in ("redirect401", "httprealm"):
+            return self.reply(401, b"{}", [("WWW-Authenticate", 'Basic realm="cdn"')])
         h = urllib.parse.urlsplit(self.path).path.rsplit("sha256:", 1)[-1]
         with open(os.path.join(args.blob_dir, "docker/registry/v2/blobs/sha256", h[:2], h, "data"), "rb") as f:
             self.reply(200, f.read(), [("Content-Type", "application/octet-stream")])
@@ -58,7 +63,15 @@ class Front(Base):
         if args.mode == "hang":
             time.sleep(120)
             return
-        if args.mode == "redirect" and blob and "Authorization" in self.headers:
+        if args.mode == "schema1" and "/manifests/" in self.path:
+            return self.reply(200, b'{"schemaVersion": 1, "name": "x", "tag": "latest", "fsLayers": []}',
+                              [("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")])
+        if args.mode == "badjson" and "/manifests/" in self.path:
+            return self.reply(200, b'{"schemaVersion": 2, "layers": [', [("Content-Type", "application/json")])
+        if args.mode == "httprealm" and "Authorization" not in self.headers:
+            realm = "http://127.0.0.1:%d/token" % cdn.server_address[1]
+            return self.reply(401, b"{}", [("WWW-Authenticate", 'Bearer realm="%s",service="x"' % realm)])
+        if args.mode in ("redirect", "redirect401") and blob and "Authorization" in self.headers:
             loc = "http://127.0.0.1:%d/cdn/%s?X-Signature=abc" % (cdn.server_address[1], self.path.rsplit("/", 1)[1])
             return self.reply(307, b"", [("Location", loc)])
         if args.mode == "fail503" and "/manifests/" in self.path and take("fail"):
@@ -85,6 +98,10 @@ class Server(http.server.ThreadingHTTPServer):
 
 cdn = Server(("127.0.0.1", 0), Cdn)
 front = Server(("127.0.0.1", 0), Front)
+if args.cert:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(args.cert, args.key)
+    front.socket = tls.wrap_socket(front.socket, server_side=True)
 for s in (cdn, front):
     threading.Thread(target=s.serve_forever, daemon=True).start()
 with open(args.port_file + ".tmp", "w") as f:
@@ -94,14 +111,15 @@ threading.Event().wait()
 EOF
 
 FRONT_N=0
-front_start() { # MODE: a front on a free port before $REG; sets FRONT and FRONT_LOG
-	local pf ca=()
+front_start() { # MODE [ARGS]: a front on a free port before $REG; sets FRONT and FRONT_LOG
+	local pf ca=() mode=$1
+	shift
 	FRONT_N=$((FRONT_N + 1))
 	pf=$TMPD/front$FRONT_N.port FRONT_LOG=$TMPD/front$FRONT_N.log
 	: >"$FRONT_LOG"
 	[ "$REG_MODE" = plain ] || ca=(--cafile "$REG_CA")
 	_t_spawn "$TMPD/front$FRONT_N.out" "$PY" "$TMPD/front.py" --upstream "$REG" "${ca[@]}" --blob-dir "$REG_DATA" \
-		--mode "$1" --port-file "$pf" --log "$FRONT_LOG"
+		--mode "$mode" --port-file "$pf" --log "$FRONT_LOG" "$@"
 	_t_wait_port_file "$pf" "$_T_LASTPID" || { cat "$TMPD/front$FRONT_N.out" >&2 && return 1; }
 	FRONT=127.0.0.1:$(cat "$pf")
 }
@@ -122,6 +140,38 @@ t_redirect() {
 	t_eq "redirect: both blobs came from the redirect target" 2 "$(count '"who": "cdn"')"
 	t_eq "redirect: no Authorization reached the redirect target" 0 "$(grep '"who": "cdn"' "$FRONT_LOG" | grep -c '"auth": true')"
 	t_fail "redirect: presigned query strings stay out of the log" grep -q "X-Signature" "$T_ERR"
+}
+
+# ---- credentials never go where the registry's origin did not send them ----
+t_leaks() {
+	local f=$TMPD/leaks-auth.json d
+	front_start redirect401 || { fail "redirect401: front_start" "did not start" && return; }
+	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$FRONT" "$(printf '%s:%s' "$REG_USER" "$REG_PASS" | base64 -w0)" >"$f"
+	chmod 0644 "$f"
+	t_fail "redirect401: a 401 from a redirect target fails the pull" \
+		$Q --store "$(fresh r401)" pull --tls-verify=false --authfile "$f" "$FRONT/test/busybox:latest"
+	t_contains "redirect401: says credentials are only for the registry" "credentials are only sent to $FRONT" "$(cat "$T_ERR")"
+	t_eq "redirect401: the redirect target never saw credentials" 0 "$(grep '"who": "cdn"' "$FRONT_LOG" | grep -c '"auth": true')"
+
+	# a TLS front (the registry's certificate, trusted through a certs dir) whose challenge names a plain-HTTP realm
+	front_start httprealm --cert "$REG_DIR/server.crt" --key "$REG_DIR/server.key" ||
+		{ fail "httprealm: front_start" "did not start" && return; }
+	d=$TMPD/certs-front
+	mkdir -p "$d/$FRONT" && cp "$REG_CA" "$d/$FRONT/ca.crt"
+	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$FRONT" "$(printf '%s:%s' "$REG_USER" "$REG_PASS" | base64 -w0)" >"$f"
+	t_fail "httprealm: a plain-HTTP token realm is refused" \
+		$Q --store "$(fresh realm)" pull --certs-dir "$d" --authfile "$f" "$FRONT/test/busybox:latest"
+	t_contains "httprealm: says why" "plain HTTP" "$(cat "$T_ERR")"
+	t_eq "httprealm: nothing was sent to the realm" 0 "$(count '"who": "cdn"')"
+}
+
+t_bad_manifests() {
+	front_start schema1 || { fail "schema1: front_start" "did not start" && return; }
+	t_fail "schema1: refused" $Q --store "$(fresh s1)" pull --tls-verify=false "$FRONT/test/busybox:latest"
+	t_contains "schema1: says so" "schema 1" "$(cat "$T_ERR")"
+	front_start badjson || { fail "badjson: front_start" "did not start" && return; }
+	t_fail "badjson: refused" $Q --store "$(fresh bj)" pull --tls-verify=false "$FRONT/test/busybox:latest"
+	t_contains "badjson: says so" "invalid JSON" "$(cat "$T_ERR")"
 }
 
 # ---- retries, header lies, cut connections, silence (plain registry behind the front) ----
@@ -154,10 +204,13 @@ t_misbehave() {
 
 registry_start basic || { fail "pull_proxy: registry_start basic" "did not start"; exit 0; }
 fixture_push busybox test/busybox:latest || { fail "pull_proxy: push (basic)" "push failed"; exit 0; }
+REG_DIR=$(dirname "$REG_DATA")
 both t_redirect
+both t_leaks
 registry_stop
 
 registry_start plain || { fail "pull_proxy: registry_start plain" "did not start"; exit 0; }
 fixture_push busybox test/busybox:latest || { fail "pull_proxy: push (plain)" "push failed"; exit 0; }
 BB=$FIXTURE_DIGEST
 both t_misbehave
+both t_bad_manifests

@@ -72,6 +72,22 @@ t_concurrent() {
 	t_eq "concurrent: the layer was downloaded once" 1 "$n"
 }
 
+t_wait_for_other() {
+	local s lk fp i
+	s=$(fresh waiting)
+	$Q --store "$s" images >/dev/null 2>&1
+	lk=$s/locks/blob-${LAYER#sha256:}.lock
+	touch "$lk" && chown "$(owner)" "$lk"
+	rm -f "$TMPD/locked"
+	flock -x "$lk" sh -c "touch $TMPD/locked; sleep 2" &
+	fp=$!
+	for ((i = 0; i < 100; i++)); do [ -e "$TMPD/locked" ] && break; sleep 0.05; done
+	t_ok "lock: a blob another pull holds is waited for" $Q --store "$s" -vv pull --tls-verify=false "$REG/test/busybox:latest"
+	wait "$fp"
+	t_contains "lock: says it waits" "another pull is fetching it; waiting" "$(cat "$T_ERR")"
+	t_ok "lock: then fetched it" test -f "$s/blobs/sha256/${LAYER#sha256:}"
+}
+
 t_progress() {
 	local s
 	s=$(fresh progress)
@@ -88,6 +104,7 @@ t_progress() {
 both t_unreachable
 both t_resume
 both t_concurrent
+both t_wait_for_other
 both t_progress
 
 # ---- tampering: a separate registry whose storage we corrupt ----

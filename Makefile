@@ -16,7 +16,13 @@ OUT      ?= .
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 HEAVY_PKGS = libcurl libcrypto jansson libarchive libzstd
-PKG_CFLAGS := $(shell pkg-config --cflags $(HEAVY_PKGS) 2>/dev/null)
+# ISA-L's igzip inflates 2-3x faster than zlib (DESIGN.md §7); used when present, zlib otherwise.
+HAVE_ISAL := $(shell pkg-config --exists libisal 2>/dev/null && echo yes)
+ifeq ($(HAVE_ISAL),yes)
+HEAVY_PKGS += libisal
+ISAL_CPPFLAGS = -DQIMG_HAVE_ISAL
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(HEAVY_PKGS) 2>/dev/null) $(ISAL_CPPFLAGS)
 PKG_LIBS   := $(shell pkg-config --libs $(HEAVY_PKGS) 2>/dev/null)
 
 CPPFLAGS += -D_GNU_SOURCE -DQIMG_LIBEXECDIR='"$(LIBEXECDIR)"'
@@ -73,7 +79,7 @@ unit: $(UNIT_BINS)
 
 # Build and run dependencies on a fresh Debian 12 (apt-get).
 DEB_DEPS = build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev \
-           libzstd-dev uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
+           libzstd-dev libisal-dev uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
            apache2-utils python3 python3-jwt python3-cryptography debootstrap procps iproute2 util-linux \
            passwd login ca-certificates curl hyperfine bubblewrap file
 deps:
@@ -94,6 +100,7 @@ demo: all
 
 bench: all
 	bench/startup
+	bench/unpack
 	bench/pull
 
 install: all

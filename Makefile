@@ -45,19 +45,19 @@ UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all deps test check unit bench install uninstall clean demo lint fmt
 all: $(OUT)/qimg $(OUT)/qimg-pull
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+$(BUILD)/%.o: %.c $(wildcard */*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/heavy/%.o: %.c $(wildcard */*.h)
+$(BUILD)/heavy/%.o: %.c $(wildcard */*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUILD)/cmd/main-light.o: cmd/main.c $(wildcard */*.h)
+$(BUILD)/cmd/main-light.o: cmd/main.c $(wildcard */*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/cmd/main-heavy.o: cmd/main.c $(wildcard */*.h)
+$(BUILD)/cmd/main-heavy.o: cmd/main.c $(wildcard */*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DQIMG_HEAVY $(CFLAGS) -c -o $@ $<
 

@@ -197,6 +197,9 @@ static int fuse_mount(const struct ovl_mount_opts *o, struct qerr *err)
 		sigset_t none;
 		sigemptyset(&none);
 		(void)sigprocmask(SIG_SETMASK, &none, NULL); /* the runner blocks the signals it forwards */
+		int null = qlog_level < LOG_VERBOSE ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+		if (null >= 0) /* its chatter ("unknown argument ignored: lazytime") would mix with the container's */
+			(void)(dup2(null, STDOUT_FILENO) < 0 || dup2(null, STDERR_FILENO) < 0);
 		execv(exe, argv);
 		_exit(127);
 	}

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +20,20 @@
 #define RUN_ROOT "tmp/r"      /* overlay target */
 #define RUN_UPPER "tmp/u"
 #define RUN_WORK "tmp/w"
+#define OPENAT2_RETRIES 128
+#define SYMLINK_DEPTH_MAX 40
 #define HOST_FILE_MAX (1u << 20)
 #define CONTAINER_FILE_MAX (8u << 20)
 
 static int openat2_fd(int dirfd, const char *path, int flags, uint64_t resolve)
 {
 	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve};
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	int fd, tries = 0;
+	/* EAGAIN: a rename somewhere raced with a ".." lookup under RESOLVE_IN_ROOT; the kernel asks to retry. */
+	while ((fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how)) < 0 && errno == EAGAIN &&
+	       ++tries < OPENAT2_RETRIES)
+		;
+	return fd;
 }
 
 /* A new detached filesystem; opts are "key=value" or "flag". Returns the mount fd (its root). */
@@ -106,9 +114,26 @@ static int mountpoint_dir(int rootfd, const char *name, struct qerr *err)
 	return qerr_sys(err, "open /%s in the container", name);
 }
 
-/* Open path inside the new root (symlinks resolved as if it were /), creating it (dir or empty file) and its
-   parents when missing. Returns an O_PATH fd. */
-static int in_root_make(int rootfd, const char *path, bool dir, struct qerr *err)
+static int in_root_make_depth(int rootfd, const char *path, bool dir, int depth, struct qerr *err);
+
+/* base (in the resolved parent pfd) is a dangling symlink: create what it points at, inside the root. */
+static int in_root_follow(int rootfd, int pfd, const char *parent, const char *base, bool dir, int depth,
+			  struct qerr *err)
+{
+	char target[4096];
+	ssize_t n = readlinkat(pfd, base, target, sizeof target - 1);
+	if (n < 0)
+		return -2; /* not a symlink */
+	if (depth >= SYMLINK_DEPTH_MAX) {
+		errno = ELOOP;
+		return qerr_sys(err, "resolve %s/%s in the container", parent, base);
+	}
+	target[n] = '\0';
+	autofree char *next = target[0] == '/' ? xstrdup(target) : xasprintf("%s/%s", parent, target);
+	return in_root_make_depth(rootfd, next, dir, depth + 1, err);
+}
+
+static int in_root_make_depth(int rootfd, const char *path, bool dir, int depth, struct qerr *err)
 {
 	int fd = openat2_fd(rootfd, path, O_PATH, IN_ROOT);
 	if (fd >= 0 || errno != ENOENT)
@@ -125,19 +150,29 @@ static int in_root_make(int rootfd, const char *path, bool dir, struct qerr *err
 		slash[slash == parent ? 1 : 0] = '\0';
 	else
 		strcpy(parent, "/");
-	autoclose int pfd = in_root_make(rootfd, parent, true, err);
+	autoclose int pfd = in_root_make_depth(rootfd, parent, true, depth, err);
 	if (pfd < 0)
 		return -1;
+	fd = in_root_follow(rootfd, pfd, parent, base, dir, depth, err);
+	if (fd != -2)
+		return fd;
 	int rc = dir ? mkdirat(pfd, base, 0755)
 		     : openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (rc < 0 && errno != EEXIST)
 		return qerr_sys(err, "create %s in the container", path);
 	if (!dir && rc >= 0)
 		close(rc);
-	fd = openat2_fd(pfd, base, O_PATH, IN_ROOT);
+	fd = openat2_fd(pfd, base, O_PATH, IN_ROOT | RESOLVE_NO_SYMLINKS);
 	if (fd < 0)
-		return qerr_sys(err, "open %s in the container (dangling symlink?)", path);
+		return qerr_sys(err, "open %s in the container", path);
 	return fd;
+}
+
+/* Open path inside the new root (symlinks resolved as if it were /), creating it (dir or empty file), its
+   parents and the targets of dangling symlinks when missing. Returns an O_PATH fd. */
+static int in_root_make(int rootfd, const char *path, bool dir, struct qerr *err)
+{
+	return in_root_make_depth(rootfd, path, dir, 0, err);
 }
 
 int rootfs_private(struct qerr *err)
@@ -175,6 +210,17 @@ static int upper_root_attrs(struct run_init *in, const char *top, const char *up
 	return 0;
 }
 
+static int fuse_detach(struct rootfs *r, struct qerr *err)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return qerr_sys(err, "unshare the mount namespace again (fuse)");
+	close(r->tmpfd);
+	r->tmpfd = open(RUN_TMP, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (r->tmpfd < 0)
+		return qerr_sys(err, "reopen the run tmpfs");
+	return 0;
+}
+
 int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
 	const struct run_opts *o = in->o;
@@ -193,6 +239,10 @@ int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err)
 		.kind = o->overlay,
 	};
 	if (ovl_mount(&mo, err) < 0)
+		return -1;
+	/* fuse-overlayfs's daemon lives in this mount namespace with the host root; pivot_root in a copy of it, or the
+	   daemon's root would become the overlay it serves (and it would deadlock on its own requests). */
+	if (o->overlay == OVL_FUSE && fuse_detach(r, err) < 0)
 		return -1;
 	r->rootfd = openat(r->tmpfd, "r", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (r->rootfd < 0)

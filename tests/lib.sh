@@ -444,9 +444,9 @@ _t_debootstrap() { # DIR MIRROR: a bookworm minbase rootfs in DIR, with the host
 	mv "$dir.tmp" "$dir" && rm -f "$dir.log" && _t_prune "$dir" debian-rootfs
 }
 
-_t_debian_key() { # the recipe (builder, this function's steps, the host's apt sources) decides the cache entry
+_t_debian_key() { # the recipe (_t_debootstrap's steps, the host's apt sources) decides the cache entry
 	{
-		cat "$_T_FIXTURES/build.py" /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null
+		cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null
 		declare -f _t_debootstrap
 		_t_mirror
 	} | sha256sum | cut -c1-24
@@ -457,14 +457,14 @@ fixture_rootfs() {
 	[ "$1" = debian ] || { echo "fixture_rootfs: only 'debian' has a rootfs" >&2 && return 1; }
 	local dir
 	dir=$QIMG_TEST_CACHE/debian-rootfs-$(_t_debian_key)
-	_t_locked "$QIMG_TEST_CACHE/debian.lock" _t_debootstrap "$dir" "$(_t_mirror)" || return 1
+	[ -d "$dir" ] || _t_locked "$QIMG_TEST_CACHE/debian.lock" _t_debootstrap "$dir" "$(_t_mirror)" || return 1
 	printf '%s\n' "$dir"
 }
 
-_t_debian_layout() {
+_t_debian_layout() { # the layout is keyed by the rootfs and the builder
 	local rootfs key dir spec
 	rootfs=$(fixture_rootfs debian) || return 1
-	key=$(_t_debian_key)
+	key=$({ echo "$rootfs" && cat "$_T_FIXTURES/build.py"; } | sha256sum | cut -c1-24)
 	dir=$QIMG_TEST_CACHE/fixtures/debian-$key
 	if [ ! -d "$dir" ]; then
 		spec=$TMPD/debian-$key.json

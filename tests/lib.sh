@@ -53,7 +53,7 @@ _t_record() { # STATUS NAME [WHY]
 	name=$(_t_oneline "$2")
 	why=$(_t_oneline "${3-}")
 	if [ -n "${MODE-}" ]; then
-		case $name in *"[$MODE]") ;; *) name="$name[$MODE]" ;; esac
+		case $name in *"[$MODE]") ;; *) name="${name}[$MODE]" ;; esac
 	fi
 	printf '%s\t%s\t%s\n' "$status" "$name" "$why" >>"$_T_RESULTS"
 	if [ "$status" = PASS ]; then echo "PASS $name"; else echo "$status $name: $why"; fi
@@ -400,6 +400,7 @@ fixture_push() {
 		cat "$TMPD/push.log" >&2
 		return 1
 	fi
+	# shellcheck disable=SC2034 # for the test files
 	FIXTURE_DIGEST=$(cat "$TMPD/push.digest")
 }
 

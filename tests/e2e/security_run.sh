@@ -5,7 +5,7 @@
 # command and nothing visible points into the store (also through -w /proc/self/fd/N, CVE-2024-21626); host
 # processes cannot be signalled or traced; the qimg binary cannot be reached through /proc (CVE-2019-5736);
 # /etc, /etc/resolv.conf, /dev, /proc in the image as symlinks to host paths redirect nothing; /dev holds the
-# minimal set; no CAP_SYS_ADMIN/CAP_MKNOD; setuid files stay owned by mapped ids (CVE-2023-0386) and out of
+# minimal set; no CAP_SYS_ADMIN/CAP_MKNOD; no controlling terminal without -t (CVE-2017-5226); setuid files stay owned by mapped ids (CVE-2023-0386) and out of
 # other users' reach.
 
 registry_start plain || { fail "security_run: registry_start" "did not start"; exit 0; }
@@ -212,6 +212,12 @@ t_dev_caps() {
 	t_fail "/sys is read-only" $Q run "$IMG" sh -c 'touch /sys/kernel/qimg-probe'
 }
 
+# CVE-2017-5226: a command started from a terminal must not share it (TIOCSTI could type into the host's shell).
+t_tty() {
+	t_ok "from a terminal, without -t" ${Q%% *} script -qec "$QIMG run $IMG sh -c 'cut -d\" \" -f7 /proc/self/stat; (: >/dev/tty) 2>/dev/null && echo tty-open; true'" /dev/null
+	t_eq "no controlling terminal (tty_nr 0), /dev/tty cannot be opened" 0 "$(tr -d '\r' <"$T_OUT")"
+}
+
 t_setuid() {
 	local s l owner
 	s=$(store_dir) l=$(layer_dir)
@@ -254,5 +260,6 @@ both t_signals
 both t_self_exe
 both t_symlinked_mounts
 both t_dev_caps
+both t_tty
 both t_setuid
 t_public_root_store

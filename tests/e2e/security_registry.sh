@@ -6,7 +6,8 @@
 # `qimg system check` passes, every file in blobs/ hashes to its name, tmp/ is empty, no ref for a failed pull.
 # The front below (python, one process, all cases) maps /v2/<case>/img/... onto the real test/busybox:latest.
 
-T_TIMEOUT=120                # no pull here may take longer (as_root/as_user kill it)
+T_TIMEOUT=120 # no pull here may take longer (read by as_root/as_user, which kill it)
+export T_TIMEOUT
 export QIMG_HTTP_TIMEOUT=10  # stall window per request
 
 cat >"$TMPD/hostile.py" <<'EOF_PY'

@@ -19,6 +19,8 @@
 #define KEEPER_RECORD "keeper"
 #define KEEPER_LOCK "keeper.lock"
 #define HELPER_ERR_MAX 512
+#define KEEPER_TITLE "qimg-keeper"
+#define ARGS_MAX (1u << 20)
 
 struct keeper_rec {
 	pid_t pid;
@@ -80,8 +82,8 @@ static int proc_start_time(pid_t pid, uint64_t *out)
 	char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
 	if (!p)
 		return -1;
-	/* After ") " come fields 3..: the start time is field 22, i.e. the 20th after the comm. */
-	for (int field = 3; field < 22; field++) {
+	/* p moves to the space before field N (fields count from 1; comm is field 2). */
+	for (int field = 3; field <= 22; field++) {
 		p = strchr(p + 1, ' ');
 		if (!p)
 			return -1;
@@ -144,7 +146,51 @@ static int join(int nsfd, struct qerr *err)
 
 /* ---- creating the keeper ---- */
 
-/* The keeper itself: unshare the user namespace, report, drop everything, wait for SIGTERM. */
+/* Our command line is the run's that forked us ("qimg run IMAGE ..."): overwrite it in place so ps and pgrep show
+   what we are (the kernel reads /proc/PID/cmdline from our own memory between arg_start and arg_end). */
+static void keeper_retitle(void)
+{
+	char buf[2048];
+	autoclose int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	/* arg_start and arg_end are fields 48 and 49. */
+	for (int field = 3; p && field <= 48; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return;
+	char *next;
+	unsigned long start = strtoul(p + 1, &next, 10), end = strtoul(next, NULL, 10);
+	if (end <= start || end - start > ARGS_MAX)
+		return;
+	char *args = (char *)(uintptr_t)start;
+	size_t len = end - start;
+	memset(args, 0, len);
+	memcpy(args, KEEPER_TITLE, len < sizeof KEEPER_TITLE ? len - 1 : sizeof KEEPER_TITLE);
+}
+
+/* In the short-lived middle process: everything the keeper inherits (name, command line, cwd, signal dispositions).
+   Done here, the library code it runs is faulted in by this process, not by the keeper: the keeper's RSS stays
+   what it touches itself (a few syscalls). */
+static void keeper_prepare(void)
+{
+	(void)setsid();
+	(void)prctl(PR_SET_NAME, KEEPER_TITLE, 0, 0, 0);
+	keeper_retitle();
+	(void)!chdir("/");
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGTERM && sig != SIGKILL && sig != SIGSTOP)
+			(void)signal(sig, SIG_IGN);
+	(void)signal(SIGTERM, SIG_DFL);
+	sigset_t all;
+	sigfillset(&all);
+	(void)sigprocmask(SIG_UNBLOCK, &all, NULL);
+}
+
+/* The keeper itself: unshare the user namespace, report, drop every fd, wait for SIGTERM. */
 static __attribute__((noreturn)) void keeper_main(int report)
 {
 	struct {
@@ -152,22 +198,12 @@ static __attribute__((noreturn)) void keeper_main(int report)
 	} msg = {getpid(), 0};
 	if (unshare(CLONE_NEWUSER) < 0)
 		msg.err = errno;
-	(void)prctl(PR_SET_NAME, "qimg-keeper", 0, 0, 0);
-	if (chdir("/") < 0 && msg.err == 0)
-		msg.err = errno;
 	if (report > 0)
 		(void)close_range(0, (unsigned)report - 1, 0);
 	(void)close_range((unsigned)report + 1, ~0U, 0);
 	if (write(report, &msg, sizeof msg) != (ssize_t)sizeof msg || msg.err)
 		_exit(1);
 	close(report);
-	sigset_t all;
-	sigfillset(&all);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGTERM && sig != SIGKILL && sig != SIGSTOP)
-			(void)signal(sig, SIG_IGN);
-	(void)signal(SIGTERM, SIG_DFL);
-	(void)sigprocmask(SIG_UNBLOCK, &all, NULL);
 	for (;;)
 		pause();
 }
@@ -186,7 +222,7 @@ static pid_t keeper_spawn(struct qerr *err)
 	}
 	if (mid == 0) {
 		close(p[0]);
-		(void)setsid();
+		keeper_prepare();
 		pid_t k = fork();
 		if (k != 0)
 			_exit(k < 0);

@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	{"rmi", cmd_rmi, "remove image references (data goes at the next gc)"},
 	{"rm", cmd_rm, "remove kept containers (run --keep NAME)"},
 	{"export", cmd_export, "flatten an image into a plain rootfs directory"},
+	{"load", HEAVY(cmd_load), "load images from a docker-archive, oci-archive or OCI layout"},
+	{"save", HEAVY(cmd_save), "write images as an oci-archive"},
 	{"gc", cmd_gc, "remove what no image or live run uses"},
 	{"system", cmd_system, "store and keeper maintenance: df, check, keeper"},
 	{NULL, NULL, NULL},

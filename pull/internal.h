@@ -171,4 +171,11 @@ void progress_note(struct progress *p, const char *fmt, ...) __attribute__((form
 /* Redraw (at most ~10 times a second unless force). */
 void progress_draw(struct progress *p, bool force);
 
+/* ---- pull.c: publishing an image whose blobs are already stored (used by load.c) ---- */
+
+/* Parse the stored manifest's config, unpack its layers, write the run spec (no ref; the caller holds the store
+   lock shared and sets refs). index_digest may be NULL; platform (may be NULL) is the index entry's. */
+int pull_publish_stored(struct store *st, const char *manifest_digest, const char *index_digest,
+                        const struct platform *platform, struct image_spec *spec_out, struct qerr *err);
+
 #endif

@@ -539,7 +539,7 @@ static int pull_publish(struct pull *p, struct image_spec *spec_out, struct qerr
 		return -1;
 	spec_fill(p, &spec);
 	if (store_spec_write(p->st, &spec, err) == 0 &&
-	    store_ref_set(p->st, p->name, ref_key(&p->ref), p->manifest_digest, err) == 0)
+	    (!p->name || store_ref_set(p->st, p->name, ref_key(&p->ref), p->manifest_digest, err) == 0))
 		rc = 0;
 	if (rc == 0 && spec_out)
 		*spec_out = spec;
@@ -602,6 +602,49 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 		rc = pull_resolve(&p, err);
 	if (rc == 0)
 		rc = pull_blobs(&p, err);
+	if (rc == 0)
+		rc = pull_config(&p, err);
+	if (rc == 0)
+		rc = pull_unpack(&p, err);
+	if (rc == 0)
+		rc = pull_publish(&p, spec_out, err);
+	pull_cleanup(&p);
+	return rc;
+}
+
+/* The last steps of a pull for an image whose manifest, config and layer blobs are already in the store (qimg
+   load): parse the config, unpack the layers, write the run spec. No ref is set: the caller does that, holding
+   the store lock shared. index_digest (may be NULL) becomes a gc root; platform (may be NULL) overrides the
+   config's. */
+int pull_publish_stored(struct store *st, const char *manifest_digest, const char *index_digest,
+                        const struct platform *platform, struct image_spec *spec_out, struct qerr *err)
+{
+	static const struct pull_opts defaults;
+	struct pull p = {.st = st, .o = &defaults, .store_lock = -1};
+	enum manifest_kind kind;
+	struct index ix;
+	int rc = -1;
+
+	if (!digest_valid(manifest_digest) || (index_digest && !digest_valid(index_digest)))
+		return qerr_set(err, "publish: invalid digest");
+	p.prog = progress_new(false);
+	platform_host(&p.want);
+	strcpy(p.manifest_digest, manifest_digest);
+	p.manifest_resp.body.p = store_blob_read(st, manifest_digest, MANIFEST_MAX, &p.manifest_resp.body.len, err);
+	if (p.manifest_resp.body.p &&
+	    manifest_parse(p.manifest_resp.body.p, p.manifest_resp.body.len, NULL, &kind, &p.m, &ix, err) == 0) {
+		if (kind == MANIFEST_INDEX)
+			index_free(&ix);
+		rc = kind == MANIFEST_IMAGE ? 0 : qerr_set(err, "manifest %s: an index, not an image", manifest_digest);
+	} else if (p.manifest_resp.body.p) {
+		qerr_wrap(err, "manifest %s: ", manifest_digest);
+	}
+	if (rc == 0 && index_digest) {
+		p.have_index = true;
+		strcpy(p.index_digest, index_digest);
+		platform_set(&p.platform, platform ? platform->os : "", platform ? platform->arch : "",
+		             platform ? platform->variant : "");
+	}
 	if (rc == 0)
 		rc = pull_config(&p, err);
 	if (rc == 0)

@@ -38,4 +38,20 @@ struct pull_opts {
 int pull_image(struct store *st, const char *ref, const struct pull_opts *o, struct image_spec *spec_out,
 	       struct qerr *err);
 
+/* ---- offline images (pull/load.c, pull/save.c) ---- */
+
+/* Load the images of input: a docker-archive (docker save), an OCI layout directory, or a tar of one
+   (oci-archive; compressed tars too). Every blob is verified against its digest, layers are unpacked, and refs
+   are set last (from RepoTags / index annotations; tag overrides them and needs exactly one image; an unnamed
+   image becomes localhost/<input's base name>:latest). Each ref set is appended to loaded as "name:tag". */
+int image_load(struct store *st, const char *input, const char *tag, struct strv *loaded, struct qerr *err);
+
+struct save_image {
+	const char *manifest_digest;
+	const char *name; /* "domain/path:tag" for the index annotations, or NULL */
+};
+/* Write an oci-archive of the images to fd, or to path (atomically: a tmp file beside it, then rename). */
+int image_save(struct store *st, const struct save_image *v, size_t n, int fd, struct qerr *err);
+int image_save_file(struct store *st, const struct save_image *v, size_t n, const char *path, struct qerr *err);
+
 #endif

@@ -66,8 +66,10 @@ int cmd_system_check(struct gopts *g, int argc, char **argv); /* heavy (qimg-pul
 
 int cmd_system_keeper(struct gopts *g, int argc, char **argv);
 
-/* Offline images (heavy: qimg-pull). */
+/* Offline images and credentials (heavy: qimg-pull). */
 int cmd_load(struct gopts *g, int argc, char **argv);
 int cmd_save(struct gopts *g, int argc, char **argv);
+int cmd_login(struct gopts *g, int argc, char **argv);
+int cmd_logout(struct gopts *g, int argc, char **argv);
 
 #endif

@@ -32,6 +32,8 @@ static const struct command commands[] = {
 	{"export", cmd_export, "flatten an image into a plain rootfs directory"},
 	{"load", HEAVY(cmd_load), "load images from a docker-archive, oci-archive or OCI layout"},
 	{"save", HEAVY(cmd_save), "write images as an oci-archive"},
+	{"login", HEAVY(cmd_login), "check and keep credentials for a registry"},
+	{"logout", HEAVY(cmd_logout), "remove kept credentials for a registry"},
 	{"gc", cmd_gc, "remove what no image or live run uses"},
 	{"system", cmd_system, "store and keeper maintenance: df, check, keeper"},
 	{NULL, NULL, NULL},

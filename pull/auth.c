@@ -466,6 +466,45 @@ void credentials_free(struct credentials *c)
 	memset(c, 0, sizeof(*c));
 }
 
+char *authfile_helper(const char *jsontext, size_t len, const char *domain)
+{
+	struct qerr ignored;
+	json_t *j = pjson_parse_object(jsontext, len, "credentials file", &ignored), *helpers;
+	autofree char *dom = authkey_normalize(domain);
+	const char *store;
+	char *name = NULL;
+
+	if (!j)
+		return NULL; /* authfile_parse reports it */
+	helpers = json_object_get(j, "credHelpers");
+	for (void *it = json_object_iter(helpers); it && !name; it = json_object_iter_next(helpers, it)) {
+		autofree char *k = authkey_normalize(json_object_iter_key(it));
+		const char *v = json_string_value(json_object_iter_value(it));
+
+		if (v && *v && strcasecmp(k, dom) == 0)
+			name = xstrdup(v);
+	}
+	store = json_string_value(json_object_get(j, "credsStore"));
+	if (!name && store && *store)
+		name = xstrdup(store);
+	json_decref(j);
+	return name;
+}
+
+/* Credentials from the helper the file names for domain (docker's order: credHelpers, credsStore, auths). */
+static int creds_from_helper(const char *file, const char *text, size_t len, const char *domain,
+                             struct credentials *c, struct qerr *err)
+{
+	autofree char *helper = authfile_helper(text, len, domain);
+	int rc = helper ? credhelper_get(helper, domain, c, err) : 0;
+
+	if (rc == 1) {
+		free(c->source);
+		c->source = xasprintf("docker-credential-%s (named in %s)", helper, file);
+	}
+	return rc;
+}
+
 /* 1 found, 0 none (or, unless must, no such file), -1 error. */
 static int creds_from_file(const char *file, bool must, const char *domain, const char *path, struct credentials *c,
                            struct qerr *err)
@@ -479,12 +518,15 @@ static int creds_from_file(const char *file, bool must, const char *domain, cons
 			return 0;
 		return qerr_wrap(err, "credentials: ");
 	}
-	rc = authfile_parse(text, len, domain, path, c, err);
+	rc = creds_from_helper(file, text, len, domain, c, err);
+	if (rc == 0) {
+		rc = authfile_parse(text, len, domain, path, c, err);
+		if (rc == 1)
+			c->source = xstrdup(file);
+	}
 	explicit_bzero(text, len);
 	if (rc < 0)
 		return qerr_wrap(err, "%s: ", file);
-	if (rc == 1)
-		c->source = xstrdup(file);
 	return rc;
 }
 

@@ -178,4 +178,15 @@ void progress_draw(struct progress *p, bool force);
 int pull_publish_stored(struct store *st, const char *manifest_digest, const char *index_digest,
                         const struct platform *platform, struct image_spec *spec_out, struct qerr *err);
 
+/* ---- login.c: credential helpers; registry.c: the login check ---- */
+
+/* `docker-credential-NAME get` for domain: 1 found (c filled, source "docker-credential-NAME"), 0 the helper has
+   none, -1 error (helper missing, failed, or answered nonsense). */
+int credhelper_get(const char *name, const char *domain, struct credentials *c, struct qerr *err);
+/* The credential helper an auth file's text names for domain (credHelpers[domain], else credsStore), or NULL.
+   Caller frees. */
+char *authfile_helper(const char *json, size_t len, const char *domain);
+/* GET /v2/ with c's credentials through the registry's auth flow: 0 when the registry accepts them. */
+int registry_check_login(struct registry *r, const struct credentials *c, struct qerr *err);
+
 #endif

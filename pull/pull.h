@@ -54,4 +54,23 @@ struct save_image {
 int image_save(struct store *st, const struct save_image *v, size_t n, int fd, struct qerr *err);
 int image_save_file(struct store *st, const struct save_image *v, size_t n, const char *path, struct qerr *err);
 
+/* ---- credentials (pull/login.c) ---- */
+
+struct login_opts {
+	bool tls_verify_off;   /* --tls-verify=false */
+	const char *certs_dir; /* --certs-dir */
+};
+/* The file `qimg login` writes: opt, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json, else
+   ~/.config/containers/auth.json (*fallback set). NULL when not even $HOME is set. Caller frees. */
+char *login_auth_file(const char *opt, bool *fallback);
+/* registry as an auth.json key: scheme and trailing "/" dropped, host lowercased, the Hub's names -> docker.io. */
+char *login_key(const char *registry);
+/* GET /v2/ of registry's host with user/pass through its auth flow (Basic or token): 0 when accepted. */
+int login_verify(const char *registry, const char *user, const char *pass, const struct login_opts *o,
+                 struct qerr *err);
+/* Keep user/pass for registry in file (created 0600, in a 0700 dir when missing; other entries kept). */
+int login_store(const char *registry, const char *user, const char *pass, const char *file, struct qerr *err);
+/* Remove registry's entries from file (every entry when registry is NULL): 1 removed, 0 none there, -1 error. */
+int login_remove(const char *registry, const char *file, struct qerr *err);
+
 #endif

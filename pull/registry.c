@@ -938,7 +938,9 @@ static char *realm_url(struct registry *r, const struct auth_challenge *c, struc
 {
 	CURLU *u = curl_url();
 	autofree char *scheme = NULL, *user = NULL, *host = NULL, *p = printable(c->realm, 200);
-	autofree char *scope = c->scope && *c->scope ? xstrdup(c->scope) : xasprintf("repository:%s:pull", r->repo);
+	autofree char *scope = c->scope && *c->scope ? xstrdup(c->scope)
+	                       : *r->repo            ? xasprintf("repository:%s:pull", r->repo)
+	                                             : NULL; /* qimg login: no repository */
 	char *url = NULL;
 
 	if (!u || curl_url_set(u, CURLUPART_URL, c->realm, 0) != CURLUE_OK) {
@@ -958,7 +960,7 @@ static char *realm_url(struct registry *r, const struct auth_challenge *c, struc
 	else if (user)
 		qerr_set(err, "token realm \"%s\" carries credentials; refused", p);
 	else if ((c->service && *c->service && realm_add_query(u, "service", c->service) < 0) ||
-	         realm_add_query(u, "scope", scope) < 0)
+	         (scope && realm_add_query(u, "scope", scope) < 0))
 		qerr_set(err, "token realm \"%s\": cannot add the query", p);
 	else
 		url = url_get(u, CURLUPART_URL, 0);
@@ -1137,6 +1139,22 @@ int registry_get_manifest(struct registry *r, const char *reference, struct http
 		resp->docker_digest = x.dcd;
 		x.ctype = x.dcd = NULL;
 	}
+	xfer_free(&x);
+	return rc;
+}
+
+int registry_check_login(struct registry *r, const struct credentials *c, struct qerr *err)
+{
+	struct xfer x;
+	int rc;
+
+	credentials_free(&r->creds);
+	r->creds.user = xstrdup(c->user);
+	r->creds.pass = xstrdup(c->pass);
+	r->creds_state = 1;
+	xfer_init(&x, r, XF_REGISTRY, xstrdup("/v2/"));
+	x.max = ERRBODY_MAX;
+	rc = xfer_run_easy(&x, err);
 	xfer_free(&x);
 	return rc;
 }

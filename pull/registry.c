@@ -269,6 +269,23 @@ static int certs_dir_load(const char *dir, bool want_client, struct buf *ca, str
 	return rc;
 }
 
+/* A directory of OpenSSL hash links ("1a2b3c4d.0"), which OpenSSL searches by issuer name on demand. */
+static bool is_hash_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool found = false;
+
+	while (d && !found && (e = readdir(d)))
+		found = strlen(e->d_name) == 10 && strspn(e->d_name, "0123456789abcdef") == 8 && e->d_name[8] == '.';
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* The system CAs to add to a certs.d CA. Nothing when libcurl's CA path is a hash dir: libcurl keeps using it
+   beside CURLOPT_CAINFO_BLOB, and OpenSSL then reads only the issuer it needs instead of parsing the whole
+   bundle on every new connection (~40 ms of CPU each here). */
 static void sys_ca_load(struct registry *r)
 {
 	CURL *h = curl_easy_init();
@@ -276,6 +293,11 @@ static void sys_ca_load(struct registry *r)
 	struct qerr e;
 
 	r->sys_ca_loaded = true;
+	if (h && curl_easy_getinfo(h, CURLINFO_CAPATH, &path) == CURLE_OK && path && is_hash_dir(path)) {
+		log_debug("system CAs: looked up in %s", path);
+		curl_easy_cleanup(h);
+		return;
+	}
 	if (h && curl_easy_getinfo(h, CURLINFO_CAINFO, &path) == CURLE_OK && path)
 		r->sys_ca = read_file_at(AT_FDCWD, path, CA_FILE_MAX, &r->sys_ca_len, &e);
 	if (!r->sys_ca)

@@ -548,6 +548,48 @@ static int pull_publish(struct pull *p, struct image_spec *spec_out, struct qerr
 	return rc;
 }
 
+/* ---- an image already in the store ---- */
+
+static bool spec_has_blob(const struct image_spec *s, const char *digest)
+{
+	for (size_t i = 0; i < s->blobs.n; i++)
+		if (strcmp(s->blobs.v[i], digest) == 0)
+			return true;
+	return false;
+}
+
+/* The resolved manifest's run spec and every layer are present: point the ref at it (unless it already does)
+   and stop there, so a warm pull costs the manifest request and a few stats. 1 = done, 0 = pull it, -1 error. */
+static int pull_present(struct pull *p, struct image_spec *spec_out, struct qerr *err)
+{
+	struct qerr ignored = {0};
+	struct image_spec spec;
+	autofree char *cur = NULL;
+	int rc = 1;
+
+	if (store_spec_read(p->st, p->manifest_digest, &spec, &ignored) < 0)
+		return 0;
+	for (size_t i = 0; i < spec.layers.n && rc == 1; i++)
+		if (!store_layer_exists(p->st, spec.layers.v[i]))
+			rc = 0;
+	if (rc == 1 && p->have_index && !spec_has_blob(&spec, p->index_digest))
+		rc = 0; /* first pulled without this index: write the spec again so gc keeps the index */
+	if (rc == 1 && !store_blob_exists(p->st, p->manifest_digest))
+		rc = 0;
+	if (rc == 1)
+		cur = store_ref_get(p->st, p->name, ref_key(&p->ref), &ignored);
+	if (rc == 1 && (!cur || strcmp(cur, p->manifest_digest) != 0) &&
+	    store_ref_set(p->st, p->name, ref_key(&p->ref), p->manifest_digest, err) < 0)
+		rc = -1;
+	if (rc == 1 && spec_out)
+		*spec_out = spec;
+	else
+		image_spec_free(&spec);
+	if (rc == 1)
+		log_info("%s: image %s already present", p->refstr, p->manifest_digest);
+	return rc;
+}
+
 /* ---- the whole pull ---- */
 
 static int pull_setup(struct pull *p, const char *refstr, struct qerr *err)
@@ -600,6 +642,12 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 	rc = pull_setup(&p, ref, err);
 	if (rc == 0)
 		rc = pull_resolve(&p, err);
+	if (rc == 0)
+		rc = pull_present(&p, spec_out, err);
+	if (rc == 1) {
+		pull_cleanup(&p);
+		return 0;
+	}
 	if (rc == 0)
 		rc = pull_blobs(&p, err);
 	if (rc == 0)

@@ -63,4 +63,27 @@ int ovl_export_dir(struct store *st, const struct image_spec *spec, const char *
    {"diffID":"sha256:..","blob":"sha256:..","mediaType":"..","compressedSize":N,"size":N,"files":N,
     "unpackSeconds":S}   (size = uncompressed bytes, files = tar entries) */
 
+/* ---- unpack while downloading (overlay/unpack.c; heavy) ---- */
+
+/* A pool of unpack workers fed one layer at a time; ovl_unpack_layers() is new + add each + finish + free. */
+struct ovl_unpacker;
+struct ovl_unpacker *ovl_unpacker_new(struct store *st, int workers, const struct ovl_unpack_limits *lim);
+/* Queue a layer (skipped when present or already queued); workers start as slots free up. blob_fd < 0: the
+   blob is in the store. blob_fd >= 0: a readable fd of the blob's file while it is still being downloaded (size
+   bytes once complete; the unpacker keeps a dup): the worker extracts the bytes as they arrive and publishes
+   the layer only after ovl_unpacker_blob_done(blob, true). Every such blob must get a blob_done. */
+int ovl_unpacker_add(struct ovl_unpacker *u, const struct ovl_layer_job *job, int blob_fd, int64_t size,
+                     struct qerr *err);
+/* The download of blob_digest ended: verified and stored (ok), or not (then the unpacker fails). */
+void ovl_unpacker_blob_done(struct ovl_unpacker *u, const char *blob_digest, bool ok);
+/* The download of blob_digest starts over from byte 0: workers reading it start over too. */
+void ovl_unpacker_blob_restart(struct ovl_unpacker *u, const char *blob_digest);
+/* Reap finished workers and start queued jobs, waiting at most timeout_ms (0: never, -1: until one ends).
+   -1 when a layer failed (err; the other workers are stopped). */
+int ovl_unpacker_poll(struct ovl_unpacker *u, int timeout_ms, struct qerr *err);
+/* Wait until every queued layer is unpacked (or one fails: -1). */
+int ovl_unpacker_finish(struct ovl_unpacker *u, struct qerr *err);
+/* Stop whatever still runs (no partial layer is left), free. NULL is fine. */
+void ovl_unpacker_free(struct ovl_unpacker *u);
+
 #endif

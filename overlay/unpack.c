@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -43,6 +44,8 @@ enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
 
 struct ustream {
 	int fd;
+	int64_t want;  /* > 0: the blob is still being written (downloaded) and will have this many bytes */
+	int notify;    /* inotify fd watching it, or -1 (then it is polled) */
 	enum codec codec;
 	const char *label;
 	unsigned char *in, *out;
@@ -69,6 +72,23 @@ static int us_fail(struct ustream *s, const char *fmt, const char *detail)
 	return qerr_set(s->err, "unpack %s: %s%s%s", s->label, fmt, detail ? ": " : "", detail ? detail : "");
 }
 
+/* A growing blob has no more bytes yet: wait until it is written to (the pull kills us if it never is). */
+static int us_wait(struct ustream *s)
+{
+	if (s->notify < 0) {
+		struct timespec ts = {0, 2000000};
+		nanosleep(&ts, NULL);
+		return 0;
+	}
+	struct pollfd pf = {.fd = s->notify, .events = POLLIN};
+	if (poll(&pf, 1, 100) < 0 && errno != EINTR)
+		return us_fail(s, "wait for the download", strerror(errno));
+	char ev[4096];
+	while (read(s->notify, ev, sizeof ev) > 0)
+		;
+	return 0;
+}
+
 /* Read more of the blob after the unconsumed bytes (moved to the front). */
 static int us_fill(struct ustream *s)
 {
@@ -78,11 +98,19 @@ static int us_fill(struct ustream *s)
 		s->in_pos = 0;
 	}
 	while (!s->in_eof && s->in_len < IN_BLOCK) {
-		ssize_t n = read(s->fd, s->in + s->in_len, IN_BLOCK - s->in_len);
+		size_t room = IN_BLOCK - s->in_len;
+		if (s->want > 0 && (int64_t)room > s->want - s->in_total)
+			room = (size_t)(s->want - s->in_total);
+		ssize_t n = room ? pread(s->fd, s->in + s->in_len, room, s->in_total) : 0;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return us_fail(s, "read blob", strerror(errno));
+		if (n == 0 && s->want > 0 && s->in_total < s->want) {
+			if (us_wait(s) < 0)
+				return -1;
+			continue;
+		}
 		if (n == 0)
 			s->in_eof = true;
 		s->in_len += (size_t)n;
@@ -313,11 +341,13 @@ static int media_codec(const char *mt, enum codec *out)
 
 /* Open the stream over blob fd; the compression is taken from the data's magic bytes (the media type was
    checked to be a layer type; registries do mislabel plain tars as gzip). */
-static int us_open(struct ustream *s, int fd, const char *media_type, const char *label,
+static int us_open(struct ustream *s, int fd, int64_t want, int notify, const char *media_type, const char *label,
                    const struct ovl_unpack_limits *lim, struct qerr *err)
 {
 	memset(s, 0, sizeof *s);
 	s->fd = fd;
+	s->want = want;
+	s->notify = notify;
 	s->label = label;
 	s->err = err;
 	s->lim = *lim;
@@ -327,8 +357,9 @@ static int us_open(struct ustream *s, int fd, const char *media_type, const char
 	s->md = EVP_MD_CTX_new();
 	if (!s->md || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
 		return us_fail(s, "sha256", "EVP_DigestInit failed");
-	if (us_fill(s) < 0)
-		return -1;
+	while (s->in_len < 4 && !s->in_eof) /* the magic bytes (a growing blob may come in small pieces) */
+		if (us_fill(s) < 0)
+			return -1;
 	s->codec = sniff_codec(s->in, s->in_len);
 	enum codec declared = s->codec;
 	if (media_type && media_codec(media_type, &declared) < 0)
@@ -1203,19 +1234,43 @@ struct layer_stats {
 	double seconds;
 };
 
-static int unpack_into(struct store *st, const struct ovl_layer_job *job, int rootfd, const char *label,
+/* What one worker unpacks. */
+struct task {
+	struct ovl_layer_job job;
+	int blobfd;   /* >= 0: the blob is still being downloaded into this file: read it as it grows */
+	int64_t size; /* ... to this size */
+	int gate;     /* >= 0: publish only after the pull writes 'V' here (the blob verified) */
+};
+
+/* An inotify fd that wakes us when fd's file is written to; -1 if there is none (then we poll). */
+static int watch_blob(int fd)
+{
+	char path[64];
+	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	if (in >= 0 && inotify_add_watch(in, path, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+		close(in);
+		in = -1;
+	}
+	return in;
+}
+
+static int unpack_into(struct store *st, const struct task *t, int rootfd, const char *label,
                        const struct ovl_unpack_limits *lim, struct layer_stats *ls, struct qerr *err)
 {
+	const struct ovl_layer_job *job = &t->job;
 	double t0 = now_mono();
-	autoclose int blobfd = store_blob_open(st, job->blob_digest, err);
-	if (blobfd < 0)
+	autoclose int own = t->blobfd < 0 ? store_blob_open(st, job->blob_digest, err) : -1;
+	if (t->blobfd < 0 && own < 0)
 		return qerr_wrap(err, "unpack %s: ", label);
+	autoclose int notify = t->blobfd >= 0 ? watch_blob(t->blobfd) : -1;
 	struct ustream s;
 	struct xctx *x = xcalloc(1, sizeof *x);
 	x->label = label;
 	x->rootfd = rootfd;
 	x->err = err;
-	int rc = us_open(&s, blobfd, job->media_type, label, lim, err);
+	int rc = us_open(&s, t->blobfd >= 0 ? t->blobfd : own, t->blobfd >= 0 ? t->size : 0, notify,
+	                 job->media_type, label, lim, err);
 	if (rc == 0) {
 		struct source src;
 		src_start(&src, &s, err);
@@ -1291,9 +1346,24 @@ static int remove_tmp(struct store *st, const char *tmpname, struct qerr *err)
 }
 
 /* Lock the layer, re-check it (a concurrent pull may have made it), unpack into tmp/<tmpname>, publish. */
-static int unpack_one(struct store *st, const struct ovl_layer_job *job, const char *tmpname,
+/* Wait for the pull to say the blob this layer was read from (while it downloaded) is verified and stored. */
+static int wait_verified(const struct task *t, const char *label, struct qerr *err)
+{
+	char c = 0;
+	ssize_t n;
+	if (t->gate < 0)
+		return 0;
+	while ((n = read(t->gate, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n == 1 && c == 'V')
+		return 0;
+	return qerr_set(err, "unpack %s: blob %s was not verified", label, t->job.blob_digest);
+}
+
+static int unpack_one(struct store *st, const struct task *t, const char *tmpname,
                       const struct ovl_unpack_limits *lim, struct qerr *err)
 {
+	const struct ovl_layer_job *job = &t->job;
 	char label[LABEL_LEN + 1];
 	snprintf(label, sizeof label, "%s", job->layer_id);
 	autoclose int lock = store_lock_object(st, "layer", job->layer_id, true, true, err);
@@ -1308,7 +1378,9 @@ static int unpack_one(struct store *st, const struct ovl_layer_job *job, const c
 	struct layer_stats ls = {0};
 	int r = fchmod(rootfd, 0755) < 0 ? qerr_sys(err, "unpack %s: chmod %s", label, rel) : 0;
 	if (r == 0)
-		r = unpack_into(st, job, rootfd, label, lim, &ls, err);
+		r = unpack_into(st, t, rootfd, label, lim, &ls, err);
+	if (r == 0)
+		r = wait_verified(t, label, err);
 	if (r == 0)
 		r = publish(st, job, rootfd, tmpname, label, &ls, err);
 	if (r != 0) {
@@ -1322,16 +1394,42 @@ static int unpack_one(struct store *st, const struct ovl_layer_job *job, const c
 }
 
 /* ======================================================================================================
- * Workers: one forked process per layer, at most `workers` at once, reporting through a pipe.
+ * Workers: one forked process per layer, at most `max` at once, reporting through a pipe. Jobs queue in an
+ * ovl_unpacker; a job may read its blob while the pull is still downloading it (struct task's gate).
  * ====================================================================================================== */
+
+enum ujob_state { UJ_QUEUED, UJ_RUNNING, UJ_DONE };
+
+struct ujob {
+	struct ovl_layer_job job; /* strings owned here */
+	int blobfd;               /* the blob's file while it downloads (ours), or -1: it is in the store */
+	int64_t size;
+	bool verified; /* the download finished and verified (then the worker reads the stored blob) */
+	enum ujob_state state;
+};
 
 struct worker {
 	pid_t pid;
 	int rfd;
+	int gate; /* write end of the worker's gate (a streaming job), or -1 */
 	size_t job;
 	char *tmpname;
 	bool killed;
 	struct buf msg;
+};
+
+struct ovl_unpacker {
+	struct store *st;
+	struct ovl_unpack_limits lim;
+	size_t max;
+	struct ujob *jobs;
+	size_t njobs, capjobs;
+	struct worker *w; /* the running ones: w[0 .. running) */
+	size_t running;
+	bool failed;
+	struct qerr err; /* the first failure */
+	char **dead;     /* tmp dirs of killed workers */
+	size_t ndead, capdead;
 };
 
 static void worker_setup(void)
@@ -1358,7 +1456,7 @@ static void report(int fd, const struct qerr *e)
 	}
 }
 
-static _Noreturn void worker_main(struct store *st, const struct ovl_layer_job *job, const char *tmpname,
+static _Noreturn void worker_main(struct store *st, const struct task *t, const char *tmpname,
                                   const struct ovl_unpack_limits *lim, pid_t parent, int wfd)
 {
 	struct qerr e = {0};
@@ -1370,7 +1468,7 @@ static _Noreturn void worker_main(struct store *st, const struct ovl_layer_job *
 		_exit(1);
 	worker_setup();
 	if (rc == 0) {
-		rc = unpack_one(st, job, tmpname, lim, &e);
+		rc = unpack_one(st, t, tmpname, lim, &e);
 	} else {
 		struct qerr ignored = {0};
 		remove_tmp(st, tmpname, &ignored); /* still empty and ours */
@@ -1379,38 +1477,57 @@ static _Noreturn void worker_main(struct store *st, const struct ovl_layer_job *
 	_exit(rc == 0 ? 0 : 1);
 }
 
-static int worker_start(struct store *st, const struct ovl_layer_job *jobs, size_t j,
-                        const struct ovl_unpack_limits *lim, struct worker *w, struct qerr *err)
+static void close_pair(int p[2])
 {
-	int pfd[2];
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+}
+
+/* Fork a worker for job j into *w (a fresh tmp dir; a gate when it reads a blob still downloading). */
+static int worker_start(struct ovl_unpacker *u, size_t j, struct worker *w, struct qerr *err)
+{
+	struct ujob *uj = &u->jobs[j];
+	bool streaming = uj->blobfd >= 0 && !uj->verified;
+	int pfd[2] = {-1, -1}, gfd[2] = {-1, -1};
 	memset(w, 0, sizeof *w);
 	w->job = j;
-	int tfd = store_tmp_dir(st, "unpack", &w->tmpname, err);
+	w->gate = -1;
+	int tfd = store_tmp_dir(u->st, "unpack", &w->tmpname, err);
 	if (tfd < 0)
 		return -1;
 	close(tfd);
 	pid_t parent = getpid();
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
+	if (pipe2(pfd, O_CLOEXEC) < 0 || (streaming && pipe2(gfd, O_CLOEXEC) < 0)) {
 		qerr_sys(err, "unpack: pipe");
 		goto fail;
 	}
 	w->pid = fork();
 	if (w->pid < 0) {
 		qerr_sys(err, "unpack: fork");
-		close(pfd[0]);
-		close(pfd[1]);
 		goto fail;
 	}
 	if (w->pid == 0) {
+		struct task t = {uj->job, streaming ? uj->blobfd : -1, uj->size, gfd[0]};
 		close(pfd[0]);
-		worker_main(st, &jobs[j], w->tmpname, lim, parent, pfd[1]);
+		if (gfd[1] >= 0)
+			close(gfd[1]);
+		worker_main(u->st, &t, w->tmpname, &u->lim, parent, pfd[1]);
 	}
 	close(pfd[1]);
+	if (gfd[0] >= 0)
+		close(gfd[0]);
 	w->rfd = pfd[0];
+	w->gate = gfd[1];
+	uj->state = UJ_RUNNING;
 	return 0;
-fail:;
+fail:
+	close_pair(pfd);
+	close_pair(gfd);
 	struct qerr ignored = {0};
-	remove_tmp(st, w->tmpname, &ignored);
+	remove_tmp(u->st, w->tmpname, &ignored);
+	free(w->tmpname);
+	w->tmpname = NULL;
 	return -1;
 }
 
@@ -1419,6 +1536,9 @@ static int worker_finish(struct worker *w, const struct ovl_layer_job *job, stru
 {
 	int status = 0;
 	close(w->rfd);
+	if (w->gate >= 0)
+		close(w->gate);
+	w->gate = -1;
 	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	buf_append(&w->msg, "", 1);
@@ -1468,14 +1588,6 @@ static bool job_valid(const struct ovl_layer_job *j)
 	return digest_valid(j->blob_digest) && digest_valid(j->diff_id);
 }
 
-static bool job_duplicate(const struct ovl_layer_job *jobs, size_t j)
-{
-	for (size_t i = 0; i < j; i++)
-		if (!strcmp(jobs[i].layer_id, jobs[j].layer_id))
-			return true;
-	return false;
-}
-
 static struct ovl_unpack_limits limits_resolve(const struct ovl_unpack_limits *l)
 {
 	struct ovl_unpack_limits r = {OVL_DEFAULT_MAX_BYTES, OVL_DEFAULT_MAX_RATIO, OVL_DEFAULT_MAX_ENTRIES};
@@ -1488,63 +1600,227 @@ static struct ovl_unpack_limits limits_resolve(const struct ovl_unpack_limits *l
 	return r;
 }
 
-struct pool {
-	struct worker *w;
-	size_t running;
-	bool failed;
-	char **dead; /* tmp dirs of killed workers */
-	size_t ndead;
-};
+/* ---- the pool ---- */
 
-static void pool_fail(struct pool *p)
+struct ovl_unpacker *ovl_unpacker_new(struct store *st, int workers, const struct ovl_unpack_limits *lim)
 {
-	if (p->failed)
-		return;
-	p->failed = true;
-	for (size_t i = 0; i < p->running; i++) {
-		kill(p->w[i].pid, SIGKILL);
-		p->w[i].killed = true;
+	struct ovl_unpacker *u = xcalloc(1, sizeof *u);
+	if (workers <= 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = cpus > 0 ? (int)cpus : 1;
+	}
+	u->st = st;
+	u->lim = limits_resolve(lim);
+	u->max = (size_t)workers;
+	u->w = xcalloc(u->max, sizeof *u->w);
+	return u;
+}
+
+static void unpacker_fail(struct ovl_unpacker *u, const struct qerr *e)
+{
+	if (!u->failed && e)
+		u->err = *e;
+	u->failed = true;
+	for (size_t i = 0; i < u->running; i++)
+		if (!u->w[i].killed) {
+			kill(u->w[i].pid, SIGKILL);
+			u->w[i].killed = true;
+		}
+}
+
+/* Done with running worker i (its pipe ended, or it was killed): reap it and drop it from the running set. */
+static void unpacker_reap(struct ovl_unpacker *u, size_t i)
+{
+	struct worker *w = &u->w[i];
+	struct ujob *uj = &u->jobs[w->job];
+	struct qerr we = {0};
+	int rc = worker_finish(w, &uj->job, &we);
+	if (w->killed) {
+		if (u->ndead == u->capdead) {
+			u->capdead = u->capdead ? 2 * u->capdead : 8;
+			u->dead = xrealloc(u->dead, u->capdead * sizeof *u->dead);
+		}
+		u->dead[u->ndead++] = w->tmpname;
+	} else {
+		free(w->tmpname);
+	}
+	if (uj->state == UJ_RUNNING)
+		uj->state = UJ_DONE;
+	if (rc < 0 && !w->killed)
+		unpacker_fail(u, &we);
+	buf_free(&w->msg);
+	u->w[i] = u->w[--u->running];
+}
+
+static void unpacker_start(struct ovl_unpacker *u)
+{
+	for (size_t j = 0; j < u->njobs && !u->failed && u->running < u->max; j++) {
+		if (u->jobs[j].state != UJ_QUEUED)
+			continue;
+		struct qerr e = {0};
+		if (worker_start(u, j, &u->w[u->running], &e) < 0) {
+			unpacker_fail(u, &e);
+			break;
+		}
+		u->running++;
 	}
 }
 
-/* Wait for output or EOF on the workers' pipes; reap the finished ones. */
-static int pool_wait(struct pool *p, const struct ovl_layer_job *jobs, struct qerr *err)
+int ovl_unpacker_add(struct ovl_unpacker *u, const struct ovl_layer_job *job, int blob_fd, int64_t size,
+                     struct qerr *err)
 {
-	struct pollfd *pf = xcalloc(p->running, sizeof *pf);
-	for (size_t i = 0; i < p->running; i++)
-		pf[i] = (struct pollfd){.fd = p->w[i].rfd, .events = POLLIN};
-	size_t n = p->running;
-	if (poll(pf, n, -1) < 0 && errno != EINTR) {
-		free(pf);
-		pool_fail(p);
-		return qerr_sys(err, "unpack: poll");
+	if (!job_valid(job))
+		return qerr_set(err, "unpack: invalid layer job (layer id \"%.80s\")", job->layer_id ? job->layer_id : "");
+	for (size_t j = 0; j < u->njobs; j++)
+		if (!strcmp(u->jobs[j].job.layer_id, job->layer_id))
+			return 0;
+	if (store_layer_exists(u->st, job->layer_id))
+		return 0;
+	int fd = blob_fd >= 0 ? fcntl(blob_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (blob_fd >= 0 && fd < 0)
+		return qerr_sys(err, "unpack: dup blob fd");
+	if (u->njobs == u->capjobs) {
+		u->capjobs = u->capjobs ? 2 * u->capjobs : 8;
+		u->jobs = xrealloc(u->jobs, u->capjobs * sizeof *u->jobs);
 	}
-	for (size_t i = n; i-- > 0;) {
-		if (!pf[i].revents)
-			continue;
-		struct worker *w = &p->w[i];
-		char chunk[1024];
-		ssize_t r = read(w->rfd, chunk, sizeof chunk);
-		if (r > 0 || (r < 0 && errno == EINTR)) {
-			if (r > 0)
-				buf_append(&w->msg, chunk, (size_t)r);
-			continue;
-		}
-		struct qerr we = {0};
-		int rc = worker_finish(w, &jobs[w->job], &we);
-		if (w->killed)
-			p->dead[p->ndead++] = w->tmpname;
-		else
-			free(w->tmpname);
-		if (rc < 0 && !w->killed) {
-			*err = we;
-			pool_fail(p);
-		}
-		buf_free(&w->msg);
-		p->w[i] = p->w[--p->running];
-	}
-	free(pf);
+	struct ujob *uj = &u->jobs[u->njobs++];
+	uj->job.blob_digest = xstrdup(job->blob_digest);
+	uj->job.media_type = job->media_type ? xstrdup(job->media_type) : NULL;
+	uj->job.diff_id = xstrdup(job->diff_id);
+	uj->job.layer_id = xstrdup(job->layer_id);
+	uj->blobfd = fd;
+	uj->size = size;
+	uj->verified = fd < 0;
+	uj->state = UJ_QUEUED;
+	unpacker_start(u);
 	return 0;
+}
+
+static struct worker *worker_of(struct ovl_unpacker *u, size_t j)
+{
+	for (size_t i = 0; i < u->running; i++)
+		if (u->w[i].job == j)
+			return &u->w[i];
+	return NULL;
+}
+
+void ovl_unpacker_blob_done(struct ovl_unpacker *u, const char *blob_digest, bool ok)
+{
+	for (size_t j = 0; j < u->njobs; j++) {
+		struct ujob *uj = &u->jobs[j];
+		if (uj->verified || strcmp(uj->job.blob_digest, blob_digest) != 0)
+			continue;
+		struct worker *w = uj->state == UJ_RUNNING ? worker_of(u, j) : NULL;
+		if (!ok) {
+			struct qerr e = {0};
+			qerr_set(&e, "unpack %.12s: blob %s was not verified", uj->job.layer_id, blob_digest);
+			unpacker_fail(u, &e);
+			return;
+		}
+		uj->verified = true;
+		if (w && w->gate >= 0) {
+			if (write(w->gate, "V", 1) != 1)
+				log_debug("unpack %.12s: worker gone before its blob verified", uj->job.layer_id);
+			close(w->gate);
+			w->gate = -1;
+		}
+	}
+}
+
+void ovl_unpacker_blob_restart(struct ovl_unpacker *u, const char *blob_digest)
+{
+	for (size_t j = 0; j < u->njobs; j++) {
+		struct ujob *uj = &u->jobs[j];
+		struct worker *w = uj->state == UJ_RUNNING ? worker_of(u, j) : NULL;
+		if (!w || uj->verified || strcmp(uj->job.blob_digest, blob_digest) != 0)
+			continue;
+		kill(w->pid, SIGKILL);
+		w->killed = true;
+		uj->state = UJ_QUEUED; /* read again from the start */
+		unpacker_reap(u, (size_t)(w - u->w));
+	}
+}
+
+int ovl_unpacker_poll(struct ovl_unpacker *u, int timeout_ms, struct qerr *err)
+{
+	unpacker_start(u);
+	size_t n = u->running;
+	if (n > 0) {
+		struct pollfd *pf = xcalloc(n, sizeof *pf);
+		for (size_t i = 0; i < n; i++)
+			pf[i] = (struct pollfd){.fd = u->w[i].rfd, .events = POLLIN};
+		if (poll(pf, n, timeout_ms) < 0 && errno != EINTR) {
+			struct qerr e = {0};
+			qerr_sys(&e, "unpack: poll");
+			unpacker_fail(u, &e);
+		}
+		for (size_t i = n; i-- > 0;) { /* from the end: reaping moves the last worker into slot i */
+			if (!pf[i].revents)
+				continue;
+			char chunk[1024];
+			ssize_t r = read(u->w[i].rfd, chunk, sizeof chunk);
+			if (r > 0)
+				buf_append(&u->w[i].msg, chunk, (size_t)r);
+			else if (r == 0 || errno != EINTR)
+				unpacker_reap(u, i);
+		}
+		free(pf);
+		unpacker_start(u);
+	}
+	if (u->failed) {
+		*err = u->err;
+		return -1;
+	}
+	return 0;
+}
+
+static bool unpacker_busy(const struct ovl_unpacker *u)
+{
+	for (size_t j = 0; j < u->njobs; j++)
+		if (u->jobs[j].state != UJ_DONE)
+			return true;
+	return false;
+}
+
+int ovl_unpacker_finish(struct ovl_unpacker *u, struct qerr *err)
+{
+	while (!u->failed && unpacker_busy(u))
+		if (ovl_unpacker_poll(u, -1, err) < 0)
+			return -1;
+	if (u->failed) {
+		*err = u->err;
+		return -1;
+	}
+	return 0;
+}
+
+void ovl_unpacker_free(struct ovl_unpacker *u)
+{
+	if (!u)
+		return;
+	if (u->running > 0) {
+		struct qerr e = {0};
+		qerr_set(&e, "unpack: stopped");
+		unpacker_fail(u, &e);
+	}
+	while (u->running > 0)
+		unpacker_reap(u, u->running - 1);
+	cleanup_killed(u->st, u->dead, u->ndead);
+	for (size_t i = 0; i < u->ndead; i++)
+		free(u->dead[i]);
+	for (size_t j = 0; j < u->njobs; j++) {
+		struct ujob *uj = &u->jobs[j];
+		if (uj->blobfd >= 0)
+			close(uj->blobfd);
+		free((char *)uj->job.blob_digest);
+		free((char *)uj->job.media_type);
+		free((char *)uj->job.diff_id);
+		free((char *)uj->job.layer_id);
+	}
+	free(u->dead);
+	free(u->jobs);
+	free(u->w);
+	free(u);
 }
 
 int ovl_unpack_layers(struct store *st, const struct ovl_layer_job *jobs, size_t n, int workers,
@@ -1554,32 +1830,12 @@ int ovl_unpack_layers(struct store *st, const struct ovl_layer_job *jobs, size_t
 		if (!job_valid(&jobs[j]))
 			return qerr_set(err, "unpack: invalid layer job (layer id \"%.80s\")",
 			                jobs[j].layer_id ? jobs[j].layer_id : "");
-	struct ovl_unpack_limits l = limits_resolve(lim);
-	if (workers <= 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		workers = cpus > 0 ? (int)cpus : 1;
-	}
-	struct pool p = {.w = xcalloc(n ? n : 1, sizeof *p.w), .dead = xcalloc(n ? n : 1, sizeof(char *))};
-	size_t next = 0;
-	while ((next < n && !p.failed) || p.running > 0) {
-		while (!p.failed && p.running < (size_t)workers && next < n) {
-			size_t j = next++;
-			if (job_duplicate(jobs, j) || store_layer_exists(st, jobs[j].layer_id))
-				continue;
-			if (worker_start(st, jobs, j, &l, &p.w[p.running], err) < 0) {
-				free(p.w[p.running].tmpname);
-				pool_fail(&p);
-				break;
-			}
-			p.running++;
-		}
-		if (p.running > 0)
-			pool_wait(&p, jobs, err);
-	}
-	cleanup_killed(st, p.dead, p.ndead);
-	for (size_t i = 0; i < p.ndead; i++)
-		free(p.dead[i]);
-	free(p.dead);
-	free(p.w);
-	return p.failed ? -1 : 0;
+	struct ovl_unpacker *u = ovl_unpacker_new(st, workers, lim);
+	int rc = 0;
+	for (size_t j = 0; j < n && rc == 0; j++)
+		rc = ovl_unpacker_add(u, &jobs[j], -1, 0, err);
+	if (rc == 0)
+		rc = ovl_unpacker_finish(u, err);
+	ovl_unpacker_free(u);
+	return rc;
 }

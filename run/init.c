@@ -29,6 +29,12 @@ struct plan {
 	int slave; /* -t: the pty slave; else -1 */
 };
 
+/* PID 1's state through the steps. */
+struct state {
+	struct rootfs r;
+	struct plan p;
+};
+
 static void send_msg(int fd, int kind, int status, const char *text)
 {
 	struct run_msg m = {.kind = kind, .status = status};
@@ -44,9 +50,23 @@ static __attribute__((noreturn)) void init_fail(struct run_init *in, const struc
 
 /* ---- PID 1's steps (DESIGN.md §5) ---- */
 
-/* qimg may have been killed between fork and PR_SET_PDEATHSIG: its pidfd is readable once it is gone. */
-static int step_parent_watch(struct run_init *in, struct qerr *err)
+/* No controlling terminal for anything in the container: TIOCSTI on it would type into the user's shell
+   (CVE-2017-5226). TIOCNOTTY instead of setsid(): a new session costs ~2 ms here (a new scheduler autogroup).
+   And a process group of our own, so ^C at the terminal reaches qimg only, which forwards it once. */
+static void drop_ctty(void)
 {
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)ioctl(fd, TIOCNOTTY);
+		close(fd);
+	}
+	(void)setpgid(0, 0);
+}
+
+/* qimg may have been killed between fork and PR_SET_PDEATHSIG: its pidfd is readable once it is gone. */
+static int step_parent_watch(struct run_init *in, struct state *st, struct qerr *err)
+{
+	(void)st;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return qerr_sys(err, "prctl(PR_SET_PDEATHSIG)");
 	struct pollfd p = {in->alive_fd, POLLIN, 0};
@@ -56,29 +76,31 @@ static int step_parent_watch(struct run_init *in, struct qerr *err)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return qerr_sys(err, "prctl(PR_SET_DUMPABLE)");
 	umask(022);
-	/* Our own session: no controlling terminal to inject input into (CVE-2017-5226), and ^C reaches only qimg. */
-	(void)setsid();
+	drop_ctty();
 	return 0;
 }
 
-static int step_namespaces(struct run_init *in, struct qerr *err)
+static int step_namespaces(struct run_init *in, struct state *st, struct qerr *err)
 {
+	(void)st;
 	int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (in->o->net_none ? CLONE_NEWNET : 0);
 	if (unshare(flags) < 0)
 		return qerr_sys(err, "unshare mount, ipc, uts%s namespaces", in->o->net_none ? ", net" : "");
 	return 0;
 }
 
-static int step_hostname(struct run_init *in, struct qerr *err)
+static int step_hostname(struct run_init *in, struct state *st, struct qerr *err)
 {
+	(void)st;
 	if (sethostname(in->hostname, strlen(in->hostname)) < 0)
 		return qerr_sys(err, "sethostname %s", in->hostname);
 	return 0;
 }
 
 /* --net none: a fresh network namespace with only lo, brought up. */
-static int step_loopback(struct run_init *in, struct qerr *err)
+static int step_loopback(struct run_init *in, struct state *st, struct qerr *err)
 {
+	(void)st;
 	if (!in->o->net_none)
 		return 0;
 	autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -120,8 +142,9 @@ static int plan_workdir(struct run_init *in, struct plan *p, struct qerr *err)
 }
 
 /* After pivot_root: the command, its environment, user and working directory. */
-static int step_plan(struct run_init *in, struct plan *p, struct qerr *err)
+static int step_plan(struct run_init *in, struct state *st, struct qerr *err)
 {
+	struct plan *p = &st->p;
 	const struct run_opts *o = in->o;
 	if (run_argv_build(o->spec, o->entrypoint, o->args, o->nargs, &p->argv, err) < 0)
 		return -1;
@@ -129,23 +152,68 @@ static int step_plan(struct run_init *in, struct plan *p, struct qerr *err)
 	return plan_user(in, p, err) < 0 || plan_workdir(in, p, err) < 0 ? -1 : 0;
 }
 
-static int step_tty(struct run_init *in, struct plan *p, struct qerr *err)
+static int step_tty(struct run_init *in, struct state *st, struct qerr *err)
 {
+	struct plan *p = &st->p;
 	p->slave = in->o->tty ? run_tty_open(in, err) : -1;
 	return in->o->tty && p->slave < 0 ? -1 : 0;
 }
 
-static int setup(struct run_init *in, struct plan *p, struct qerr *err)
+/* The filesystem steps (run/rootfs.c) in the same shape. */
+#define ROOTFS_STEP(name)                                                                                          \
+	static int step_##name(struct run_init *in, struct state *st, struct qerr *err)                             \
+	{                                                                                                          \
+		return rootfs_##name(in, &st->r, err);                                                             \
+	}
+ROOTFS_STEP(private)
+ROOTFS_STEP(tmpfs)
+ROOTFS_STEP(overlay)
+ROOTFS_STEP(proc)
+ROOTFS_STEP(dev)
+ROOTFS_STEP(sys)
+ROOTFS_STEP(etc)
+ROOTFS_STEP(binds)
+ROOTFS_STEP(pivot)
+ROOTFS_STEP(readonly)
+
+struct step {
+	const char *name;
+	int (*fn)(struct run_init *in, struct state *st, struct qerr *err);
+};
+
+/* The order of DESIGN.md §5, in one place. */
+static const struct step steps[] = {
+	{"watch qimg", step_parent_watch},
+	{"namespaces", step_namespaces},
+	{"private /", step_private},
+	{"run tmpfs", step_tmpfs},
+	{"overlay", step_overlay},
+	{"/proc", step_proc},
+	{"/dev", step_dev},
+	{"/sys", step_sys},
+	{"/etc files", step_etc},
+	{"-v binds", step_binds},
+	{"hostname", step_hostname},
+	{"loopback", step_loopback},
+	{"pivot_root", step_pivot},
+	{"config", step_plan},
+	{"read-only", step_readonly},
+	{"tty", step_tty},
+};
+
+static int setup(struct run_init *in, struct state *st, struct qerr *err)
 {
-	struct rootfs r = {-1, -1};
-	const struct run_opts *o = in->o;
-	if (step_parent_watch(in, err) < 0 || step_namespaces(in, err) < 0 || rootfs_private(err) < 0 ||
-	    rootfs_tmpfs(in, &r, err) < 0 || rootfs_overlay(in, &r, err) < 0 || rootfs_proc(in, &r, err) < 0 ||
-	    rootfs_dev(in, &r, err) < 0 || rootfs_sys(in, &r, err) < 0 || rootfs_etc(in, &r, err) < 0 ||
-	    rootfs_binds(in, &r, err) < 0 || step_hostname(in, err) < 0 || step_loopback(in, err) < 0 ||
-	    rootfs_pivot(&r, err) < 0 || step_plan(in, p, err) < 0 || (o->read_only && rootfs_readonly(err) < 0) ||
-	    step_tty(in, p, err) < 0)
-		return -1;
+	bool timed = qlog_level >= LOG_DEBUG;
+	double t = timed ? now_mono() : 0;
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		if (steps[i].fn(in, st, err) < 0)
+			return qerr_wrap(err, "%s: ", steps[i].name);
+		if (timed) {
+			double now = now_mono();
+			log_debug("run: step %-11s %7.1f us", steps[i].name, (now - t) * 1e6);
+			t = now;
+		}
+	}
 	return 0;
 }
 
@@ -166,7 +234,8 @@ static __attribute__((noreturn, format(printf, 3, 4))) void cmd_fail_exit(struct
 static void setup_stdio(struct run_init *in, struct plan *p)
 {
 	if (p->slave >= 0) {
-		if (ioctl(p->slave, TIOCSCTTY, 0) < 0 || dup2(p->slave, 0) < 0 || dup2(p->slave, 1) < 0 ||
+		/* The pty becomes the controlling terminal of a session of its own. */
+		if (setsid() < 0 || ioctl(p->slave, TIOCSCTTY, 0) < 0 || dup2(p->slave, 0) < 0 || dup2(p->slave, 1) < 0 ||
 		    dup2(p->slave, 2) < 0)
 			cmd_fail_exit(in, EXIT_RUN_QIMG, "attach the terminal: %s", strerror(errno));
 		close(p->slave);
@@ -244,7 +313,6 @@ static __attribute__((noreturn)) void command_main(struct run_init *in, struct p
 {
 	if (sigprocmask(SIG_SETMASK, &in->oldmask, NULL) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "restore the signal mask: %s", strerror(errno));
-	(void)setsid();
 	setup_stdio(in, p);
 	if (chdir(p->workdir) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "chdir to the working directory %s: %s", p->workdir, strerror(errno));
@@ -296,8 +364,9 @@ static void close_all_but(int keep)
 void run_init_main(struct run_init *in)
 {
 	struct qerr err = {0};
-	struct plan p = {.slave = -1};
-	if (setup(in, &p, &err) < 0)
+	struct state st = {.r = {-1, -1}, .p = {.slave = -1}};
+	struct plan *p = &st.p;
+	if (setup(in, &st, &err) < 0)
 		init_fail(in, &err);
 	pid_t cmd = fork();
 	if (cmd < 0) {
@@ -305,7 +374,7 @@ void run_init_main(struct run_init *in)
 		init_fail(in, &err);
 	}
 	if (cmd == 0)
-		command_main(in, &p);
+		command_main(in, p);
 	close_all_but(in->msg_fd);
 	int status = reap_loop(in, cmd);
 	send_msg(in->msg_fd, RUN_MSG_EXIT, status, NULL);

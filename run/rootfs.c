@@ -175,8 +175,10 @@ static int in_root_make(int rootfd, const char *path, bool dir, struct qerr *err
 	return in_root_make_depth(rootfd, path, dir, 0, err);
 }
 
-int rootfs_private(struct qerr *err)
+int rootfs_private(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
+	(void)in;
+	(void)r;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return qerr_sys(err, "make / private");
 	return 0;
@@ -484,8 +486,9 @@ int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err)
 	return 0;
 }
 
-int rootfs_pivot(struct rootfs *r, struct qerr *err)
+int rootfs_pivot(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
+	(void)in;
 	if (fchdir(r->rootfd) < 0)
 		return qerr_sys(err, "chdir to the new root");
 	/* pivot_root(".", "."): the old root ends up on top of the new one, then goes away (no put_old dir needed). */
@@ -501,8 +504,11 @@ int rootfs_pivot(struct rootfs *r, struct qerr *err)
 	return 0;
 }
 
-int rootfs_readonly(struct qerr *err)
+int rootfs_readonly(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
+	(void)r;
+	if (!in->o->read_only)
+		return 0;
 	struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
 	if (mount_setattr(AT_FDCWD, "/", 0, &a, sizeof a) < 0)
 		return qerr_sys(err, "make the root read-only");

@@ -81,7 +81,7 @@ struct rootfs {
 	int tmpfd;  /* root of the run's tmpfs (upper, work, the /etc files) */
 	int rootfd; /* the new root: the overlay */
 };
-int rootfs_private(struct qerr *err);
+int rootfs_private(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_proc(struct run_init *in, struct rootfs *r, struct qerr *err);
@@ -89,8 +89,8 @@ int rootfs_dev(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_sys(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_etc(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err);
-int rootfs_pivot(struct rootfs *r, struct qerr *err);
-int rootfs_readonly(struct qerr *err);
+int rootfs_pivot(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_readonly(struct run_init *in, struct rootfs *r, struct qerr *err); /* --read-only only */
 /* Read a small regular file of the container (after pivot), never through magic links or into a fifo. */
 char *rootfs_read(const char *path, struct qerr *err);
 /* mkdir -p inside the container (after pivot). */

@@ -241,7 +241,9 @@ int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err)
 		.kind = o->overlay,
 	};
 	if (ovl_mount(&mo, err) < 0)
-		return -1;
+		return err->code == ENOENT ? qerr_wrap(err, "a layer of the image is missing from the store (pull it "
+						      "again): ")
+					   : -1;
 	/* fuse-overlayfs's daemon lives in this mount namespace with the host root; pivot_root in a copy of it, or the
 	   daemon's root would become the overlay it serves (and it would deadlock on its own requests). */
 	if (o->overlay == OVL_FUSE && fuse_detach(r, err) < 0)

@@ -84,6 +84,16 @@ static void signals_forwarded(sigset_t *fwd)
 		sigaddset(fwd, sigs[i]);
 }
 
+/* Layer ids become path components: 64 lowercase hex digits, nothing else. */
+static bool layer_id_valid(const char *id)
+{
+	size_t n = 0;
+	for (; id[n]; n++)
+		if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
+			return false;
+	return n == DIGEST_HEX_LEN;
+}
+
 static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], struct qerr *err)
 {
 	struct store *st = o->st;
@@ -91,8 +101,12 @@ static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], 
 	in->rootless = geteuid() != 0;
 	in->store_root = st->root;
 	in->msg_fd = in->alive_fd = in->tty_sock = -1;
-	for (size_t i = 0; i < o->spec->layers.n; i++)
-		strv_push_take(&in->lowers, xasprintf("layers/%s", o->spec->layers.v[i]));
+	for (size_t i = 0; i < o->spec->layers.n; i++) {
+		const char *id = o->spec->layers.v[i];
+		if (!layer_id_valid(id))
+			return qerr_set(err, "image %s: corrupt run spec: layer id \"%.80s\"", o->spec->manifest_digest, id);
+		strv_push_take(&in->lowers, xasprintf("layers/%s", id));
+	}
 	if (run_kept_prepare(st, o, in, locks, err) < 0 || binds_check(o, &in->bind_srcs, err) < 0)
 		return -1;
 	in->hostname = hostname_pick(o);

@@ -193,6 +193,18 @@ t_keeper_dir() {
 	rmdir "$d"
 }
 
+t_no_subuid() {
+	[ "$MODE" = user ] || return 0
+	# A uid with no /etc/subuid entry (and no passwd entry): a clear error, not a half-mapped namespace.
+	local d=$TMPD/nosub uid=4321
+	grep -q "^$uid:" /etc/subuid && { skip "no subuid entry" "uid $uid has one here"; return; }
+	mkdir -p "$d" && cp -a "$USER_STORE" "$d/store" && chown -R "$uid:$uid" "$d"
+	t_fail "run without a subuid range" env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$d" QIMG_STORE="$d/store" \
+		setpriv --reuid=$uid --regid=$uid --clear-groups -- "$QIMG" run "$BB" true
+	t_contains "names the missing entry" "no /etc/subuid entry for user uid $uid" "$(cat "$T_ERR")"
+	t_eq "exit status 125" 125 "$T_RC"
+}
+
 both t_setup
 both t_signals
 both t_kill9
@@ -202,3 +214,4 @@ both t_stdin
 both t_tty
 both t_keeper
 both t_keeper_dir
+both t_no_subuid

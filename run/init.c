@@ -368,7 +368,9 @@ void run_init_main(struct run_init *in)
 	struct plan *p = &st.p;
 	if (setup(in, &st, &err) < 0)
 		init_fail(in, &err);
-	pid_t cmd = fork();
+	/* vfork: no page-table copy; the child only makes syscalls, writes its own stack and ends in exec or
+	   _exit (command_main), while we wait. */
+	pid_t cmd = vfork();
 	if (cmd < 0) {
 		qerr_sys(&err, "fork the command");
 		init_fail(in, &err);

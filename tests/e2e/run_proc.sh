@@ -133,7 +133,7 @@ t_tty() {
 	out=$(script -qec "$qimg_cmd run -t $BB sh -c 'exit 3'" /dev/null </dev/null >/dev/null 2>&1; echo $?)
 	t_eq "-t: exit status passes through script" 3 "$out"
 	# Without -t, on a terminal: the container gets no controlling terminal, so no TIOCSTI (CVE-2017-5226).
-	out=$(script -qec "$qimg_cmd run $BB sh -c 'echo tty_nr=\$(cut -d\" \" -f7 /proc/self/stat); : >/dev/tty || echo no-ctty'" /dev/null </dev/null 2>&1 | tr -d '\r\000^@')
+	out=$(script -qec "$qimg_cmd run $BB sh -c 'echo tty_nr=\$(cut -d\" \" -f7 /proc/self/stat); (: >/dev/tty) 2>/dev/null || echo no-ctty'" /dev/null </dev/null 2>&1 | tr -d '\r\000^@')
 	t_contains "no -t: no controlling terminal (tty_nr 0)" "tty_nr=0" "$out"
 	t_contains "no -t: /dev/tty cannot be opened" "no-ctty" "$out"
 }

@@ -33,6 +33,11 @@ struct pull {
 	struct manifest m;
 	struct platform platform; /* from the index entry, else from the config */
 	struct image_config cfg;
+	bool have_cfg;
+	/* layers unpack while the blobs download */
+	struct ovl_unpacker *unp;
+	struct blob_set *dls; /* the blobs being fetched now */
+	bool layers_queued;
 };
 
 /* One blob being fetched into tmp/partial-<hex> (kept across runs so a later pull resumes it). */
@@ -47,6 +52,14 @@ struct blob_dl {
 	bool resumed, restarted, discard, committed;
 	size_t prog_id;
 };
+
+struct blob_set {
+	struct blob_dl *v;
+	size_t n;
+};
+
+static int pull_config(struct pull *p, struct qerr *err);
+static int layers_queue(struct pull *p, struct qerr *err);
 
 /* ---- the manifest ---- */
 
@@ -155,6 +168,8 @@ static int dl_restart(void *ctx, struct qerr *err)
 	digester_reset(b->dg);
 	b->have = 0;
 	b->resumed = false;
+	if (b->p->unp)
+		ovl_unpacker_blob_restart(b->p->unp, b->d->digest);
 	progress_bytes(b->p->prog, b->prog_id, 0);
 	return 0;
 }
@@ -231,6 +246,11 @@ static int dl_done(void *ctx, struct qerr *err)
 	log_info("blob %s: %lld bytes verified and stored", b->d->digest, (long long)b->have);
 	progress_state(b->p->prog, b->prog_id, "done");
 	dl_release(b);
+	if (b->p->unp)
+		ovl_unpacker_blob_done(b->p->unp, b->d->digest, true);
+	/* The config names the layers: from now on each unpacks while (or as soon as) its blob arrives. */
+	if (b->d == &b->p->m.config && (pull_config(b->p, err) < 0 || layers_queue(b->p, err) < 0))
+		return -1;
 	return 0;
 }
 
@@ -267,11 +287,6 @@ static int dl_open(struct blob_dl *b, struct qerr *err)
 
 /* ---- blobs ---- */
 
-struct blob_set {
-	struct blob_dl *v;
-	size_t n;
-};
-
 static void blob_set_free(struct blob_set *s)
 {
 	for (size_t i = 0; i < s->n; i++)
@@ -282,7 +297,12 @@ static void blob_set_free(struct blob_set *s)
 
 static void tick(void *ctx)
 {
-	progress_draw(((struct pull *)ctx)->prog, false);
+	struct pull *p = ctx;
+	struct qerr ignored = {0};
+
+	progress_draw(p->prog, false);
+	if (p->unp)
+		ovl_unpacker_poll(p->unp, 0, &ignored); /* a failure comes out of ovl_unpacker_finish */
 }
 
 /* Fetch every dl in s that still needs it (a complete partial left by a killed pull only needs verifying). */
@@ -292,6 +312,9 @@ static int blobs_fetch(struct pull *p, struct blob_set *s, struct qerr *err)
 	size_t n = 0;
 	int rc = 0;
 
+	p->dls = s;
+	if (!p->have_cfg && store_blob_exists(p->st, p->m.config.digest))
+		rc = pull_config(p, err) < 0 || layers_queue(p, err) < 0 ? -1 : 0;
 	for (size_t i = 0; i < s->n && rc == 0; i++) {
 		struct blob_dl *b = &s->v[i];
 
@@ -308,6 +331,7 @@ static int blobs_fetch(struct pull *p, struct blob_set *s, struct qerr *err)
 	if (rc == 0 && n > 0)
 		rc = registry_get_blobs(p->reg, f, n, p->o->max_parallel > 0 ? p->o->max_parallel : PARALLEL_DEFAULT,
 		                        tick, p, err);
+	p->dls = NULL;
 	free(f);
 	progress_draw(p->prog, true);
 	return rc;
@@ -429,8 +453,11 @@ static int pull_blobs(struct pull *p, struct qerr *err)
 static int pull_config(struct pull *p, struct qerr *err)
 {
 	size_t len = 0;
-	autofree char *data = store_blob_read(p->st, p->m.config.digest, CONFIG_MAX, &len, err);
+	autofree char *data = NULL;
 
+	if (p->have_cfg)
+		return 0;
+	data = store_blob_read(p->st, p->m.config.digest, CONFIG_MAX, &len, err);
 	if (!data)
 		return -1;
 	if (image_config_parse(data, len, &p->cfg, err) < 0)
@@ -446,33 +473,52 @@ static int pull_config(struct pull *p, struct qerr *err)
 			log_warn("image platform (%s) does not match the expected platform (%s)", have, want);
 		}
 	}
+	p->have_cfg = true;
+	return 0;
+}
+
+/* The blob of a layer being downloaded by this pull right now, if any. */
+static const struct blob_dl *downloading(const struct pull *p, const char *digest)
+{
+	for (size_t i = 0; p->dls && i < p->dls->n; i++) {
+		const struct blob_dl *b = &p->dls->v[i];
+		if (b->fd >= 0 && !b->committed && strcmp(b->d->digest, digest) == 0)
+			return b;
+	}
+	return NULL;
+}
+
+/* Hand every layer whose blob is stored or arriving to the unpacker (the rest are queued once they are). */
+static int layers_queue(struct pull *p, struct qerr *err)
+{
+	size_t n = 0;
+
+	if (!p->unp)
+		p->unp = ovl_unpacker_new(p->st, 0, NULL);
+	for (size_t i = 0; i < p->m.nlayers; i++) {
+		const struct descriptor *d = &p->m.layers[i];
+		const char *diff_id = p->cfg.diff_ids.v[i];
+		struct ovl_layer_job job = {d->digest, d->media_type, diff_id, digest_hex(diff_id)};
+		const struct blob_dl *b = NULL;
+
+		if (!store_blob_exists(p->st, d->digest) && !(b = downloading(p, d->digest)))
+			continue;
+		if (ovl_unpacker_add(p->unp, &job, b ? b->fd : -1, d->size, err) < 0)
+			return -1;
+		n++;
+	}
+	if (n > 0 && !p->layers_queued)
+		progress_note(p->prog, "Unpacking layers as they arrive");
+	p->layers_queued = p->layers_queued || n > 0;
 	return 0;
 }
 
 static int pull_unpack(struct pull *p, struct qerr *err)
 {
-	struct ovl_layer_job *jobs = xcalloc(p->m.nlayers, sizeof(*jobs));
-	size_t n = 0;
-	int rc = 0;
-
-	for (size_t i = 0; i < p->m.nlayers; i++) {
-		const char *id = digest_hex(p->cfg.diff_ids.v[i]);
-		bool dup = false;
-
-		for (size_t k = 0; k < n; k++)
-			dup = dup || strcmp(jobs[k].layer_id, id) == 0;
-		if (dup || store_layer_exists(p->st, id))
-			continue;
-		jobs[n++] =
-		    (struct ovl_layer_job){p->m.layers[i].digest, p->m.layers[i].media_type, p->cfg.diff_ids.v[i], id};
-	}
-	if (n > 0) {
-		progress_note(p->prog, "Unpacking %zu layer%s", n, n == 1 ? "" : "s");
-		progress_draw(p->prog, true);
-		rc = ovl_unpack_layers(p->st, jobs, n, 0, NULL, err);
-	}
-	free(jobs);
-	return rc;
+	if (layers_queue(p, err) < 0)
+		return -1;
+	progress_draw(p->prog, true);
+	return ovl_unpacker_finish(p->unp, err);
 }
 
 /* Keep bytes we already verified (manifest, index) as a blob. */
@@ -617,6 +663,7 @@ static void pull_cleanup(struct pull *p)
 {
 	if (p->prog)
 		progress_draw(p->prog, true);
+	ovl_unpacker_free(p->unp);
 	progress_free(p->prog);
 	registry_free(p->reg);
 	image_config_free(&p->cfg);

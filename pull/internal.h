@@ -189,4 +189,47 @@ char *authfile_helper(const char *json, size_t len, const char *domain);
 /* GET /v2/ with c's credentials through the registry's auth flow: 0 when the registry accepts them. */
 int registry_check_login(struct registry *r, const struct credentials *c, struct qerr *err);
 
+/* ---- registries.c: registries.conf (containers-registries.conf v2 subset; plain C) ---- */
+
+#define REGCONF_SYSTEM "/etc/qimg/registries.conf"
+
+struct regconf_mirror {
+	char *location; /* host[:port][/path] */
+	bool insecure;
+};
+struct regconf_registry {
+	char *prefix, *location; /* prefix defaults to location; "*.domain" wildcards take no location */
+	bool insecure, blocked, mirror_by_digest_only;
+	struct regconf_mirror *mirrors;
+	size_t nmirrors;
+	int line; /* of its [[registry]] header */
+};
+struct regconf {
+	char *path; /* the file read; NULL when there was none */
+	struct regconf_registry *regs;
+	size_t nregs;
+	struct strv search;                    /* unqualified-search-registries */
+	struct strv alias_names, alias_values; /* [aliases] */
+};
+/* The file: $QIMG_REGISTRIES_CONF (must exist), else $XDG_CONFIG_HOME/qimg/registries.conf (~/.config when
+   unset), else REGCONF_SYSTEM; the first that exists, none = empty. Errors name FILE:LINE. */
+int regconf_load(struct regconf *rc, struct qerr *err);
+int regconf_parse(const char *text, const char *path, struct regconf *rc, struct qerr *err);
+void regconf_free(struct regconf *rc);
+/* True when ref has no registry host (no '.', ':' or "localhost" before the first '/'). */
+bool regconf_is_short(const char *ref);
+
+/* One place a pull tries. */
+struct pull_source {
+	char *ref;                 /* the image's qualified reference, as the store names it */
+	struct image_ref endpoint; /* where to fetch it: a mirror or the registry's location */
+	bool insecure, mirror;
+};
+/* Where to pull refstr from, in order: for a short name its alias, else each unqualified-search registry (else
+   docker.io); for each, its mirrors, then its location. Blocked registries are left out (error when nothing
+   is left). */
+int regconf_sources(const struct regconf *rc, const char *refstr, struct pull_source **out, size_t *n,
+                    struct qerr *err);
+void pull_sources_free(struct pull_source *v, size_t n);
+
 #endif

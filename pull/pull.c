@@ -638,9 +638,9 @@ static int pull_present(struct pull *p, struct image_spec *spec_out, struct qerr
 
 /* ---- the whole pull ---- */
 
-static int pull_setup(struct pull *p, const char *refstr, struct qerr *err)
+static int pull_setup(struct pull *p, const struct pull_source *src, struct qerr *err)
 {
-	if (ref_parse(refstr, &p->ref, err) < 0)
+	if (ref_parse(src->ref, &p->ref, err) < 0)
 		return -1;
 	p->name = ref_name(&p->ref);
 	p->refstr = ref_string(&p->ref);
@@ -654,8 +654,11 @@ static int pull_setup(struct pull *p, const char *refstr, struct qerr *err)
 	if (p->store_lock < 0)
 		return -1;
 	p->prog = progress_new(p->o->progress && !p->o->quiet);
-	progress_note(p->prog, "Trying to pull %s...", p->refstr);
-	p->reg = registry_new(&p->ref, p->o, err);
+	if (src->mirror)
+		progress_note(p->prog, "Trying to pull %s from mirror %s...", p->refstr, src->endpoint.domain);
+	else
+		progress_note(p->prog, "Trying to pull %s...", p->refstr);
+	p->reg = registry_new(&src->endpoint, p->o, err);
 	return p->reg ? 0 : -1;
 }
 
@@ -679,14 +682,14 @@ static void pull_cleanup(struct pull *p)
 	ref_free(&p->ref);
 }
 
-int pull_image(struct store *st, const char *ref, const struct pull_opts *o, struct image_spec *spec_out,
-               struct qerr *err)
+/* One attempt from one source; *remote: it failed while talking to the source (another may do better). */
+static int pull_from(struct store *st, const struct pull_source *src, const struct pull_opts *o,
+                     struct image_spec *spec_out, bool *remote, struct qerr *err)
 {
-	static const struct pull_opts defaults;
-	struct pull p = {.st = st, .o = o ? o : &defaults, .store_lock = -1};
+	struct pull p = {.st = st, .o = o, .store_lock = -1};
 	int rc;
 
-	rc = pull_setup(&p, ref, err);
+	rc = pull_setup(&p, src, err);
 	if (rc == 0)
 		rc = pull_resolve(&p, err);
 	if (rc == 0)
@@ -697,6 +700,7 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 	}
 	if (rc == 0)
 		rc = pull_blobs(&p, err);
+	*remote = rc < 0 && p.reg;
 	if (rc == 0)
 		rc = pull_config(&p, err);
 	if (rc == 0)
@@ -704,6 +708,34 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 	if (rc == 0)
 		rc = pull_publish(&p, spec_out, err);
 	pull_cleanup(&p);
+	return rc;
+}
+
+/* Registries.conf decides where to go: mirrors first, the registry itself on failure (pull/registries.c). */
+int pull_image(struct store *st, const char *ref, const struct pull_opts *o, struct image_spec *spec_out,
+               struct qerr *err)
+{
+	static const struct pull_opts defaults;
+	struct pull_source *src = NULL;
+	struct regconf conf;
+	size_t n = 0;
+	bool remote = false;
+	int rc;
+
+	rc = regconf_load(&conf, err);
+	if (rc == 0)
+		rc = regconf_sources(&conf, ref, &src, &n, err);
+	regconf_free(&conf);
+	for (size_t i = 0; i < n; i++) {
+		struct pull_opts oi = o ? *o : defaults;
+
+		oi.tls_verify_off = oi.tls_verify_off || src[i].insecure;
+		rc = pull_from(st, &src[i], &oi, spec_out, &remote, err);
+		if (rc == 0 || !remote || i + 1 == n)
+			break;
+		log_warn("%s; trying %s/%s", err->msg, src[i + 1].endpoint.domain, src[i + 1].endpoint.path);
+	}
+	pull_sources_free(src, n);
 	return rc;
 }
 

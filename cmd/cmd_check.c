@@ -182,7 +182,8 @@ static const char check_help[] =
 	"Usage: qimg system check [--repair]\n\n"
 	"Verify every blob against its sha256 digest, every unpacked layer's completion record and every\n"
 	"image ref. Prints one line per problem; exits 1 when problems remain.\n"
-	"  --repair   remove corrupt blobs, incomplete layers and dangling refs; a later pull re-fetches them\n";
+	"  --repair   remove corrupt blobs, incomplete layers and dangling refs; a later pull re-fetches them\n\n"
+	"Examples:\n  qimg system check\n  qimg system check --repair\n";
 
 int cmd_system_check(struct gopts *g, int argc, char **argv)
 {

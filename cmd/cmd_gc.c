@@ -125,7 +125,8 @@ int cmd_gc(struct gopts *g, int argc, char **argv)
 
 static const char df_help[] =
 	"Usage: qimg system df [--format json]\n\n"
-	"Show the store's usage: images, layers, blobs, kept containers, leftovers; count, size, reclaimable.\n";
+	"Show the store's usage: images, layers, blobs, kept containers, leftovers; count, size, reclaimable.\n\n"
+	"Examples:\n  qimg system df\n  qimg system df --format json | jq .layers.bytes\n";
 
 struct df_row {
 	const char *what, *dir;

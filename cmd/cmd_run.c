@@ -31,7 +31,12 @@ static const char run_help[] =
 	"      --from NAME          start from kept container NAME's changes (read-only)\n"
 	"      --cap-add CAP        add a capability (e.g. NET_RAW, ALL)\n"
 	"      --cap-drop CAP       drop a capability (e.g. CHOWN, ALL)\n"
-	"      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n";
+	"      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n\n"
+	"Examples:\n"
+	"  qimg run busybox echo hello\n"
+	"  qimg run -i -t debian:bookworm bash\n"
+	"  qimg run --net none -v \"$PWD\":/src:ro -w /src alpine ls -l\n"
+	"  qimg run --keep dev debian:bookworm apt-get install -y make && qimg run --from dev debian:bookworm make -v\n";
 
 static const char *const run_with_value[] = {
 	"-e", "--env", "--env-file", "-v", "--volume", "-w", "--workdir", "-u", "--user", "--entrypoint",

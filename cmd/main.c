@@ -51,7 +51,10 @@ static void usage(FILE *f)
 		   "  -v, -vv       more log output on stderr\n"
 		   "  -q            only errors on stderr\n"
 		   "  --version     print the version\n\n"
-		   "Run 'qimg COMMAND --help' for a command's options.\n");
+		   "Run 'qimg COMMAND --help' for a command's options.\n\n"
+		   "Examples:\n"
+		   "  qimg pull debian:bookworm && qimg run debian:bookworm cat /etc/os-release\n"
+		   "  qimg --store /scratch/qimg images --format json\n");
 }
 
 #ifndef QIMG_HEAVY

@@ -20,6 +20,7 @@
 #define RUN_ROOT "tmp/r"      /* overlay target */
 #define RUN_UPPER "tmp/u"
 #define RUN_WORK "tmp/w"
+#define RUN_STUB "tmp/s"       /* the stub layer: mount points and /etc files */
 #define OPENAT2_RETRIES 128
 #define SYMLINK_DEPTH_MAX 40
 #define HOST_FILE_MAX (1u << 20)
@@ -184,19 +185,84 @@ int rootfs_private(struct run_init *in, struct rootfs *r, struct qerr *err)
 	return 0;
 }
 
+static void etc_contents(struct run_init *in, char **hosts, char **hostname, char **resolv);
+
+/* The image's /etc as the top-most layer that has it shows it: 1 a directory (sb filled), 0 none (or whited out),
+   -1 something else (a symlink: then the stub layer must not shadow it). */
+static int image_etc(struct run_init *in, struct stat *sb)
+{
+	for (size_t i = in->lowers.n; i-- > 0;) {
+		autofree char *p = xasprintf("%s/etc", in->lowers.v[i]);
+		if (lstat(p, sb) < 0)
+			continue;
+		if (S_ISCHR(sb->st_mode) && sb->st_rdev == 0)
+			return 0; /* whiteout */
+		return S_ISDIR(sb->st_mode) ? 1 : -1;
+	}
+	return 0;
+}
+
+static int stub_file(int tmpfd, const char *name, const char *data, struct qerr *err)
+{
+	autoclose int fd = openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write_all(fd, data, strlen(data)) < 0)
+		return qerr_sys(err, "write %s on the run tmpfs", name);
+	return 0;
+}
+
+/* The stub layer (tmp/s), stacked over the image: the mount points /dev /proc /sys and the generated /etc/hosts,
+   /etc/hostname, /etc/resolv.conf. The image is never written for them, no bind mount is needed, and whatever the
+   image has there (a symlink to /etc/passwd, say) is shadowed, never followed. */
+static int stub_make(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	struct stat etc;
+	int have = image_etc(in, &etc);
+	if (have < 0)
+		return 0; /* /etc is not a directory in the image: rootfs_etc binds the files instead */
+	static const char *const dirs[] = {"s", "s/dev", "s/proc", "s/sys", "s/etc", NULL};
+	for (const char *const *d = dirs; *d; d++)
+		if (mkdirat(r->tmpfd, *d, 0755) < 0)
+			return qerr_sys(err, "run tmpfs: mkdir %s", *d);
+	if (have && (fchmodat(r->tmpfd, "s/etc", etc.st_mode & 07777, 0) < 0 ||
+		     fchownat(r->tmpfd, "s/etc", etc.st_uid, etc.st_gid, AT_SYMLINK_NOFOLLOW) < 0))
+		return qerr_sys(err, "run tmpfs: give s/etc the image's /etc mode and owner");
+	autofree char *hosts = NULL, *hostname = NULL, *resolv = NULL;
+	etc_contents(in, &hosts, &hostname, &resolv);
+	if (stub_file(r->tmpfd, "s/etc/hosts", hosts, err) < 0 || stub_file(r->tmpfd, "s/etc/hostname", hostname, err) < 0 ||
+	    stub_file(r->tmpfd, "s/etc/resolv.conf", resolv, err) < 0)
+		return -1;
+	r->stub = true;
+	return 0;
+}
+
+/* A kept upper may hold the container's own copies (or whiteouts) of the generated files: they would hide the
+   stub's fresh ones. Like docker, every start regenerates them. */
+static void kept_etc_reset(struct run_init *in)
+{
+	static const char *const names[] = {"hosts", "hostname", "resolv.conf", NULL};
+	for (const char *const *n = names; in->upper && *n; n++) {
+		autofree char *p = xasprintf("%s/etc/%s", in->upper, *n);
+		(void)unlink(p);
+	}
+}
+
 /* The run's scratch space: vanishes with the mount namespace, however qimg ends. */
 int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
 	static const char *const opts[] = {"mode=0700", NULL};
+	/* From here on the store is the working directory: short relative layer paths (fsconfig takes 256 bytes). */
+	if (chdir(in->store_root) < 0)
+		return qerr_sys(err, "chdir to the store %s", in->store_root);
 	r->tmpfd = fs_new("tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
 	if (r->tmpfd < 0)
 		return -1;
 	if (mkdirat(r->tmpfd, "r", 0755) < 0 ||
 	    (!in->upper && (mkdirat(r->tmpfd, "u", 0755) < 0 || mkdirat(r->tmpfd, "w", 0700) < 0)))
 		return qerr_sys(err, "run tmpfs: mkdir");
-	/* From here on the store is the working directory: short relative layer paths (fsconfig takes 256 bytes). */
-	if (chdir(in->store_root) < 0)
-		return qerr_sys(err, "chdir to the store %s", in->store_root);
+	if (stub_make(in, r, err) < 0)
+		return -1;
+	if (r->stub)
+		kept_etc_reset(in);
 	return attach(r->tmpfd, AT_FDCWD, RUN_TMP, "run tmpfs", err);
 }
 
@@ -232,9 +298,11 @@ int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err)
 	const char *upper = in->upper ? in->upper : RUN_UPPER;
 	if ((!in->upper || in->upper_fresh) && upper_root_attrs(in, in->lowers.v[n - 1], upper, err) < 0)
 		return -1;
+	if (r->stub)
+		strv_push(&in->lowers, RUN_STUB);
 	struct ovl_mount_opts mo = {
 		.lowers = (const char *const *)in->lowers.v,
-		.nlower = n,
+		.nlower = in->lowers.n,
 		.upper = upper,
 		.work = in->work ? in->work : RUN_WORK,
 		.target = RUN_ROOT,
@@ -446,8 +514,11 @@ static int etc_target(int etcfd, const char *name, struct qerr *err)
 	return fd >= 0 ? fd : qerr_sys(err, "open /etc/%s in the container", name);
 }
 
+/* Only when the image's /etc is not a directory (no stub layer): the files are bound over the image's. */
 int rootfs_etc(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
+	if (r->stub)
+		return 0;
 	autofree char *hosts = NULL, *hostname = NULL, *resolv = NULL;
 	etc_contents(in, &hosts, &hostname, &resolv);
 	const char *const names[] = {"hosts", "hostname", "resolv.conf"};

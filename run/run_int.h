@@ -80,6 +80,7 @@ __attribute__((noreturn)) void run_init_main(struct run_init *in);
 struct rootfs {
 	int tmpfd;  /* root of the run's tmpfs (upper, work, the /etc files) */
 	int rootfd; /* the new root: the overlay */
+	bool stub;  /* the stub layer (mount points, /etc files) is stacked over the image */
 };
 int rootfs_private(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err);

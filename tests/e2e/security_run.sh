@@ -6,7 +6,7 @@
 # processes cannot be signalled or traced; the qimg binary cannot be reached through /proc (CVE-2019-5736);
 # /etc, /etc/resolv.conf, /dev, /proc in the image as symlinks to host paths redirect nothing; /dev holds the
 # minimal set; no CAP_SYS_ADMIN/CAP_MKNOD; no controlling terminal without -t (CVE-2017-5226); setuid files stay owned by mapped ids (CVE-2023-0386) and out of
-# other users' reach.
+# other users' reach; a tampered run spec cannot turn a layer id into a path.
 
 registry_start plain || { fail "security_run: registry_start" "did not start"; exit 0; }
 
@@ -237,6 +237,18 @@ t_setuid() {
 	fi
 }
 
+# A run spec edited behind qimg's back (a shared or tampered store): a layer id must not become a path.
+t_spec_tamper() {
+	local spec orig
+	spec=$(store_dir)/specs/${SEC_DIGEST#sha256:}
+	orig=$(cat "$spec")
+	printf '%s\n' "$orig" | sed '0,/^layer /s#^layer .*#layer ../../../../../../etc#' >"$spec" # in place: owner kept
+	t_fail "a spec whose layer id is a path is refused" $Q run "$IMG" true
+	t_contains "says the spec is corrupt" "corrupt run spec" "$(cat "$T_ERR")"
+	printf '%s\n' "$orig" >"$spec"
+	t_ok "the restored spec runs again" $Q run "$IMG" true
+}
+
 # A root store in a world-traversable place, as /var/lib/qimg is: its dirs alone must keep users out.
 t_public_root_store() {
 	[ -n "$TUSER" ] || { skip "public root store" "not root: no second user"; return; }
@@ -262,4 +274,5 @@ both t_symlinked_mounts
 both t_dev_caps
 both t_tty
 both t_setuid
+both t_spec_tamper
 t_public_root_store

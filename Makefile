@@ -7,6 +7,8 @@ PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec/qimg
 MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 DESTDIR    ?=
 
 CC       ?= cc
@@ -43,7 +45,7 @@ HEAVY_OBJS = $(HEAVY_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test check unit bench install uninstall clean demo lint fmt
+.PHONY: all deps test check unit bench install uninstall clean demo lint fmt man
 all: $(OUT)/qimg $(OUT)/qimg-pull
 
 $(BUILD)/%.o: %.c $(wildcard */*.h) Makefile
@@ -104,14 +106,23 @@ bench: all
 	bench/unpack
 	bench/pull
 
-install: all
+install: all man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(OUT)/qimg $(DESTDIR)$(BINDIR)/qimg
 	install -m 0755 $(OUT)/qimg-pull $(DESTDIR)$(LIBEXECDIR)/qimg-pull
-	if [ -d docs/man ]; then install -d $(DESTDIR)$(MANDIR)/man1 && install -m 0644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/; fi
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 completions/qimg.bash $(DESTDIR)$(BASHCOMPDIR)/qimg
+	install -m 0644 completions/_qimg $(DESTDIR)$(ZSHCOMPDIR)/_qimg
+
+# Man pages, one per command, made from each command's own --help text (docs/man/mkman.py) plus
+# docs/man/qimg.extra (exit status, environment, files of qimg(1)); so they never disagree with --help.
+man: all
+	rm -rf $(BUILD)/man && python3 docs/man/mkman.py $(OUT)/qimg $(BUILD)/man
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/qimg $(DESTDIR)$(LIBEXECDIR)/qimg-pull
+	rm -f $(DESTDIR)$(BINDIR)/qimg $(DESTDIR)$(LIBEXECDIR)/qimg-pull $(DESTDIR)$(MANDIR)/man1/qimg.1 \
+		$(DESTDIR)$(MANDIR)/man1/qimg-*.1 $(DESTDIR)$(BASHCOMPDIR)/qimg $(DESTDIR)$(ZSHCOMPDIR)/_qimg
 
 lint:
 	clang-format --dry-run --Werror $(ALL_SRCS) cmd/main.c

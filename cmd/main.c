@@ -58,13 +58,14 @@ static void usage(FILE *f)
 }
 
 #ifndef QIMG_HEAVY
-/* Hand a heavy command to qimg-pull, found beside this binary or in the install's libexec dir. */
+/* Hand a heavy command to qimg-pull, found beside this binary, in ../libexec/qimg from it, or in the install's
+   libexec dir. */
 static int exec_heavy(char **argv)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	const char *env = getenv("QIMG_PULL_HELPER");
-	char *candidates[3] = {0};
+	char *candidates[4] = {0};
 	int nc = 0;
 	if (env && *env)
 		candidates[nc++] = xstrdup(env);
@@ -74,6 +75,8 @@ static int exec_heavy(char **argv)
 		if (slash) {
 			*slash = '\0';
 			candidates[nc++] = xasprintf("%s/qimg-pull", self);
+			/* an install moved as a whole (DESTDIR, a relocated prefix): bin/../libexec/qimg */
+			candidates[nc++] = xasprintf("%s/../libexec/qimg/qimg-pull", self);
 		}
 	}
 	candidates[nc++] = xstrdup(QIMG_LIBEXECDIR "/qimg-pull");

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,7 +370,7 @@ static int dev_nodes(int devfd, struct qerr *err)
 		close(fd);
 		char host[32];
 		snprintf(host, sizeof host, "/dev/%s", *p);
-		int t = bind_tree(AT_FDCWD, host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, host, err);
+		int t = bind_tree(AT_FDCWD, host, false, 0, host, err); /* a device node: nosuid/noexec mean nothing */
 		if (t < 0 || attach_close(t, devfd, *p, host, err) < 0)
 			return -1;
 	}
@@ -561,19 +562,32 @@ int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err)
 
 int rootfs_pivot(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
-	(void)in;
 	if (fchdir(r->rootfd) < 0)
 		return qerr_sys(err, "chdir to the new root");
-	/* pivot_root(".", "."): the old root ends up on top of the new one, then goes away (no put_old dir needed). */
+	/* pivot_root(".", "."): the old root ends up stacked on top of the new one (no put_old dir needed). Path
+	   lookups start below it, at our new root, so nothing reaches it by name; it is detached right away, or -
+	   when the command gets no CAP_SYS_ADMIN to clone it with - just after the command's exec (the detach waits
+	   for an RCU grace period: better spent while the command starts). */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return qerr_sys(err, "pivot_root");
-	if (umount2(".", MNT_DETACH) < 0)
-		return qerr_sys(err, "detach the old root");
-	if (chdir("/") < 0)
-		return qerr_sys(err, "chdir /");
+	uint64_t caps = run_caps_effective_set(in->o->cap_add, in->o->cap_drop);
+	r->old_root = true;
+	if ((caps & ((uint64_t)1 << CAP_SYS_ADMIN)) && rootfs_detach_old(r, err) < 0)
+		return -1;
 	close(r->rootfd);
 	close(r->tmpfd);
 	r->rootfd = r->tmpfd = -1;
+	return 0;
+}
+
+int rootfs_detach_old(struct rootfs *r, struct qerr *err)
+{
+	if (!r->old_root)
+		return 0;
+	/* Our cwd is the new root's root: "." with the mount stacked on it is the old root. */
+	if (umount2(".", MNT_DETACH) < 0)
+		return qerr_sys(err, "detach the old root");
+	r->old_root = false;
 	return 0;
 }
 

@@ -417,19 +417,29 @@ static int dev_links(int devfd, struct qerr *err)
 	return 0;
 }
 
-/* A minimal /dev: a small tmpfs with the host's harmless device nodes bound in, its own devpts, shm, mqueue. */
+/* /dev/shm: a directory of the run tmpfs (a bind costs a fraction of a new tmpfs), noexec. */
+static int dev_shm(int devfd, struct rootfs *r, struct qerr *err)
+{
+	if (mkdirat(devfd, "shm", 0755) < 0 || mkdirat(r->tmpfd, "shm", 0) < 0 || fchmodat(r->tmpfd, "shm", 01777, 0) < 0)
+		return qerr_sys(err, "create /dev/shm");
+	int t = bind_tree(r->tmpfd, "shm", false, MOUNT_ATTR_NOEXEC, "/dev/shm", err);
+	return t < 0 ? -1 : attach_close(t, devfd, "shm", "/dev/shm", err);
+}
+
+/* A minimal /dev: a directory of the run tmpfs with the host's harmless device nodes bound in, its own devpts,
+   shm and mqueue. Nothing of the image's /dev shows. */
 int rootfs_dev(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
 	(void)in;
-	static const char *const dev_opts[] = {"mode=0755", "size=65536k", NULL};
-	static const char *const shm_opts[] = {"mode=1777", "size=65536k", NULL};
 	autoclose int dfd = mountpoint_dir(r->rootfd, "dev", err);
 	if (dfd < 0)
 		return -1;
-	autoclose int mfd = fs_new("tmpfs", dev_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
+	if (mkdirat(r->tmpfd, "dev", 0755) < 0)
+		return qerr_sys(err, "run tmpfs: mkdir dev");
+	autoclose int mfd = bind_tree(r->tmpfd, "dev", false, MOUNT_ATTR_NOEXEC, "/dev", err);
 	if (mfd < 0 || attach(mfd, dfd, "", "/dev", err) < 0)
 		return -1;
-	if (dev_nodes(mfd, err) < 0 || dev_pts(mfd, err) < 0 || dev_tmpfs(mfd, "shm", "tmpfs", shm_opts, err) < 0 ||
+	if (dev_nodes(mfd, err) < 0 || dev_pts(mfd, err) < 0 || dev_shm(mfd, r, err) < 0 ||
 	    dev_tmpfs(mfd, "mqueue", "mqueue", NULL, err) < 0 || dev_links(mfd, err) < 0)
 		return -1;
 	return 0;

@@ -7,10 +7,12 @@
    gzip/zstd stream: the unpacker sniffs), 1 = the rest is a tar this target compresses with zstd.
    The diffID is the sha256 of the tar (of the raw rest when it is already compressed: then only a mismatch can
    come out, after the whole extraction). After each input: no partial layer, nothing left in tmp/, canaries
-   beside the store unchanged. QIMG_FUZZ_VERBOSE=1 prints each outcome. */
+   beside the store unchanged; a published layer holds only files, dirs, symlinks, fifos and 0:0 whiteouts,
+   allowed xattrs, and no hardlink to a file outside it. QIMG_FUZZ_VERBOSE=1 prints each outcome. */
 #include "../../overlay/unpack.c"
 
 #include <dirent.h>
+#include <ftw.h>
 
 #include "../../store/digest.h"
 #include "fuzz.h"
@@ -69,6 +71,78 @@ static void check_world(struct store *st, const char *hex, bool ok)
 		fprintf(stderr, "fuzz_unpack: layer %s after %s\n", ok ? "missing" : "present", ok ? "success" : "failure");
 		abort();
 	}
+}
+
+/* ---- what a published layer may hold ---- */
+
+struct inode_seen {
+	dev_t dev;
+	ino_t ino;
+	nlink_t nlink, found;
+};
+static struct inode_seen *seen;
+static size_t nseen;
+static dev_t layer_dev;
+static bool layer_bad;
+
+static void layer_fail(const char *path, const char *why)
+{
+	fprintf(stderr, "fuzz_unpack: layer entry %s: %s\n", path, why);
+	layer_bad = true;
+}
+
+static void check_xattrs(const char *path)
+{
+	char names[4096];
+	ssize_t n = llistxattr(path, names, sizeof names);
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+		const char *x = names + i;
+		if (!ovl_xattr_allowed(x) && strcmp(x, OVL_OPAQUE_XATTR) != 0)
+			layer_fail(path, x);
+	}
+}
+
+static int visit(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)flag, (void)ftw;
+	if (sb->st_dev != layer_dev)
+		layer_fail(path, "on another file system");
+	if (S_ISBLK(sb->st_mode) || S_ISSOCK(sb->st_mode) || (S_ISCHR(sb->st_mode) && !ovl_is_whiteout(sb)))
+		layer_fail(path, "a device or socket other than a whiteout");
+	if (!S_ISLNK(sb->st_mode))
+		check_xattrs(path);
+	if (!S_ISDIR(sb->st_mode) && sb->st_nlink > 1) {
+		size_t i = 0;
+		while (i < nseen && (seen[i].ino != sb->st_ino || seen[i].dev != sb->st_dev))
+			i++;
+		if (i == nseen) {
+			seen = xrealloc(seen, (nseen + 1) * sizeof *seen);
+			seen[nseen++] = (struct inode_seen){sb->st_dev, sb->st_ino, sb->st_nlink, 0};
+		}
+		seen[i].found++;
+	}
+	return 0;
+}
+
+/* Only files, dirs, symlinks, fifos and whiteouts; allowed xattrs; every hardlink's other names in the layer. */
+static void check_layer(struct store *st, const char *hex)
+{
+	autofree char *dir = xasprintf("%s/layers/%s", st->root, hex);
+	struct stat sb;
+	if (lstat(dir, &sb) < 0)
+		abort();
+	layer_dev = sb.st_dev;
+	layer_bad = false;
+	nseen = 0;
+	if (nftw(dir, visit, 64, FTW_PHYS) < 0)
+		abort();
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i].found != seen[i].nlink)
+			layer_fail(dir, "a hardlinked file has names outside the layer");
+	if (getenv("QIMG_FUZZ_VERBOSE"))
+		fprintf(stderr, "layer: %zu hardlinked inodes, all names inside\n", nseen);
+	if (layer_bad)
+		abort();
 }
 
 static void put_blob(struct store *st, const void *blob, size_t n, char digest[DIGEST_LEN + 1])
@@ -141,6 +215,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (getenv("QIMG_FUZZ_VERBOSE"))
 		fprintf(stderr, "unpack: %s\n", rc == 0 ? "ok" : err.msg);
 	check_world(st, hex, rc == 0);
+	if (rc == 0)
+		check_layer(st, hex);
 	forget(st, hex, blob_digest);
 	const char *fork_too = getenv("QIMG_FUZZ_UNPACK_FORK");
 	if (fork_too && *fork_too == '1') {

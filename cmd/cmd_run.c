@@ -260,6 +260,7 @@ static int resolve_and_lease(struct gopts *g, struct run_args *a, struct store *
 
 int cmd_run(struct gopts *g, int argc, char **argv)
 {
+	double t0 = qlog_level >= LOG_DEBUG ? now_mono() : 0;
 	struct run_args a = {0};
 	int pr = parse_args(&a, argc, argv);
 	if (pr != 0) {
@@ -275,6 +276,8 @@ int cmd_run(struct gopts *g, int argc, char **argv)
 		return cmd_fail("run", &err, EXIT_QIMG);
 	}
 	lease = resolve_and_lease(g, &a, &st, &spec, &err);
+	if (t0 > 0)
+		log_debug("run: store opened, image resolved, lease taken in %.1f us", (now_mono() - t0) * 1e6);
 	if (lease >= 0) {
 		a.o.st = &st;
 		a.o.spec = &spec;

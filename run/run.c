@@ -279,8 +279,11 @@ static void init_free(struct run_init *in, int locks[2])
 static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct fds *f, struct waitst *w,
 			  struct qerr *err)
 {
+	double t0 = qlog_level >= LOG_DEBUG ? now_mono() : 0;
 	if (in->rootless && run_userns_enter(err) < 0)
 		return -1;
+	if (t0 > 0)
+		log_debug("run: joined the user namespace in %.1f us", (now_mono() - t0) * 1e6);
 	if (unshare(CLONE_NEWPID) < 0)
 		return qerr_sys(err, "unshare the pid namespace");
 	in->msg_fd = f->msg[1];
@@ -306,6 +309,8 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 	struct termios saved;
 	bool raw = w->master >= 0 && run_tty_raw(&saved);
 	wait_loop(f->msg[0], f->sigfd, w, !o->keep && !o->from);
+	if (t0 > 0)
+		log_debug("run: the container ran for %.1f us after the fork", (now_mono() - t0) * 1e6);
 	if (raw)
 		run_tty_restore(&saved);
 	if (w->master >= 0)

@@ -216,6 +216,8 @@ struct regconf {
 int regconf_load(struct regconf *rc, struct qerr *err);
 int regconf_parse(const char *text, const char *path, struct regconf *rc, struct qerr *err);
 void regconf_free(struct regconf *rc);
+/* The [[registry]] whose prefix matches name ("domain/path", or a bare host) most specifically, or NULL. */
+const struct regconf_registry *regconf_find(const struct regconf *rc, const char *name);
 /* True when ref has no registry host (no '.', ':' or "localhost" before the first '/'). */
 bool regconf_is_short(const char *ref);
 

@@ -62,6 +62,24 @@ char *login_key(const char *registry)
 
 /* ---- checking credentials against the registry ---- */
 
+/* registries.conf's word on host: insecure turns TLS verification off, blocked refuses. */
+static int login_regconf(const char *host, struct pull_opts *po, struct qerr *err)
+{
+	struct regconf rc;
+	const struct regconf_registry *r;
+	int rc_ = 0;
+
+	if (regconf_load(&rc, err) < 0)
+		return -1;
+	r = regconf_find(&rc, host);
+	if (r && r->blocked)
+		rc_ = qerr_set(err, "login: %s is blocked by %s", host, rc.path);
+	else if (r && r->insecure)
+		po->tls_verify_off = true;
+	regconf_free(&rc);
+	return rc_;
+}
+
 int login_verify(const char *registry, const char *user, const char *pass, const struct login_opts *o,
                  struct qerr *err)
 {
@@ -77,6 +95,8 @@ int login_verify(const char *registry, const char *user, const char *pass, const
 		*slash = '\0'; /* a namespace ("quay.io/org") is checked against its registry */
 	if (!*key)
 		return qerr_set(err, "login: empty registry name");
+	if (login_regconf(key, &po, err) < 0)
+		return -1;
 	r = registry_new(&ref, &po, err);
 	if (!r)
 		return -1;

@@ -581,6 +581,13 @@ static const struct regconf_registry *best_match(const struct regconf *rc, const
 	return best;
 }
 
+const struct regconf_registry *regconf_find(const struct regconf *rc, const char *name)
+{
+	size_t matched;
+
+	return best_match(rc, name, &matched);
+}
+
 /* location + rest as an endpoint ref ("host[:port]" / "path"), tag and digest from r. */
 static int endpoint_set(struct image_ref *e, const char *location, const char *rest, const struct image_ref *r,
                         struct qerr *err)

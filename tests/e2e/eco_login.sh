@@ -7,6 +7,11 @@ runtime_of() { if [ "$MODE" = root ]; then echo "$ROOT_RUNTIME"; else echo "$USE
 home_of() { if [ "$MODE" = root ]; then echo "$ROOT_HOME"; else echo "$USER_HOME"; fi; }
 owner_of() { if [ "$MODE" = root ] || [ -z "$TUSER" ]; then id -u; else echo "$TUSER_UID"; fi; }
 auth_of() { jq -r --arg k "$2" '.auths[$k].auth // empty' "$1" 2>/dev/null; }
+withconf() { # FILE CMD...: CMD with $QIMG_REGISTRIES_CONF=FILE (as_root/as_user pass QIMG_* on)
+	local c=$1
+	shift
+	QIMG_REGISTRIES_CONF=$c "$@"
+}
 b64() { printf '%s:%s' "$1" "$2" | base64 -w0; }
 
 # login with the password on stdin: sets RC, OUT, ERR
@@ -59,6 +64,13 @@ t_basic() {
 	t_contains "basic: ... names --password-stdin" "--password-stdin" "$(cat "$T_ERR")"
 	t_fail "basic: untrusted TLS refused" $Q login -u "$REG_USER" -p "$REG_PASS" "$REG"
 	t_contains "basic: ... says the certificate is not trusted" "certificate" "$(cat "$T_ERR")"
+	printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REG" >"$TMPD/insecure.conf"
+	printf '[[registry]]\nlocation = "%s"\nblocked = true\n' "$REG" >"$TMPD/blocked.conf"
+	chmod 0644 "$TMPD/insecure.conf" "$TMPD/blocked.conf"
+	t_ok "basic: registries.conf insecure = true applies to login" withconf "$TMPD/insecure.conf" \
+		$Q login -u "$REG_USER" -p "$REG_PASS" "$REG"
+	t_fail "basic: a blocked registry is refused" withconf "$TMPD/blocked.conf" $Q login -u "$REG_USER" -p "$REG_PASS" "$REG"
+	t_contains "basic: ... says so" "blocked by $TMPD/blocked.conf" "$(cat "$T_ERR")"
 	rm -rf "$(runtime_of)/containers" "$(home_of)/.config/containers"
 }
 

@@ -83,10 +83,11 @@ t_parallel() {
 		$Q run "$BB" sh -c "echo run-$i" >"$out/$i" 2>&1 &
 		pids+=($!)
 	done
+	local why=
 	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || bad=$((bad + 1))
+		wait "${pids[$i]}" || { bad=$((bad + 1)) && why=$(cat "$out/$((i + 1))"); }
 	done
-	t_eq "50 parallel runs all succeed" 0 "$bad"
+	t_eq "50 parallel runs all succeed${why:+ (one said: $why)}" 0 "$bad"
 	local good=0
 	for i in $(seq 50); do
 		[ "$(cat "$out/$i")" = "run-$i" ] && good=$((good + 1))
@@ -132,6 +133,9 @@ t_tty() {
 	t_contains "-t: stdin is the terminal" "stdin-tty" "$out"
 	out=$(script -qec "$qimg_cmd run -t $BB sh -c 'exit 3'" /dev/null </dev/null >/dev/null 2>&1; echo $?)
 	t_eq "-t: exit status passes through script" 3 "$out"
+	out=$( (sleep 1; printf 'echo hel""lo\nexit 5\n'; sleep 1) | script -qec "$qimg_cmd run -it $BB sh" /dev/null 2>&1; echo "rc=${PIPESTATUS[1]}")
+	t_contains "-it: typed input reaches the shell" "hello" "$(tr -d '\r' <<<"$out")"
+	t_contains "-it: its exit status comes back" "rc=5" "$out"
 	# Without -t, on a terminal: the container gets no controlling terminal, so no TIOCSTI (CVE-2017-5226).
 	out=$(script -qec "$qimg_cmd run $BB sh -c 'echo tty_nr=\$(cut -d\" \" -f7 /proc/self/stat); (: >/dev/tty) 2>/dev/null || echo no-ctty'" /dev/null </dev/null 2>&1 | tr -d '\r\000^@')
 	t_contains "no -t: no controlling terminal (tty_nr 0)" "tty_nr=0" "$out"

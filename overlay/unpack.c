@@ -16,6 +16,7 @@
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -30,11 +31,12 @@
 #include "internal.h"
 #include "overlay.h"
 
-#define IN_BLOCK    ((size_t)1 << 20) /* compressed bytes read from the blob at once */
-#define OUT_BLOCK   ((size_t)2 << 20) /* uncompressed bytes handed to libarchive at once */
-#define RATIO_FLOOR ((int64_t)1 << 20)
-#define MAX_COMPS   (PATH_MAX / 2 + 1)
-#define LABEL_LEN   12
+#define IN_BLOCK      ((size_t)1 << 20) /* compressed bytes read from the blob at once */
+#define OUT_BLOCK     ((size_t)2 << 20) /* uncompressed bytes handed to libarchive at once */
+#define RATIO_FLOOR   ((int64_t)1 << 20)
+#define MAX_COMPS     (PATH_MAX / 2 + 1)
+#define LABEL_LEN     12
+#define WRITEBACK_MIN ((int64_t)64 << 10) /* files this big start their writeback as soon as written */
 
 /* ======================================================================================================
  * The uncompressed stream: blob fd -> decompressor -> sha256 + limits -> libarchive (as its read callback)
@@ -44,8 +46,8 @@ enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
 
 struct ustream {
 	int fd;
-	int64_t want;  /* > 0: the blob is still being written (downloaded) and will have this many bytes */
-	int notify;    /* inotify fd watching it, or -1 (then it is polled) */
+	int64_t want; /* > 0: the blob is still being written (downloaded) and will have this many bytes */
+	int notify;   /* inotify fd watching it, or -1 (then it is polled) */
 	enum codec codec;
 	const char *label;
 	unsigned char *in, *out;
@@ -72,20 +74,20 @@ static int us_fail(struct ustream *s, const char *fmt, const char *detail)
 	return qerr_set(s->err, "unpack %s: %s%s%s", s->label, fmt, detail ? ": " : "", detail ? detail : "");
 }
 
-/* A growing blob has no more bytes yet: wait until it is written to (the pull kills us if it never is). */
+/* A growing blob has no more bytes yet: wait until it is written to (the pull kills us if it never is), then a
+   millisecond more so a fast download is read in large pieces rather than one wakeup per network write. */
 static int us_wait(struct ustream *s)
 {
-	if (s->notify < 0) {
-		struct timespec ts = {0, 2000000};
-		nanosleep(&ts, NULL);
-		return 0;
+	struct timespec batch = {0, 1000000};
+	if (s->notify >= 0) {
+		struct pollfd pf = {.fd = s->notify, .events = POLLIN};
+		if (poll(&pf, 1, 100) < 0 && errno != EINTR)
+			return us_fail(s, "wait for the download", strerror(errno));
+		char ev[4096];
+		while (read(s->notify, ev, sizeof ev) > 0)
+			;
 	}
-	struct pollfd pf = {.fd = s->notify, .events = POLLIN};
-	if (poll(&pf, 1, 100) < 0 && errno != EINTR)
-		return us_fail(s, "wait for the download", strerror(errno));
-	char ev[4096];
-	while (read(s->notify, ev, sizeof ev) > 0)
-		;
+	nanosleep(&batch, NULL);
 	return 0;
 }
 
@@ -952,6 +954,11 @@ static int apply_file(struct xctx *x, struct archive *a, struct archive_entry *e
 		return -1;
 	if (write_data(x, a, fd, e) < 0 || apply_meta(x, fd, e, created, sgid, false) < 0)
 		return -1;
+	/* Start writing big files out now, without waiting, so the syncfs before publishing finds less left to do
+	   (Debian's layer on ext4 here: syncfs 0.23-0.35 s without, 0.14-0.19 s with. Doing it for every file got
+	   0.01-0.09 s, but costs an I/O request per small file: 8% of the pull's CPU in virtio kicks.) */
+	if (archive_entry_size(e) >= WRITEBACK_MIN)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	return 0;
 }
 
@@ -1269,8 +1276,8 @@ static int unpack_into(struct store *st, const struct task *t, int rootfd, const
 	x->label = label;
 	x->rootfd = rootfd;
 	x->err = err;
-	int rc = us_open(&s, t->blobfd >= 0 ? t->blobfd : own, t->blobfd >= 0 ? t->size : 0, notify,
-	                 job->media_type, label, lim, err);
+	int rc = us_open(&s, t->blobfd >= 0 ? t->blobfd : own, t->blobfd >= 0 ? t->size : 0, notify, job->media_type,
+	                 label, lim, err);
 	if (rc == 0) {
 		struct source src;
 		src_start(&src, &s, err);
@@ -1360,8 +1367,8 @@ static int wait_verified(const struct task *t, const char *label, struct qerr *e
 	return qerr_set(err, "unpack %s: blob %s was not verified", label, t->job.blob_digest);
 }
 
-static int unpack_one(struct store *st, const struct task *t, const char *tmpname,
-                      const struct ovl_unpack_limits *lim, struct qerr *err)
+static int unpack_one(struct store *st, const struct task *t, const char *tmpname, const struct ovl_unpack_limits *lim,
+                      struct qerr *err)
 {
 	const struct ovl_layer_job *job = &t->job;
 	char label[LABEL_LEN + 1];
@@ -1398,7 +1405,9 @@ static int unpack_one(struct store *st, const struct task *t, const char *tmpnam
  * ovl_unpacker; a job may read its blob while the pull is still downloading it (struct task's gate).
  * ====================================================================================================== */
 
-enum ujob_state { UJ_QUEUED, UJ_RUNNING, UJ_DONE };
+/* UJ_RETRY: it failed while its blob was still unverified (a resumed download with a bad prefix, say): it runs
+   again from the stored blob once the blob verifies; the failure stands if it does not. */
+enum ujob_state { UJ_QUEUED, UJ_RUNNING, UJ_RETRY, UJ_DONE };
 
 struct ujob {
 	struct ovl_layer_job job; /* strings owned here */
@@ -1406,6 +1415,7 @@ struct ujob {
 	int64_t size;
 	bool verified; /* the download finished and verified (then the worker reads the stored blob) */
 	enum ujob_state state;
+	struct qerr failed; /* UJ_RETRY: why */
 };
 
 struct worker {
@@ -1498,7 +1508,8 @@ static int worker_start(struct ovl_unpacker *u, size_t j, struct worker *w, stru
 		return -1;
 	close(tfd);
 	pid_t parent = getpid();
-	if (pipe2(pfd, O_CLOEXEC) < 0 || (streaming && pipe2(gfd, O_CLOEXEC) < 0)) {
+	/* The gate is a socket so that telling a worker that already died does not SIGPIPE the pull. */
+	if (pipe2(pfd, O_CLOEXEC) < 0 || (streaming && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gfd) < 0)) {
 		qerr_sys(err, "unpack: pipe");
 		goto fail;
 	}
@@ -1646,8 +1657,13 @@ static void unpacker_reap(struct ovl_unpacker *u, size_t i)
 	}
 	if (uj->state == UJ_RUNNING)
 		uj->state = UJ_DONE;
-	if (rc < 0 && !w->killed)
+	if (rc < 0 && !w->killed && !uj->verified) {
+		log_debug("%s (the blob is not verified yet: will retry once it is)", we.msg);
+		uj->failed = we;
+		uj->state = UJ_RETRY;
+	} else if (rc < 0 && !w->killed) {
 		unpacker_fail(u, &we);
+	}
 	buf_free(&w->msg);
 	u->w[i] = u->w[--u->running];
 }
@@ -1670,7 +1686,8 @@ int ovl_unpacker_add(struct ovl_unpacker *u, const struct ovl_layer_job *job, in
                      struct qerr *err)
 {
 	if (!job_valid(job))
-		return qerr_set(err, "unpack: invalid layer job (layer id \"%.80s\")", job->layer_id ? job->layer_id : "");
+		return qerr_set(err, "unpack: invalid layer job (layer id \"%.80s\")",
+		                job->layer_id ? job->layer_id : "");
 	for (size_t j = 0; j < u->njobs; j++)
 		if (!strcmp(u->jobs[j].job.layer_id, job->layer_id))
 			return 0;
@@ -1714,12 +1731,14 @@ void ovl_unpacker_blob_done(struct ovl_unpacker *u, const char *blob_digest, boo
 		if (!ok) {
 			struct qerr e = {0};
 			qerr_set(&e, "unpack %.12s: blob %s was not verified", uj->job.layer_id, blob_digest);
-			unpacker_fail(u, &e);
+			unpacker_fail(u, uj->state == UJ_RETRY ? &uj->failed : &e);
 			return;
 		}
 		uj->verified = true;
+		if (uj->state == UJ_RETRY)
+			uj->state = UJ_QUEUED;
 		if (w && w->gate >= 0) {
-			if (write(w->gate, "V", 1) != 1)
+			if (send(w->gate, "V", 1, MSG_NOSIGNAL) != 1)
 				log_debug("unpack %.12s: worker gone before its blob verified", uj->job.layer_id);
 			close(w->gate);
 			w->gate = -1;
@@ -1777,7 +1796,7 @@ int ovl_unpacker_poll(struct ovl_unpacker *u, int timeout_ms, struct qerr *err)
 static bool unpacker_busy(const struct ovl_unpacker *u)
 {
 	for (size_t j = 0; j < u->njobs; j++)
-		if (u->jobs[j].state != UJ_DONE)
+		if (u->jobs[j].state == UJ_QUEUED || u->jobs[j].state == UJ_RUNNING)
 			return true;
 	return false;
 }
@@ -1787,6 +1806,9 @@ int ovl_unpacker_finish(struct ovl_unpacker *u, struct qerr *err)
 	while (!u->failed && unpacker_busy(u))
 		if (ovl_unpacker_poll(u, -1, err) < 0)
 			return -1;
+	for (size_t j = 0; j < u->njobs && !u->failed; j++)
+		if (u->jobs[j].state == UJ_RETRY) /* its blob never verified: the failure stands */
+			unpacker_fail(u, &u->jobs[j].failed);
 	if (u->failed) {
 		*err = u->err;
 		return -1;

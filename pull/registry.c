@@ -591,8 +591,13 @@ static void xfer_setopts(struct xfer *x)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, x->r->timeout);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, x->r->timeout);
-	if (x->sink)
+	if (x->sink) {
 		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)DL_BUFFER);
+		/* A connection per blob: HTTP/2 would multiplex them all onto one TCP stream behind its flow-control
+		   windows (a 49 MB blob from a loopback registry with curl(1): 0.41-0.51 s over h2, 0.21-0.38 s over
+		   HTTP/1.1). */
+		curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	}
 }
 
 /* A fresh curl handle for the next attempt. */

@@ -91,8 +91,8 @@ static int login_option(struct optscan *s, struct login_args *a)
 /* Options (before or after REGISTRY); 1 to go on, 0 after --help, -1 on a usage error. */
 static int login_options(int argc, char **argv, struct login_args *a)
 {
-	static const char *const with_value[] = {"-u", "--username", "-p", "--password", "--authfile", "--certs-dir",
-	                                         "--cert-dir", NULL};
+	static const char *const with_value[] = {"-u",         "--username",  "-p",         "--password",
+	                                         "--authfile", "--certs-dir", "--cert-dir", NULL};
 	struct optscan s = {argc, argv, 1, NULL, NULL, NULL};
 	int r, n = 0;
 
@@ -184,8 +184,9 @@ static int login_secrets(const struct login_args *a, char **user, char **pass)
 	else
 		*pass = a->pass ? xstrdup(a->pass) : tty ? ask("Password: ", true) : NULL;
 	if (!*pass || !**pass) {
-		cmd_error(a->pass_stdin ? "login: no password on standard input"
-		                        : "login: no password: use --password-stdin (standard input is not a terminal)");
+		cmd_error(a->pass_stdin
+		              ? "login: no password on standard input"
+		              : "login: no password: use --password-stdin (standard input is not a terminal)");
 		return -1;
 	}
 	return 0;
@@ -212,7 +213,8 @@ int cmd_login(struct gopts *g, int argc, char **argv)
 		return r == 0 ? 0 : EXIT_USAGE;
 	file = login_auth_file(a.authfile, &fallback);
 	if (!file) {
-		cmd_error("login: no place for credentials: neither $XDG_RUNTIME_DIR nor $HOME is set (use --authfile)");
+		cmd_error(
+		    "login: no place for credentials: neither $XDG_RUNTIME_DIR nor $HOME is set (use --authfile)");
 		return 1;
 	}
 	if (login_secrets(&a, &user, &pass) < 0)

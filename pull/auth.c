@@ -492,8 +492,8 @@ char *authfile_helper(const char *jsontext, size_t len, const char *domain)
 }
 
 /* Credentials from the helper the file names for domain (docker's order: credHelpers, credsStore, auths). */
-static int creds_from_helper(const char *file, const char *text, size_t len, const char *domain,
-                             struct credentials *c, struct qerr *err)
+static int creds_from_helper(const char *file, const char *text, size_t len, const char *domain, struct credentials *c,
+                             struct qerr *err)
 {
 	autofree char *helper = authfile_helper(text, len, domain);
 	int rc = helper ? credhelper_get(helper, domain, c, err) : 0;

@@ -397,12 +397,13 @@ static int src_hash(struct src *s, const char *path, char digest[DIGEST_LEN + 1]
 	return 0;
 }
 
-static int mismatch(struct src *s, const char *path, const char *want, const char *got, int64_t want_size,
-                    int64_t size, struct qerr *err)
+static int mismatch(struct src *s, const char *path, const char *want, const char *got, int64_t want_size, int64_t size,
+                    struct qerr *err)
 {
 	if (strcmp(want, got) != 0)
-		return qerr_set(err, "%s: %s: digest mismatch: the content hashes to %s, expected %s (the archive is "
-		                     "corrupt or was modified)",
+		return qerr_set(err,
+		                "%s: %s: digest mismatch: the content hashes to %s, expected %s (the archive is "
+		                "corrupt or was modified)",
 		                s->input, path, got, want);
 	if (want_size >= 0 && want_size != size)
 		return qerr_set(err, "%s: %s: %lld bytes, its descriptor says %lld", s->input, path, (long long)size,
@@ -698,8 +699,9 @@ static int docker_layer(struct src *s, const char *path, const char *diff_id, js
 	if (src_hash(s, path, digest, &size, err) < 0 || layer_media_type(s, path, &mt, err) < 0)
 		return -1;
 	if (strcmp(mt, MT_OCI_LAYER_TAR) == 0 && strcmp(digest, diff_id) != 0)
-		return qerr_set(err, "%s: layer %s hashes to %s, but the config says its diff_id is %s (the archive is "
-		                     "corrupt or was modified)",
+		return qerr_set(err,
+		                "%s: layer %s hashes to %s, but the config says its diff_id is %s (the archive is "
+		                "corrupt or was modified)",
 		                s->input, path, digest, diff_id);
 	if (src_commit(s, path, digest, size, err) < 0)
 		return -1;
@@ -708,8 +710,7 @@ static int docker_layer(struct src *s, const char *path, const char *diff_id, js
 }
 
 /* The config of one manifest.json entry: verified against the digest its name claims, committed, parsed. */
-static int docker_config(struct src *s, const char *path, json_t *manifest, struct image_config *cfg,
-                         struct qerr *err)
+static int docker_config(struct src *s, const char *path, json_t *manifest, struct image_config *cfg, struct qerr *err)
 {
 	char digest[DIGEST_LEN + 1];
 	autofree char *claim = claimed_digest(path), *data = NULL;
@@ -846,7 +847,8 @@ static int ref_point(struct store *st, const char *name, const char *manifest_di
 		rn = ref_name(&ref);
 		rc = store_ref_set(st, rn, ref.tag ? ref.tag : manifest_digest, manifest_digest, err);
 		if (rc == 0)
-			strv_push_take(loaded, ref.tag ? xasprintf("%s:%s", rn, ref.tag) : xasprintf("%s@%s", rn, manifest_digest));
+			strv_push_take(loaded, ref.tag ? xasprintf("%s:%s", rn, ref.tag)
+			                               : xasprintf("%s@%s", rn, manifest_digest));
 	}
 	ref_free(&ref);
 	return rc;
@@ -886,8 +888,7 @@ static int names_check(const struct found *f, size_t n, const char *tag, struct 
 
 /* ---- the load ---- */
 
-static int publish_all(struct src *s, struct found *f, size_t n, const char *tag, struct strv *loaded,
-                       struct qerr *err)
+static int publish_all(struct src *s, struct found *f, size_t n, const char *tag, struct strv *loaded, struct qerr *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct image_spec spec;
@@ -929,7 +930,8 @@ int image_load(struct store *st, const char *input, const char *tag, struct strv
 	else if (rc == 0 && src_has(&s, "manifest.json"))
 		rc = docker_load(&s, &f, &n, err);
 	else if (rc == 0)
-		rc = qerr_set(err, "%s: neither an OCI layout (index.json) nor a docker-archive (manifest.json)", input);
+		rc =
+		    qerr_set(err, "%s: neither an OCI layout (index.json) nor a docker-archive (manifest.json)", input);
 	if (rc == 0)
 		rc = names_check(f, n, tag, err);
 	if (rc == 0)

@@ -51,7 +51,8 @@ char *login_key(const char *registry)
 	slash = strchr(k, '/');
 	for (char *p = k; *p && p != slash; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-	if (slash && (strncmp(k, "index.docker.io/v1", 18) == 0 || strcmp(slash, "/v1") == 0 || strcmp(slash, "/v2") == 0))
+	if (slash &&
+	    (strncmp(k, "index.docker.io/v1", 18) == 0 || strcmp(slash, "/v1") == 0 || strcmp(slash, "/v2") == 0))
 		*slash = '\0';
 	if (!strcmp(k, "index.docker.io") || !strcmp(k, "registry-1.docker.io")) {
 		free(k);
@@ -80,8 +81,7 @@ static int login_regconf(const char *host, struct pull_opts *po, struct qerr *er
 	return rc_;
 }
 
-int login_verify(const char *registry, const char *user, const char *pass, const struct login_opts *o,
-                 struct qerr *err)
+int login_verify(const char *registry, const char *user, const char *pass, const struct login_opts *o, struct qerr *err)
 {
 	autofree char *key = login_key(registry);
 	struct image_ref ref = {.domain = key, .path = (char *)""};
@@ -227,8 +227,8 @@ int login_remove(const char *registry, const char *file, struct qerr *err)
 
 static bool helper_name_ok(const char *name)
 {
-	return *name && strlen(name) < 64 && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-	                                         strlen(name);
+	return *name && strlen(name) < 64 &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(name);
 }
 
 /* Write s to fd without dying of SIGPIPE when the helper has already gone. */
@@ -343,8 +343,8 @@ int credhelper_get(const char *name, const char *domain, struct credentials *c, 
 		if (strstr(said, "credentials not found"))
 			rc = 0; /* the helper has none for this server: keep searching */
 		else
-			rc = qerr_set(err, "%s get: failed (status %d): %s", prog, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-			              said);
+			rc = qerr_set(err, "%s get: failed (status %d): %s", prog,
+			              WIFEXITED(status) ? WEXITSTATUS(status) : -1, said);
 	} else {
 		rc = helper_answer(prog, &out, c, err);
 	}

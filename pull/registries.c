@@ -64,7 +64,8 @@ static void put_utf8(struct buf *b, unsigned long cp)
 	} else if (cp < 0x800) {
 		o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
 	} else if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | (cp >> 6 & 0x3f)), o[2] = (char)(0x80 | (cp & 0x3f));
+		o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | (cp >> 6 & 0x3f)),
+		o[2] = (char)(0x80 | (cp & 0x3f));
 		n = 3;
 	} else {
 		o[0] = (char)(0xf0 | cp >> 18), o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
@@ -250,8 +251,7 @@ static int set_bool(const struct toml *t, const char *key, const struct tval *v,
 	return 0;
 }
 
-static int registry_key(struct toml *t, struct regconf_registry *r, const char *key, struct tval *v,
-                        struct qerr *err)
+static int registry_key(struct toml *t, struct regconf_registry *r, const char *key, struct tval *v, struct qerr *err)
 {
 	if (!strcmp(key, "prefix"))
 		return set_str(t, key, v, &r->prefix, err);
@@ -292,7 +292,8 @@ static int top_key(struct toml *t, struct regconf *rc, const char *key, struct t
 		return 0;
 	}
 	if (!strcmp(key, "registries") || !strcmp(key, "registries.search"))
-		return tfail(t, err, "\"%s\": version 1 of registries.conf is not supported; use [[registry]] tables", key);
+		return tfail(t, err, "\"%s\": version 1 of registries.conf is not supported; use [[registry]] tables",
+		             key);
 	return tfail(t, err,
 	             "unsupported key \"%s\" (qimg knows unqualified-search-registries, [[registry]], "
 	             "[[registry.mirror]], [aliases])",
@@ -432,22 +433,23 @@ static int check_registry(const char *path, struct regconf_registry *r, struct q
 		return qerr_set(err, "%s:%d: [[registry]] needs a location or a prefix", path, r->line);
 	if (r->prefix && is_wildcard(r->prefix)) {
 		if (strchr(r->prefix, '/') || !location_ok(r->prefix + 2))
-			return qerr_set(err, "%s:%d: wildcard prefix \"%s\" must be *.DOMAIN", path, r->line, r->prefix);
+			return qerr_set(err, "%s:%d: wildcard prefix \"%s\" must be *.DOMAIN", path, r->line,
+			                r->prefix);
 		if (r->location && *r->location)
 			return qerr_set(err, "%s:%d: a wildcard prefix takes no location", path, r->line);
 	} else if (!location_ok(r->prefix ? r->prefix : r->location)) {
-		return qerr_set(err, "%s:%d: \"%s\" is not host[:port][/path] (no scheme, no trailing /)", path, r->line,
-		                r->prefix ? r->prefix : r->location);
+		return qerr_set(err, "%s:%d: \"%s\" is not host[:port][/path] (no scheme, no trailing /)", path,
+		                r->line, r->prefix ? r->prefix : r->location);
 	}
 	if (r->location && *r->location && !location_ok(r->location))
-		return qerr_set(err, "%s:%d: location \"%s\" is not host[:port][/path] (no scheme, no trailing /)", path,
-		                r->line, r->location);
+		return qerr_set(err, "%s:%d: location \"%s\" is not host[:port][/path] (no scheme, no trailing /)",
+		                path, r->line, r->location);
 	if (!r->prefix)
 		r->prefix = xstrdup(r->location);
 	for (size_t i = 0; i < r->nmirrors; i++)
 		if (!r->mirrors[i].location || !location_ok(r->mirrors[i].location))
-			return qerr_set(err, "%s:%d: mirror %zu of this registry needs a location host[:port][/path]", path,
-			                r->line, i + 1);
+			return qerr_set(err, "%s:%d: mirror %zu of this registry needs a location host[:port][/path]",
+			                path, r->line, i + 1);
 	return 0;
 }
 
@@ -458,8 +460,8 @@ static int check_all(const char *path, struct regconf *rc, struct qerr *err)
 			return -1;
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(rc->regs[k].prefix, rc->regs[i].prefix))
-				return qerr_set(err, "%s:%d: prefix \"%s\" already used on line %d", path, rc->regs[i].line,
-				                rc->regs[i].prefix, rc->regs[k].line);
+				return qerr_set(err, "%s:%d: prefix \"%s\" already used on line %d", path,
+				                rc->regs[i].line, rc->regs[i].prefix, rc->regs[k].line);
 	}
 	for (size_t i = 0; i < rc->search.n; i++)
 		if (!location_ok(rc->search.v[i]) || strchr(rc->search.v[i], '/'))
@@ -473,8 +475,9 @@ static int check_all(const char *path, struct regconf *rc, struct qerr *err)
 			return qerr_set(err, "%s: [aliases]: \"%s\" is not a short name without tag", path,
 			                rc->alias_names.v[i]);
 		if (regconf_is_short(rc->alias_values.v[i]) || ref_parse(rc->alias_values.v[i], &r, &e) < 0)
-			return qerr_set(err, "%s: [aliases]: \"%s\" = \"%s\": the value must be a full name (host/path)", path,
-			                rc->alias_names.v[i], rc->alias_values.v[i]);
+			return qerr_set(err,
+			                "%s: [aliases]: \"%s\" = \"%s\": the value must be a full name (host/path)",
+			                path, rc->alias_names.v[i], rc->alias_values.v[i]);
 		ref_free(&r);
 	}
 	return 0;
@@ -643,7 +646,8 @@ static int sources_for(const struct regconf *rc, const char *refstr, struct pull
 		rc_ = 1;
 	for (size_t i = 0; reg && !reg->blocked && i < reg->nmirrors && rc_ == 0; i++)
 		if (!reg->mirror_by_digest_only || r.digest)
-			rc_ = source_add(v, n, refstr, reg->mirrors[i].location, rest, &r, reg->mirrors[i].insecure, true, err);
+			rc_ = source_add(v, n, refstr, reg->mirrors[i].location, rest, &r, reg->mirrors[i].insecure,
+			                 true, err);
 	if (rc_ == 0 && reg && reg->location && *reg->location)
 		rc_ = source_add(v, n, refstr, reg->location, rest, &r, reg->insecure, false, err);
 	else if (rc_ == 0)

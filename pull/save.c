@@ -114,8 +114,8 @@ static int save_one(struct saver *w, const struct save_image *img, json_t *manif
 		e = json_pack("{s:s, s:s, s:I}", "mediaType", m.media_type, "digest", img->manifest_digest, "size",
 		              (json_int_t)size);
 		if (img->name)
-			json_object_set_new(e, "annotations", json_pack("{s:s, s:s}", ANN_REF_NAME, img->name,
-			                                                ANN_CTRD_NAME, img->name));
+			json_object_set_new(e, "annotations",
+			                    json_pack("{s:s, s:s}", ANN_REF_NAME, img->name, ANN_CTRD_NAME, img->name));
 		json_array_append_new(manifests, e);
 	}
 	manifest_free(&m);
@@ -152,7 +152,8 @@ int image_save(struct store *st, const struct save_image *v, size_t n, int fd, s
 
 	if (!w.a)
 		qerr_set(err, "save: libarchive: out of memory");
-	else if (archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK || archive_write_open_fd(w.a, fd) != ARCHIVE_OK)
+	else if (archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
+	         archive_write_open_fd(w.a, fd) != ARCHIVE_OK)
 		ar_fail(&w, "archive", err);
 	else
 		rc = save_layout(&w, v, n, err);
@@ -176,7 +177,8 @@ int image_save_file(struct store *st, const struct save_image *v, size_t n, cons
 	rnd[8] = '\0';
 	if (slash)
 		*slash = '\0';
-	tmp = slash ? xasprintf("%s/.%s.tmp-%s", *copy ? copy : "/", slash + 1, rnd) : xasprintf(".%s.tmp-%s", copy, rnd);
+	tmp =
+	    slash ? xasprintf("%s/.%s.tmp-%s", *copy ? copy : "/", slash + 1, rnd) : xasprintf(".%s.tmp-%s", copy, rnd);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return qerr_sys(err, "save: create %s", tmp);

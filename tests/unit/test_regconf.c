@@ -89,7 +89,8 @@ static void plans(void)
 		printf("#   %s\n", err.msg);
 	T_OK("six registries", rc.nregs == 6);
 	check_plan(&rc, "docker.io/library/alpine:3",
-	           "docker.io/library/alpine:3 -> cache.local:5000/library/alpine insecure mirror | docker.io/library/alpine:3 -> "
+	           "docker.io/library/alpine:3 -> cache.local:5000/library/alpine insecure mirror | "
+	           "docker.io/library/alpine:3 -> "
 	           "cache2.local/hub/library/alpine mirror | docker.io/library/alpine:3 -> docker.io/library/alpine");
 	check_plan(&rc, "reg.one:5000/x/y", "reg.one:5000/x/y -> reg.one:5000/x/y insecure");
 	check_plan(&rc, "example.com/team/app:1", "example.com/team/app:1 -> internal.example:443/mirror/team/app");
@@ -98,16 +99,18 @@ static void plans(void)
 	check_plan(&rc, "a.corp.example/x", "a.corp.example/x -> a.corp.example/x insecure");
 	check_plan(&rc, "corp.example/x", "corp.example/x -> corp.example/x");
 	check_plan(&rc, "digest.example/x:1", "digest.example/x:1 -> digest.example/x");
-	check_plan(&rc,
-	           "digest.example/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	check_plan(&rc, "digest.example/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 	           "digest.example/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef -> "
 	           "dmirror.example/x mirror | "
 	           "digest.example/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef -> "
 	           "digest.example/x");
-	check_plan(&rc, "busybox", "reg.one:5000/busybox -> reg.one:5000/busybox insecure | reg.two/busybox -> reg.two/busybox");
-	check_plan(&rc, "bb:1.36",
-	           "docker.io/library/busybox:1.36 -> cache.local:5000/library/busybox insecure mirror | docker.io/library/busybox:1.36 "
-	           "-> cache2.local/hub/library/busybox mirror | docker.io/library/busybox:1.36 -> docker.io/library/busybox");
+	check_plan(&rc, "busybox",
+	           "reg.one:5000/busybox -> reg.one:5000/busybox insecure | reg.two/busybox -> reg.two/busybox");
+	check_plan(
+	    &rc, "bb:1.36",
+	    "docker.io/library/busybox:1.36 -> cache.local:5000/library/busybox insecure mirror | "
+	    "docker.io/library/busybox:1.36 "
+	    "-> cache2.local/hub/library/busybox mirror | docker.io/library/busybox:1.36 -> docker.io/library/busybox");
 	check_plan(&rc, "app", "example.com/team/app -> internal.example:443/mirror/team/app");
 	check_plan(&rc, "localhost:5000/a", "localhost:5000/a -> localhost:5000/a");
 	regconf_free(&rc);
@@ -115,15 +118,16 @@ static void plans(void)
 	T_OK("empty file", regconf_parse("# nothing\n", "r.conf", &rc, &err) == 0 && rc.nregs == 0);
 	check_plan(&rc, "busybox", "busybox -> docker.io/library/busybox");
 	regconf_free(&rc);
-	T_OK("all search registries blocked",
-	     regconf_parse("unqualified-search-registries=['a.io','b.io']\n[[registry]]\nlocation='a.io'\nblocked=true\n"
-	                   "[[registry]]\nlocation='b.io'\nblocked=true\n",
-	                   "r.conf", &rc, &err) == 0);
+	T_OK(
+	    "all search registries blocked",
+	    regconf_parse("unqualified-search-registries=['a.io','b.io']\n[[registry]]\nlocation='a.io'\nblocked=true\n"
+	                  "[[registry]]\nlocation='b.io'\nblocked=true\n",
+	                  "r.conf", &rc, &err) == 0);
 	check_plan(&rc, "x", "error: x: every registry it could come from is blocked by r.conf");
 	regconf_free(&rc);
 	T_OK("multi-line array, unicode escape",
-	     regconf_parse("unqualified-search-registries = [\n  \"a.io\", # one\n  \"b\\u00e9.io\",\n]\n", "r.conf", &rc,
-	                   &err) == 0 &&
+	     regconf_parse("unqualified-search-registries = [\n  \"a.io\", # one\n  \"b\\u00e9.io\",\n]\n", "r.conf",
+	                   &rc, &err) == 0 &&
 	         rc.search.n == 2 && !strcmp(rc.search.v[1], "b\xc3\xa9.io"));
 	regconf_free(&rc);
 }
@@ -141,9 +145,11 @@ static void rejects(void)
 	bad("[[registry]]\nlocation = \"a.io\n", "r.conf:2: unterminated string");
 	bad("[[registry]]\nlocation = \"a.io\" extra\n", "r.conf:2: unexpected text after the value");
 	bad("[[registry]]\nmirror = [{location = \"m\"}]\n", "arrays hold strings only");
-	bad("[[registry]]\nlocation = 'a.io'\n[[registry]]\nlocation = 'a.io'\n", "r.conf:3: prefix \"a.io\" already used on line 1");
+	bad("[[registry]]\nlocation = 'a.io'\n[[registry]]\nlocation = 'a.io'\n",
+	    "r.conf:3: prefix \"a.io\" already used on line 1");
 	bad("[[registry]]\nprefix = '*.a.io'\nlocation = 'b.io'\n", "a wildcard prefix takes no location");
-	bad("[[registry]]\nlocation = 'a.io'\n[[registry.mirror]]\ninsecure = true\n", "mirror 1 of this registry needs a location");
+	bad("[[registry]]\nlocation = 'a.io'\n[[registry.mirror]]\ninsecure = true\n",
+	    "mirror 1 of this registry needs a location");
 	bad("[aliases]\n'x' = 'busybox'\n", "the value must be a full name");
 	bad("[aliases]\n'a.io/x' = 'a.io/y'\n", "is not a short name");
 	bad("unqualified-search-registries = ['a.io/ns']\n", "\"a.io/ns\" is not host[:port]");

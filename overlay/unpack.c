@@ -31,8 +31,11 @@
 #include "internal.h"
 #include "overlay.h"
 
-#define IN_BLOCK      ((size_t)1 << 20) /* compressed bytes read from the blob at once */
-#define OUT_BLOCK     ((size_t)2 << 20) /* uncompressed bytes handed to libarchive at once */
+/* Blocks of 512 KiB: 50x libarchive's default, and small enough that a worker's buffers (ring included, ~3 MiB)
+   cost few page faults: 12 layers with 2 MiB blocks took 28,000 faults and 2.9 s of CPU, with 512 KiB 11,800
+   and 2.3 s (a VM where a fault is dear). */
+#define IN_BLOCK      ((size_t)512 << 10) /* compressed bytes read from the blob at once */
+#define OUT_BLOCK     ((size_t)512 << 10) /* uncompressed bytes handed to libarchive at once */
 #define RATIO_FLOOR   ((int64_t)1 << 20)
 #define MAX_COMPS     (PATH_MAX / 2 + 1)
 #define LABEL_LEN     12

@@ -20,9 +20,14 @@ t_crash_at() { # DELAY (seconds after the pull starts)
 	$Q gc -q >/dev/null 2>&1
 	# as_root/as_user run the command under `timeout`; kill -9 the qimg-pull process itself.
 	$Q pull -q --tls-verify=false "$REG/crash/debian:latest" >/dev/null 2>&1 &
-	local bg=$! pid=""
+	local bg=$! pid="" n=0
+	# The delay counts from the moment the pull process exists (the shell, env and timeout come first).
+	while [ -z "$pid" ] && [ $n -lt 100 ]; do
+		pid=$(pgrep -n -f "^[^ ]*/qimg(-pull)? pull -q --tls-verify=false $REG/crash/debian" || true)
+		[ -n "$pid" ] || sleep 0.02
+		n=$((n + 1))
+	done
 	sleep "$delay"
-	pid=$(pgrep -n -f "qimg-pull .*pull .*$REG/crash/debian" || true)
 	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
 	[ "$delay" = 0.05 ] && t_ok "kill -9 after ${delay}s: the pull was running and got killed" test -n "$pid"
 	wait "$bg" 2>/dev/null

@@ -80,15 +80,6 @@ static int step_parent_watch(struct run_init *in, struct state *st, struct qerr 
 	return 0;
 }
 
-static int step_namespaces(struct run_init *in, struct state *st, struct qerr *err)
-{
-	(void)st;
-	int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (in->o->net_none ? CLONE_NEWNET : 0);
-	if (unshare(flags) < 0)
-		return qerr_sys(err, "unshare mount, ipc, uts%s namespaces", in->o->net_none ? ", net" : "");
-	return 0;
-}
-
 static int step_hostname(struct run_init *in, struct state *st, struct qerr *err)
 {
 	(void)st;
@@ -181,10 +172,10 @@ struct step {
 	int (*fn)(struct run_init *in, struct state *st, struct qerr *err);
 };
 
-/* The order of DESIGN.md §5, in one place. */
+/* The order of DESIGN.md §5, in one place. The namespaces (pid, mount, ipc, uts, net) come with the clone that
+   made us (run/run.c). */
 static const struct step steps[] = {
 	{"watch qimg", step_parent_watch},
-	{"namespaces", step_namespaces},
 	{"private /", step_private},
 	{"run tmpfs", step_tmpfs},
 	{"overlay", step_overlay},

@@ -284,14 +284,17 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 		return -1;
 	if (t0 > 0)
 		log_debug("run: joined the user namespace in %.1f us", (now_mono() - t0) * 1e6);
-	if (unshare(CLONE_NEWPID) < 0)
-		return qerr_sys(err, "unshare the pid namespace");
 	in->msg_fd = f->msg[1];
 	in->alive_fd = f->pidfd;
 	in->tty_sock = o->tty ? f->sock[1] : -1;
-	w->init = fork();
+	/* PID 1 is cloned straight into its new namespaces; qimg stays in ours (after unshare(CLONE_NEWPID) anything
+	   qimg forked later - a sanitizer's helper - would land in the container's dying pid namespace). Raw clone
+	   is fork without glibc's atfork work; we are single-threaded, and glibc signals itself by gettid(). */
+	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (o->net_none ? CLONE_NEWNET : 0);
+	w->init = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
 	if (w->init < 0)
-		return qerr_sys(err, "fork the container's PID 1");
+		return qerr_sys(err, "clone the container's PID 1 (new pid, mount, ipc, uts%s namespaces)",
+				o->net_none ? ", net" : "");
 	if (w->init == 0) {
 		close(f->msg[0]);
 		close(f->sigfd);

@@ -7,11 +7,11 @@
 #include "cmd.h"
 
 static const char keeper_help[] =
-	"Usage: qimg system keeper status|stop\n\n"
-	"Rootless runs join one user namespace held by a small per-user process (the keeper), created on first\n"
-	"use with newuidmap/newgidmap. `status` shows it; `stop` ends it (the next run starts a new one, e.g.\n"
-	"after /etc/subuid changed).\n\n"
-	"Examples:\n  qimg system keeper status\n  qimg system keeper stop\n";
+    "Usage: qimg system keeper status|stop\n\n"
+    "Rootless runs join one user namespace held by a small per-user process (the keeper), created on first\n"
+    "use with newuidmap/newgidmap. `status` shows it; `stop` ends it (the next run starts a new one, e.g.\n"
+    "after /etc/subuid changed).\n\n"
+    "Examples:\n  qimg system keeper status\n  qimg system keeper stop\n";
 
 static int keeper_status(struct gopts *g)
 {

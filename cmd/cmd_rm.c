@@ -5,8 +5,8 @@
 #include "cmd.h"
 
 static const char rm_help[] = "Usage: qimg rm NAME...\n\n"
-			      "Remove containers kept with `qimg run --keep NAME` (their changes are lost).\n\n"
-			      "Example:\n  qimg run --keep scratch busybox touch /x && qimg rm scratch\n";
+                              "Remove containers kept with `qimg run --keep NAME` (their changes are lost).\n\n"
+                              "Example:\n  qimg run --keep scratch busybox touch /x && qimg rm scratch\n";
 
 int cmd_rm(struct gopts *g, int argc, char **argv)
 {

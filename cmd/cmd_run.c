@@ -8,40 +8,40 @@
 #include "cmd.h"
 
 static const char run_help[] =
-	"Usage: qimg run [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
-	"Run a command in a fresh container of IMAGE (rootless: inside your /etc/subuid range). The container's\n"
-	"writes vanish when it ends unless --keep is given. The exit status is the command's (125: qimg's own\n"
-	"error, 126: the command cannot be executed, 127: it was not found, 128+N: killed by signal N).\n\n"
-	"Options:\n"
-	"  -e, --env K=V|K          set a variable (K alone: take it from this environment)\n"
-	"      --env-file FILE      read K=V lines from FILE\n"
-	"  -v, --volume HOST:CTR[:ro]  bind HOST (file or dir) at CTR in the container\n"
-	"  -w, --workdir DIR        working directory (absolute; created if missing)\n"
-	"  -u, --user USER[:GROUP]  name or uid, group name or gid (from the image's /etc/passwd, /etc/group)\n"
-	"      --entrypoint CMD     replace the image's entrypoint (and drop its default command)\n"
-	"      --hostname NAME      container host name\n"
-	"      --read-only          read-only root filesystem\n"
-	"  -t, --tty                allocate a pseudo-terminal (stdin must be a terminal)\n"
-	"  -i, --interactive        keep stdin open (otherwise the command reads /dev/null)\n"
-	"      --rm                 accepted; containers are removed by default\n"
-	"      --net, --network host|none   host network (default), or only a loopback interface\n"
-	"      --overlay kernel|fuse   overlay implementation (default $QIMG_OVERLAY or kernel)\n"
-	"      --keep NAME          keep the container's changes in the store as NAME (reused by the next\n"
-	"                           --keep NAME; removed by `qimg rm NAME`)\n"
-	"      --from NAME          start from kept container NAME's changes (read-only)\n"
-	"      --cap-add CAP        add a capability (e.g. NET_RAW, ALL)\n"
-	"      --cap-drop CAP       drop a capability (e.g. CHOWN, ALL)\n"
-	"      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n\n"
-	"Examples:\n"
-	"  qimg run busybox echo hello\n"
-	"  qimg run -i -t debian:bookworm bash\n"
-	"  qimg run --net none -v \"$PWD\":/src:ro -w /src alpine ls -l\n"
-	"  qimg run --keep dev debian:bookworm apt-get install -y make && qimg run --from dev debian:bookworm make -v\n";
+    "Usage: qimg run [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
+    "Run a command in a fresh container of IMAGE (rootless: inside your /etc/subuid range). The container's\n"
+    "writes vanish when it ends unless --keep is given. The exit status is the command's (125: qimg's own\n"
+    "error, 126: the command cannot be executed, 127: it was not found, 128+N: killed by signal N).\n\n"
+    "Options:\n"
+    "  -e, --env K=V|K          set a variable (K alone: take it from this environment)\n"
+    "      --env-file FILE      read K=V lines from FILE\n"
+    "  -v, --volume HOST:CTR[:ro]  bind HOST (file or dir) at CTR in the container\n"
+    "  -w, --workdir DIR        working directory (absolute; created if missing)\n"
+    "  -u, --user USER[:GROUP]  name or uid, group name or gid (from the image's /etc/passwd, /etc/group)\n"
+    "      --entrypoint CMD     replace the image's entrypoint (and drop its default command)\n"
+    "      --hostname NAME      container host name\n"
+    "      --read-only          read-only root filesystem\n"
+    "  -t, --tty                allocate a pseudo-terminal (stdin must be a terminal)\n"
+    "  -i, --interactive        keep stdin open (otherwise the command reads /dev/null)\n"
+    "      --rm                 accepted; containers are removed by default\n"
+    "      --net, --network host|none   host network (default), or only a loopback interface\n"
+    "      --overlay kernel|fuse   overlay implementation (default $QIMG_OVERLAY or kernel)\n"
+    "      --keep NAME          keep the container's changes in the store as NAME (reused by the next\n"
+    "                           --keep NAME; removed by `qimg rm NAME`)\n"
+    "      --from NAME          start from kept container NAME's changes (read-only)\n"
+    "      --cap-add CAP        add a capability (e.g. NET_RAW, ALL)\n"
+    "      --cap-drop CAP       drop a capability (e.g. CHOWN, ALL)\n"
+    "      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n\n"
+    "Examples:\n"
+    "  qimg run busybox echo hello\n"
+    "  qimg run -i -t debian:bookworm bash\n"
+    "  qimg run --net none -v \"$PWD\":/src:ro -w /src alpine ls -l\n"
+    "  qimg run --keep dev debian:bookworm apt-get install -y make && qimg run --from dev debian:bookworm make -v\n";
 
 static const char *const run_with_value[] = {
-	"-e", "--env", "--env-file", "-v", "--volume", "-w", "--workdir", "-u", "--user", "--entrypoint",
-	"--hostname", "--net", "--network", "--overlay", "--keep", "--from", "--cap-add", "--cap-drop",
-	"--security-opt", NULL,
+    "-e",     "--env",  "--env-file",   "-v",         "--volume",       "-w",        "--workdir",
+    "-u",     "--user", "--entrypoint", "--hostname", "--net",          "--network", "--overlay",
+    "--keep", "--from", "--cap-add",    "--cap-drop", "--security-opt", NULL,
 };
 
 struct run_args {
@@ -250,7 +250,7 @@ static void run_args_free(struct run_args *a)
 
 /* Resolve the image and take its lease under the shared store lock (held only for that). */
 static int resolve_and_lease(struct gopts *g, struct run_args *a, struct store *st, struct image_spec *spec,
-			     struct qerr *err)
+                             struct qerr *err)
 {
 	autoclose int slock = store_lock(st, false, true, err);
 	if (slock < 0 || cmd_resolve_image(g, a->image, st, spec, err) < 0)

@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define FUSE_SUPER_MAGIC 0x65735546
+#define FUSE_SUPER_MAGIC   0x65735546
 #define FSCONFIG_VALUE_MAX 256 /* fsconfig copies at most 256 bytes of a string value */
-#define FUSE_OVERLAYFS "fuse-overlayfs"
+#define FUSE_OVERLAYFS     "fuse-overlayfs"
 
 enum ovl_kind ovl_kind_default(void)
 {
@@ -109,7 +109,7 @@ static int kernel_mount(const struct ovl_mount_opts *o, struct qerr *err)
 		return fs_fail(err, fsfd, what, o->target);
 	}
 	if (o->upper && (set_str(fsfd, "upperdir", o->upper, o->target, err) < 0 ||
-			 set_str(fsfd, "workdir", o->work, o->target, err) < 0))
+	                 set_str(fsfd, "workdir", o->work, o->target, err) < 0))
 		return -1;
 	/* Opaque dirs are marked user.overlay.opaque by the unpacker: the only kind usable in a user namespace. */
 	if (fsconfig(fsfd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
@@ -208,8 +208,8 @@ static int fuse_mount(const struct ovl_mount_opts *o, struct qerr *err)
 		if (errno != EINTR)
 			return qerr_sys(err, "fuse-overlayfs: wait");
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return qerr_set(err, "overlay: fuse-overlayfs on %s failed (status %d; is /dev/fuse usable?)", o->target,
-				WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		return qerr_set(err, "overlay: fuse-overlayfs on %s failed (status %d; is /dev/fuse usable?)",
+		                o->target, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	struct statfs sf;
 	if (statfs(o->target, &sf) < 0)
 		return qerr_sys(err, "overlay: statfs %s", o->target);

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* clang-format off */
 static const char *const cap_names[] = {
 	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
 	"LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
@@ -16,14 +17,15 @@ static const char *const cap_names[] = {
 	"MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
 	"CHECKPOINT_RESTORE",
 };
+/* clang-format on */
 #define NCAP_NAMES ((int)(sizeof cap_names / sizeof cap_names[0]))
 
 #define BIT(c) ((uint64_t)1 << (c))
 
 /* podman's default set (containers.conf default_capabilities). */
 const uint64_t run_caps_default = BIT(CAP_CHOWN) | BIT(CAP_DAC_OVERRIDE) | BIT(CAP_FOWNER) | BIT(CAP_FSETID) |
-				  BIT(CAP_KILL) | BIT(CAP_NET_BIND_SERVICE) | BIT(CAP_SETFCAP) | BIT(CAP_SETGID) |
-				  BIT(CAP_SETPCAP) | BIT(CAP_SETUID) | BIT(CAP_SYS_CHROOT);
+                                  BIT(CAP_KILL) | BIT(CAP_NET_BIND_SERVICE) | BIT(CAP_SETFCAP) | BIT(CAP_SETGID) |
+                                  BIT(CAP_SETPCAP) | BIT(CAP_SETUID) | BIT(CAP_SYS_CHROOT);
 
 int run_cap_parse(const char *name, uint64_t *mask)
 {
@@ -89,8 +91,8 @@ int run_caps_set(uint64_t permitted, uint64_t inheritable)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2] = {
-		{(uint32_t)permitted, (uint32_t)permitted, (uint32_t)inheritable},
-		{(uint32_t)(permitted >> 32), (uint32_t)(permitted >> 32), (uint32_t)(inheritable >> 32)},
+	    {(uint32_t)permitted, (uint32_t)permitted, (uint32_t)inheritable},
+	    {(uint32_t)(permitted >> 32), (uint32_t)(permitted >> 32), (uint32_t)(inheritable >> 32)},
 	};
 	return (int)syscall(SYS_capset, &hdr, data);
 }

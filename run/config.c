@@ -51,7 +51,7 @@ void run_env_default(struct strv *env, const char *key, const char *val)
 }
 
 void run_env_build(const struct image_spec *spec, const struct strv *user_env, const char *hostname, bool tty,
-		   struct strv *out)
+                   struct strv *out)
 {
 	for (size_t i = 0; i < spec->env.n; i++)
 		if (strchr(spec->env.v[i], '='))
@@ -105,7 +105,7 @@ int run_env_file_read(const char *path, struct strv *out, struct qerr *err)
 /* ---- argv ---- */
 
 int run_argv_build(const struct image_spec *spec, const char *entrypoint, char *const *args, size_t nargs,
-		   struct strv *out, struct qerr *err)
+                   struct strv *out, struct qerr *err)
 {
 	if (entrypoint) {
 		/* --entrypoint replaces the image's Entrypoint and drops its Cmd; "" means none. */

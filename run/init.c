@@ -151,10 +151,10 @@ static int step_tty(struct run_init *in, struct state *st, struct qerr *err)
 }
 
 /* The filesystem steps (run/rootfs.c) in the same shape. */
-#define ROOTFS_STEP(name)                                                                                          \
-	static int step_##name(struct run_init *in, struct state *st, struct qerr *err)                             \
-	{                                                                                                          \
-		return rootfs_##name(in, &st->r, err);                                                             \
+#define ROOTFS_STEP(name)                                                                                              \
+	static int step_##name(struct run_init *in, struct state *st, struct qerr *err)                                \
+	{                                                                                                              \
+		return rootfs_##name(in, &st->r, err);                                                                 \
 	}
 ROOTFS_STEP(private)
 ROOTFS_STEP(tmpfs)
@@ -175,21 +175,21 @@ struct step {
 /* The order of DESIGN.md §5, in one place. The namespaces (pid, mount, ipc, uts, net) come with the clone that
    made us (run/run.c). */
 static const struct step steps[] = {
-	{"watch qimg", step_parent_watch},
-	{"private /", step_private},
-	{"run tmpfs", step_tmpfs},
-	{"overlay", step_overlay},
-	{"/proc", step_proc},
-	{"/dev", step_dev},
-	{"/sys", step_sys},
-	{"/etc files", step_etc},
-	{"-v binds", step_binds},
-	{"hostname", step_hostname},
-	{"loopback", step_loopback},
-	{"pivot_root", step_pivot},
-	{"config", step_plan},
-	{"read-only", step_readonly},
-	{"tty", step_tty},
+    {"watch qimg", step_parent_watch},
+    {"private /", step_private},
+    {"run tmpfs", step_tmpfs},
+    {"overlay", step_overlay},
+    {"/proc", step_proc},
+    {"/dev", step_dev},
+    {"/sys", step_sys},
+    {"/etc files", step_etc},
+    {"-v binds", step_binds},
+    {"hostname", step_hostname},
+    {"loopback", step_loopback},
+    {"pivot_root", step_pivot},
+    {"config", step_plan},
+    {"read-only", step_readonly},
+    {"tty", step_tty},
 };
 
 static int setup(struct run_init *in, struct state *st, struct qerr *err)
@@ -211,9 +211,9 @@ static int setup(struct run_init *in, struct state *st, struct qerr *err)
 /* ---- the command's side: between fork and exec ---- */
 
 static __attribute__((noreturn, format(printf, 3, 4))) void cmd_fail_exit(struct run_init *in, int status,
-									  const char *fmt, ...)
+                                                                          const char *fmt, ...)
 {
-	char text[sizeof ((struct run_msg *)0)->text];
+	char text[sizeof((struct run_msg *)0)->text];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
@@ -226,8 +226,8 @@ static void setup_stdio(struct run_init *in, struct plan *p)
 {
 	if (p->slave >= 0) {
 		/* The pty becomes the controlling terminal of a session of its own. */
-		if (setsid() < 0 || ioctl(p->slave, TIOCSCTTY, 0) < 0 || dup2(p->slave, 0) < 0 || dup2(p->slave, 1) < 0 ||
-		    dup2(p->slave, 2) < 0)
+		if (setsid() < 0 || ioctl(p->slave, TIOCSCTTY, 0) < 0 || dup2(p->slave, 0) < 0 ||
+		    dup2(p->slave, 1) < 0 || dup2(p->slave, 2) < 0)
 			cmd_fail_exit(in, EXIT_RUN_QIMG, "attach the terminal: %s", strerror(errno));
 		close(p->slave);
 	} else if (!in->o->interactive) {
@@ -245,7 +245,7 @@ static void drop_privileges(struct run_init *in, struct plan *p)
 	int bad = -1;
 	if (run_caps_bound(p->caps, &bad) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "drop CAP_%s from the bounding set: %s", run_cap_name(bad),
-			      strerror(errno));
+		              strerror(errno));
 	if (setgroups(u->ngroups, u->groups) < 0 || setresgid(u->gid, u->gid, u->gid) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "set groups of uid %u (gid %u): %s", u->uid, u->gid, strerror(errno));
 	if (p->ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)

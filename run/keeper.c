@@ -16,11 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define KEEPER_RECORD "keeper"
-#define KEEPER_LOCK "keeper.lock"
+#define KEEPER_RECORD  "keeper"
+#define KEEPER_LOCK    "keeper.lock"
 #define HELPER_ERR_MAX 512
-#define KEEPER_TITLE "qimg-keeper"
-#define ARGS_MAX (1u << 20)
+#define KEEPER_TITLE   "qimg-keeper"
+#define ARGS_MAX       (1u << 20)
 
 struct keeper_rec {
 	pid_t pid;
@@ -46,7 +46,7 @@ static int private_dir_open(const char *dir, struct qerr *err)
 	if (sb.st_uid != geteuid() || (sb.st_mode & 077) != 0) {
 		close(fd);
 		return qerr_set(err, "keeper: %s is not a private directory owned by uid %u: refusing to use it", dir,
-				(unsigned)geteuid());
+		                (unsigned)geteuid());
 	}
 	return fd;
 }
@@ -364,7 +364,7 @@ static int keeper_create(int dirfd, struct qerr *err)
 	r.ino = sb.st_ino;
 	char line[96];
 	int len = snprintf(line, sizeof line, "%d %llu %llu\n", (int)r.pid, (unsigned long long)r.ino,
-			   (unsigned long long)r.start);
+	                   (unsigned long long)r.start);
 	if (write_file_atomic_at(dirfd, KEEPER_RECORD, line, (size_t)len, 0600, false, err) < 0)
 		goto fail;
 	log_info("keeper: started pid %d (user namespace %llu)", (int)pid, (unsigned long long)r.ino);

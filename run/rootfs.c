@@ -16,15 +16,15 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-#define RUN_TMP "tmp"         /* the store's tmp/: the run tmpfs is mounted over it, in our namespace only */
-#define RUN_ROOT "tmp/r"      /* overlay target */
-#define RUN_UPPER "tmp/u"
-#define RUN_WORK "tmp/w"
-#define RUN_STUB "tmp/s"       /* the stub layer: mount points and /etc files */
-#define OPENAT2_RETRIES 128
-#define SYMLINK_DEPTH_MAX 40
-#define HOST_FILE_MAX (1u << 20)
+#define IN_ROOT            (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+#define RUN_TMP            "tmp"   /* the store's tmp/: the run tmpfs is mounted over it, in our namespace only */
+#define RUN_ROOT           "tmp/r" /* overlay target */
+#define RUN_UPPER          "tmp/u"
+#define RUN_WORK           "tmp/w"
+#define RUN_STUB           "tmp/s" /* the stub layer: mount points and /etc files */
+#define OPENAT2_RETRIES    128
+#define SYMLINK_DEPTH_MAX  40
+#define HOST_FILE_MAX      (1u << 20)
 #define CONTAINER_FILE_MAX (8u << 20)
 
 static int openat2_fd(int dirfd, const char *path, int flags, uint64_t resolve)
@@ -75,10 +75,10 @@ static int attach(int mfd, int dirfd, const char *path, const char *what, struct
 }
 
 /* A detached bind of dirfd/path ("" = dirfd), optionally recursive, with attributes added. */
-static int bind_tree(int dirfd, const char *path, bool recursive, unsigned attr_set, const char *what,
-		     struct qerr *err)
+static int bind_tree(int dirfd, const char *path, bool recursive, unsigned attr_set, const char *what, struct qerr *err)
 {
-	unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) | (*path ? 0 : AT_EMPTY_PATH);
+	unsigned flags =
+	    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) | (*path ? 0 : AT_EMPTY_PATH);
 	int tfd = open_tree(dirfd, path, flags);
 	if (tfd < 0)
 		return qerr_sys(err, "bind %s", what);
@@ -120,7 +120,7 @@ static int in_root_make_depth(int rootfd, const char *path, bool dir, int depth,
 
 /* base (in the resolved parent pfd) is a dangling symlink: create what it points at, inside the root. */
 static int in_root_follow(int rootfd, int pfd, const char *parent, const char *base, bool dir, int depth,
-			  struct qerr *err)
+                          struct qerr *err)
 {
 	char target[4096];
 	ssize_t n = readlinkat(pfd, base, target, sizeof target - 1);
@@ -159,7 +159,7 @@ static int in_root_make_depth(int rootfd, const char *path, bool dir, int depth,
 	if (fd != -2)
 		return fd;
 	int rc = dir ? mkdirat(pfd, base, 0755)
-		     : openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	             : openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (rc < 0 && errno != EEXIST)
 		return qerr_sys(err, "create %s in the container", path);
 	if (!dir && rc >= 0)
@@ -225,11 +225,12 @@ static int stub_make(struct run_init *in, struct rootfs *r, struct qerr *err)
 		if (mkdirat(r->tmpfd, *d, 0755) < 0)
 			return qerr_sys(err, "run tmpfs: mkdir %s", *d);
 	if (have && (fchmodat(r->tmpfd, "s/etc", etc.st_mode & 07777, 0) < 0 ||
-		     fchownat(r->tmpfd, "s/etc", etc.st_uid, etc.st_gid, AT_SYMLINK_NOFOLLOW) < 0))
+	             fchownat(r->tmpfd, "s/etc", etc.st_uid, etc.st_gid, AT_SYMLINK_NOFOLLOW) < 0))
 		return qerr_sys(err, "run tmpfs: give s/etc the image's /etc mode and owner");
 	autofree char *hosts = NULL, *hostname = NULL, *resolv = NULL;
 	etc_contents(in, &hosts, &hostname, &resolv);
-	if (stub_file(r->tmpfd, "s/etc/hosts", hosts, err) < 0 || stub_file(r->tmpfd, "s/etc/hostname", hostname, err) < 0 ||
+	if (stub_file(r->tmpfd, "s/etc/hosts", hosts, err) < 0 ||
+	    stub_file(r->tmpfd, "s/etc/hostname", hostname, err) < 0 ||
 	    stub_file(r->tmpfd, "s/etc/resolv.conf", resolv, err) < 0)
 		return -1;
 	r->stub = true;
@@ -302,17 +303,17 @@ int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err)
 	if (r->stub)
 		strv_push(&in->lowers, RUN_STUB);
 	struct ovl_mount_opts mo = {
-		.lowers = (const char *const *)in->lowers.v,
-		.nlower = in->lowers.n,
-		.upper = upper,
-		.work = in->work ? in->work : RUN_WORK,
-		.target = RUN_ROOT,
-		.kind = o->overlay,
+	    .lowers = (const char *const *)in->lowers.v,
+	    .nlower = in->lowers.n,
+	    .upper = upper,
+	    .work = in->work ? in->work : RUN_WORK,
+	    .target = RUN_ROOT,
+	    .kind = o->overlay,
 	};
 	if (ovl_mount(&mo, err) < 0)
 		return err->code == ENOENT ? qerr_wrap(err, "a layer of the image is missing from the store (pull it "
-						      "again): ")
-					   : -1;
+		                                            "again): ")
+		                           : -1;
 	/* fuse-overlayfs's daemon lives in this mount namespace with the host root; pivot_root in a copy of it, or the
 	   daemon's root would become the overlay it serves (and it would deadlock on its own requests). */
 	if (o->overlay == OVL_FUSE && fuse_detach(r, err) < 0)
@@ -327,8 +328,8 @@ int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err)
 static int proc_mask(int procfd, struct qerr *err)
 {
 	static const char *const ro[] = {"bus", "fs", "irq", "sys", "sysrq-trigger", NULL};
-	static const char *const masked[] = {"acpi", "asound", "kcore", "keys", "latency_stats", "timer_list",
-					     "timer_stats", "sched_debug", "scsi", NULL};
+	static const char *const masked[] = {"acpi",       "asound",      "kcore",       "keys", "latency_stats",
+	                                     "timer_list", "timer_stats", "sched_debug", "scsi", NULL};
 	struct stat sb;
 	for (const char *const *p = ro; *p; p++) {
 		if (fstatat(procfd, *p, &sb, AT_SYMLINK_NOFOLLOW) < 0)
@@ -342,7 +343,7 @@ static int proc_mask(int procfd, struct qerr *err)
 		if (fstatat(procfd, *p, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		int t = S_ISDIR(sb.st_mode) ? fs_new("tmpfs", NULL, MOUNT_ATTR_RDONLY, err)
-					    : bind_tree(AT_FDCWD, "/dev/null", false, 0, "/dev/null", err);
+		                            : bind_tree(AT_FDCWD, "/dev/null", false, 0, "/dev/null", err);
 		if (t < 0 || attach_close(t, procfd, *p, "mask on /proc entry", err) < 0)
 			return -1;
 	}
@@ -407,10 +408,10 @@ static int dev_tmpfs(int devfd, const char *name, const char *fstype, const char
 static int dev_links(int devfd, struct qerr *err)
 {
 	static const char *const links[][2] = {{"fd", "/proc/self/fd"},
-					       {"stdin", "/proc/self/fd/0"},
-					       {"stdout", "/proc/self/fd/1"},
-					       {"stderr", "/proc/self/fd/2"},
-					       {"core", "/proc/kcore"}};
+	                                       {"stdin", "/proc/self/fd/0"},
+	                                       {"stdout", "/proc/self/fd/1"},
+	                                       {"stderr", "/proc/self/fd/2"},
+	                                       {"core", "/proc/kcore"}};
 	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
 		if (symlinkat(links[i][1], devfd, links[i][0]) < 0)
 			return qerr_sys(err, "create /dev/%s", links[i][0]);
@@ -420,7 +421,8 @@ static int dev_links(int devfd, struct qerr *err)
 /* /dev/shm: a directory of the run tmpfs (a bind costs a fraction of a new tmpfs), noexec. */
 static int dev_shm(int devfd, struct rootfs *r, struct qerr *err)
 {
-	if (mkdirat(devfd, "shm", 0755) < 0 || mkdirat(r->tmpfd, "shm", 0) < 0 || fchmodat(r->tmpfd, "shm", 01777, 0) < 0)
+	if (mkdirat(devfd, "shm", 0755) < 0 || mkdirat(r->tmpfd, "shm", 0) < 0 ||
+	    fchmodat(r->tmpfd, "shm", 01777, 0) < 0)
 		return qerr_sys(err, "create /dev/shm");
 	int t = bind_tree(r->tmpfd, "shm", false, MOUNT_ATTR_NOEXEC, "/dev/shm", err);
 	return t < 0 ? -1 : attach_close(t, devfd, "shm", "/dev/shm", err);
@@ -483,7 +485,8 @@ static void etc_contents(struct run_init *in, char **hosts, char **hostname, cha
 	struct buf b = {0};
 	autofree char *host_hosts = in->o->net_none ? NULL : host_file("/etc/hosts");
 	if (host_hosts)
-		buf_printf(&b, "%s%s", host_hosts, *host_hosts && host_hosts[strlen(host_hosts) - 1] != '\n' ? "\n" : "");
+		buf_printf(&b, "%s%s", host_hosts,
+		           *host_hosts && host_hosts[strlen(host_hosts) - 1] != '\n' ? "\n" : "");
 	else
 		buf_printf(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
 	struct utsname u;

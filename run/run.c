@@ -18,15 +18,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HOSTNAME_HEX 12
+#define HOSTNAME_HEX       12
 #define SPEC_TOUCH_SECONDS 60
 
 /* What the wait for PID 1 has seen so far. */
 struct waitst {
 	pid_t init;
-	int master;        /* -t: the pty master, else -1 */
-	bool have_exit;    /* PID 1 reported the command's status */
-	bool init_gone;    /* PID 1 reaped */
+	int master;     /* -t: the pty master, else -1 */
+	bool have_exit; /* PID 1 reported the command's status */
+	bool init_gone; /* PID 1 reaped */
 	bool have_error;
 	int status;
 	struct run_msg error;
@@ -104,7 +104,8 @@ static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], 
 	for (size_t i = 0; i < o->spec->layers.n; i++) {
 		const char *id = o->spec->layers.v[i];
 		if (!layer_id_valid(id))
-			return qerr_set(err, "image %s: corrupt run spec: layer id \"%.80s\"", o->spec->manifest_digest, id);
+			return qerr_set(err, "image %s: corrupt run spec: layer id \"%.80s\"", o->spec->manifest_digest,
+			                id);
 		strv_push_take(&in->lowers, xasprintf("layers/%s", id));
 	}
 	if (run_kept_prepare(st, o, in, locks, err) < 0 || binds_check(o, &in->bind_srcs, err) < 0)
@@ -187,10 +188,10 @@ enum { P_MSG, P_SIG, P_IN, P_MASTER, P_N };
 static void wait_loop(int msgfd, int sigfd, struct waitst *w, bool early)
 {
 	struct pollfd p[P_N] = {
-		[P_MSG] = {msgfd, POLLIN, 0},
-		[P_SIG] = {sigfd, POLLIN, 0},
-		[P_IN] = {w->master >= 0 ? STDIN_FILENO : -1, POLLIN, 0},
-		[P_MASTER] = {w->master, POLLIN, 0},
+	    [P_MSG] = {msgfd, POLLIN, 0},
+	    [P_SIG] = {sigfd, POLLIN, 0},
+	    [P_IN] = {w->master >= 0 ? STDIN_FILENO : -1, POLLIN, 0},
+	    [P_MASTER] = {w->master, POLLIN, 0},
 	};
 	while (!w->init_gone) {
 		if (w->have_exit && early && w->master < 0)
@@ -277,7 +278,7 @@ static void init_free(struct run_init *in, int locks[2])
 
 /* Fork PID 1 into a new pid namespace (the other namespaces it makes itself) and wait for the command. */
 static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct fds *f, struct waitst *w,
-			  struct qerr *err)
+                          struct qerr *err)
 {
 	double t0 = qlog_level >= LOG_DEBUG ? now_mono() : 0;
 	if (in->rootless && run_userns_enter(err) < 0)
@@ -290,11 +291,12 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 	/* PID 1 is cloned straight into its new namespaces; qimg stays in ours (after unshare(CLONE_NEWPID) anything
 	   qimg forked later - a sanitizer's helper - would land in the container's dying pid namespace). Raw clone
 	   is fork without glibc's atfork work; we are single-threaded, and glibc signals itself by gettid(). */
-	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (o->net_none ? CLONE_NEWNET : 0);
+	unsigned long flags =
+	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (o->net_none ? CLONE_NEWNET : 0);
 	w->init = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
 	if (w->init < 0)
 		return qerr_sys(err, "clone the container's PID 1 (new pid, mount, ipc, uts%s namespaces)",
-				o->net_none ? ", net" : "");
+		                o->net_none ? ", net" : "");
 	if (w->init == 0) {
 		close(f->msg[0]);
 		close(f->sigfd);

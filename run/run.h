@@ -78,8 +78,9 @@ struct run_opts {
    after resolving the image). Returns the lock fd. */
 int run_image_lease(struct store *st, const char *manifest_digest, struct qerr *err);
 
-/* Run the container and wait for it (the caller holds the image's lease). Returns the command's exit status (128+N when killed by signal N), or -1
-   with err set (err->exit_status: 125 qimg's error, 126 cannot execute, 127 not found). */
+/* Run the container and wait for it (the caller holds the image's lease). Returns the command's exit status
+   (128+N when killed by signal N), or -1 with err set (err->exit_status: 125 qimg's error, 126 cannot execute,
+   127 not found). */
 int run_container(const struct run_opts *o, struct qerr *err);
 
 /* Capability name ("CHOWN", "cap_chown", "ALL") -> bit mask. 0 on success. */

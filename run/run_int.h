@@ -29,22 +29,22 @@ struct run_user {
 	gid_t gid;
 	gid_t *groups; /* supplementary groups from /etc/group, plus gid */
 	size_t ngroups;
-	char *name;    /* NULL when the uid has no passwd entry */
-	char *home;    /* "/" when unknown */
+	char *name; /* NULL when the uid has no passwd entry */
+	char *home; /* "/" when unknown */
 };
 /* Resolve "name|uid[:group|gid]" ("" = root) against /etc/passwd and /etc/group text (NULL = file missing). */
 int run_user_resolve(const char *spec, const char *passwd, const char *group, struct run_user *u, struct qerr *err);
 void run_user_free(struct run_user *u);
 /* The command line per docker's rules: CLI args replace Cmd; --entrypoint replaces Entrypoint and clears Cmd. */
 int run_argv_build(const struct image_spec *spec, const char *entrypoint, char *const *args, size_t nargs,
-		   struct strv *out, struct qerr *err);
+                   struct strv *out, struct qerr *err);
 /* Set K=V (replacing K) / only when K is missing / look K up. */
 void run_env_set(struct strv *env, const char *kv);
 void run_env_default(struct strv *env, const char *key, const char *val);
 const char *run_env_get(const struct strv *env, const char *key);
 /* Image Env, then -e, then PATH/HOSTNAME/TERM defaults (HOME comes later, from passwd). */
 void run_env_build(const struct image_spec *spec, const struct strv *user_env, const char *hostname, bool tty,
-		   struct strv *out);
+                   struct strv *out);
 /* Parse one --env-file text (as docker does) into out. */
 int run_env_text_parse(const char *text, const char *what, struct strv *out, struct qerr *err);
 
@@ -63,24 +63,24 @@ struct run_init {
 	const struct run_opts *o;
 	bool rootless;
 	const char *store_root; /* reopened by path: fds from before unshare point into the host's mounts */
-	struct strv lowers; /* relative to the store root, bottom first */
-	char *upper, *work; /* relative to the store root; NULL = on the run's tmpfs */
-	bool upper_fresh;   /* a kept upper just created: give it the image root's mode and owner */
-	struct strv bind_srcs; /* -v sources as absolute paths */
+	struct strv lowers;     /* relative to the store root, bottom first */
+	char *upper, *work;     /* relative to the store root; NULL = on the run's tmpfs */
+	bool upper_fresh;       /* a kept upper just created: give it the image root's mode and owner */
+	struct strv bind_srcs;  /* -v sources as absolute paths */
 	char *hostname;
-	int msg_fd;         /* write end of the message pipe */
-	int alive_fd;       /* read end of a pipe qimg holds open: EOF = qimg is gone */
-	int tty_sock;       /* -t: socket to hand the pty master to qimg; else -1 */
-	sigset_t oldmask;   /* signal mask to restore in the command */
-	sigset_t fwd;       /* signals PID 1 forwards to the command */
+	int msg_fd;       /* write end of the message pipe */
+	int alive_fd;     /* read end of a pipe qimg holds open: EOF = qimg is gone */
+	int tty_sock;     /* -t: socket to hand the pty master to qimg; else -1 */
+	sigset_t oldmask; /* signal mask to restore in the command */
+	sigset_t fwd;     /* signals PID 1 forwards to the command */
 };
 __attribute__((noreturn)) void run_init_main(struct run_init *in);
 
 /* ---- rootfs.c: the filesystem steps, in this order ---- */
 struct rootfs {
-	int tmpfd;  /* root of the run's tmpfs (upper, work, the /etc files) */
-	int rootfd; /* the new root: the overlay */
-	bool stub;  /* the stub layer (mount points, /etc files) is stacked over the image */
+	int tmpfd;     /* root of the run's tmpfs (upper, work, the /etc files) */
+	int rootfd;    /* the new root: the overlay */
+	bool stub;     /* the stub layer (mount points, /etc files) is stacked over the image */
 	bool old_root; /* after pivot_root: the old root is still stacked on / (see rootfs_pivot) */
 };
 int rootfs_private(struct run_init *in, struct rootfs *r, struct qerr *err);
@@ -113,7 +113,6 @@ void run_tty_resize(int master);
 
 /* ---- kept.c: --keep / --from containers under runs/NAME/ ---- */
 /* Lock, check and create what --keep/--from need; fills in->upper/work/lowers. locks[0..1] get the lock fds. */
-int run_kept_prepare(struct store *st, const struct run_opts *o, struct run_init *in, int locks[2],
-		     struct qerr *err);
+int run_kept_prepare(struct store *st, const struct run_opts *o, struct run_init *in, int locks[2], struct qerr *err);
 
 #endif

@@ -12,7 +12,7 @@ static char *join(const struct strv *v)
 }
 
 static void argv_case(const char *name, const char *ep_img, const char *cmd_img, const char *entrypoint,
-		      char *const *args, size_t nargs, const char *want)
+                      char *const *args, size_t nargs, const char *want)
 {
 	struct image_spec spec = {0};
 	if (ep_img)
@@ -59,8 +59,8 @@ static void test_env(void)
 	strv_push(&user, "NEW=x=y");
 	run_env_build(&spec, &user, "h1", true, &out);
 	char *got = join(&out);
-	T_STREQ("env: image, then -e, then defaults", "FOO=cli|KEEP=1|NEW=x=y|PATH=" RUN_DEFAULT_PATH "|HOSTNAME=h1|TERM=xterm",
-		got);
+	T_STREQ("env: image, then -e, then defaults",
+	        "FOO=cli|KEEP=1|NEW=x=y|PATH=" RUN_DEFAULT_PATH "|HOSTNAME=h1|TERM=xterm", got);
 	free(got);
 	T_STREQ("env: get", "x=y", run_env_get(&out, "NEW"));
 	T_OK("env: get missing", run_env_get(&out, "NE") == NULL);
@@ -75,7 +75,7 @@ static void test_env(void)
 	setenv("QIMG_T_HOSTVAR", "hv", 1);
 	unsetenv("QIMG_T_UNSET");
 	int rc = run_env_text_parse("\xef\xbb\xbf# comment\n\n  A=1\nB= spaced \r\nQIMG_T_HOSTVAR\nQIMG_T_UNSET\nC=\n",
-				    "f", &f, &err);
+	                            "f", &f, &err);
 	got = join(&f);
 	T_OK("env-file: parses", rc == 0);
 	T_STREQ("env-file: docker's rules", "A=1|B= spaced |QIMG_T_HOSTVAR=hv|C=", got);
@@ -88,9 +88,9 @@ static void test_env(void)
 }
 
 static const char PASSWD[] = "root:x:0:0:root:/root:/bin/sh\n"
-			     "app:x:1000:1000:app:/home/app:/bin/sh\n"
-			     "broken line\n"
-			     "nohome:x:1001:1001:::/bin/sh\n";
+                             "app:x:1000:1000:app:/home/app:/bin/sh\n"
+                             "broken line\n"
+                             "nohome:x:1001:1001:::/bin/sh\n";
 static const char GROUP[] = "root:x:0:\nusers:x:100:app,other\nwheel:x:10:root\napp:x:1000:\nextra:x:2000:app\n";
 
 static void user_case(const char *name, const char *spec, const char *want)
@@ -138,8 +138,8 @@ static void test_subid(void)
 	T_OK("subid: by uid", run_subid_find(text, "carol", 1001, &s, &c) == 0 && s == 200000 && c == 1000);
 	T_OK("subid: empty range skipped, first valid", run_subid_find(text, "bob", 7, &s, &c) == 0 && s == 400000);
 	T_OK("subid: missing", run_subid_find(text, "dave", 7, &s, &c) < 0);
-	struct idmap m = {.uid = {{0, 1000, 1}, {1, 100000, 65536}}, .gid = {{0, 1000, 1}, {1, 100000, 65536}},
-			  .nuid = 2, .ngid = 2};
+	struct idmap m = {
+	    .uid = {{0, 1000, 1}, {1, 100000, 65536}}, .gid = {{0, 1000, 1}, {1, 100000, 65536}}, .nuid = 2, .ngid = 2};
 	char *str = run_idmap_string(&m);
 	T_STREQ("idmap: string", "u0:1000:1,1:100000:65536 g0:1000:1,1:100000:65536", str);
 	free(str);
@@ -153,8 +153,7 @@ static void test_caps(void)
 	T_OK("caps: ALL", run_cap_parse("all", &m) == 0 && m == RUN_CAPS_ALL);
 	T_OK("caps: unknown", run_cap_parse("FLY", &m) < 0);
 	uint64_t sys_admin = (uint64_t)1 << 21, chown = 1;
-	T_OK("caps: default has CHOWN, not SYS_ADMIN",
-	     (run_caps_default & chown) && !(run_caps_default & sys_admin));
+	T_OK("caps: default has CHOWN, not SYS_ADMIN", (run_caps_default & chown) && !(run_caps_default & sys_admin));
 	T_OK("caps: add", run_caps_effective_set(sys_admin, 0) == (run_caps_default | sys_admin));
 	T_OK("caps: drop", run_caps_effective_set(0, chown) == (run_caps_default & ~chown));
 	T_OK("caps: drop ALL then add", run_caps_effective_set(chown, RUN_CAPS_ALL) == chown);

@@ -179,8 +179,10 @@ int main(void)
 		T_DONE();
 	}
 	/* A long base path: 70 layers of it are far past one page in a legacy lowerdir string. */
-	snprintf(base, sizeof base, "/tmp/qimg-test-ovl-%d-padding-padding-padding-padding-padding-padding", (int)getpid());
-	if (mkdir(base, 0755) < 0 || unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+	snprintf(base, sizeof base, "/tmp/qimg-test-ovl-%d-padding-padding-padding-padding-padding-padding",
+	         (int)getpid());
+	if (mkdir(base, 0755) < 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		printf("FAIL setup: %s\n", strerror(errno));
 		return 1;
 	}

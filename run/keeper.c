@@ -10,17 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define KEEPER_RECORD  "keeper"
-#define KEEPER_LOCK    "keeper.lock"
-#define HELPER_ERR_MAX 512
-#define KEEPER_TITLE   "qimg-keeper"
-#define ARGS_MAX       (1u << 20)
+#define KEEPER_RECORD   "keeper"
+#define KEEPER_LOCK     "keeper.lock"
+#define HELPER_ERR_MAX  512
+#define KEEPER_TITLE    "qimg-keeper"
+#define ARGS_MAX        (1u << 20)
+#define TRIM_RANGES_MAX 1024
+#define TRIM_MIN        (1ul << 20) /* anonymous mappings at least this big are given back (keeper_trim) */
 
 struct keeper_rec {
 	pid_t pid;
@@ -190,22 +195,115 @@ static void keeper_prepare(void)
 	(void)sigprocmask(SIG_UNBLOCK, &all, NULL);
 }
 
-/* The keeper itself: unshare the user namespace, report, drop every fd, wait for SIGTERM. */
+/* One line of /proc/self/maps: "start-end perms offset dev inode [path]". */
+struct maps_line {
+	unsigned long start, end, inode;
+	bool writable, private, named, heap;
+};
+
+static bool maps_parse(const char *line, struct maps_line *m)
+{
+	char *p;
+	m->start = strtoul(line, &p, 16);
+	if (*p != '-')
+		return false;
+	m->end = strtoul(p + 1, &p, 16);
+	while (*p == ' ')
+		p++;
+	m->writable = p[0] && p[1] == 'w';
+	m->private = p[0] && p[1] && p[2] && p[3] == 'p';
+	for (int field = 0; field < 3 && p; field++) /* perms, offset, dev */
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return false;
+	m->inode = strtoul(p, &p, 10);
+	while (*p == ' ')
+		p++;
+	m->heap = strncmp(p, "[heap]", 6) == 0;
+	m->named = *p && *p != '\n' && !m->heap;
+	return true;
+}
+
+static const char *maps_next(const char *line)
+{
+	const char *nl = strchr(line, '\n');
+	return nl ? nl + 1 : NULL;
+}
+
+/* The inode of the file mapped at addr (0: anonymous or none). */
+static unsigned long maps_inode_at(const char *maps, unsigned long addr)
+{
+	struct maps_line m;
+	for (const char *line = maps; line && *line && maps_parse(line, &m); line = maps_next(line))
+		if (addr >= m.start && addr < m.end)
+			return m.inode;
+	return 0;
+}
+
+/* Give back what the keeper inherited from a busy parent (qimg-pull: its malloc heap, thread arenas and stacks,
+   and the relocated pages of libcurl, libcrypto, libarchive...: megabytes) so its RSS is only what it touches.
+   Kept: this executable, libc and the dynamic loader (the keeper still runs them), named mappings ([stack]...),
+   the TLS block, and small anonymous blocks (the loader's data, libraries' .bss). Runs in the middle process; after it
+   nothing may use malloc or glibc's fork, and no other library may be called. */
+static void keeper_trim(void)
+{
+	char buf[1 << 16];
+	size_t len = 0;
+	ssize_t n;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	unsigned long self = maps_inode_at(buf, (unsigned long)&keeper_trim);
+	unsigned long libc = maps_inode_at(buf, (unsigned long)&pause);
+	unsigned long ldso = getauxval(AT_BASE) ? maps_inode_at(buf, getauxval(AT_BASE)) : self;
+	/* &pause resolving into the executable (a PLT stub) would hide libc: then leave the libraries alone. */
+	bool libs = libc != self || !getauxval(AT_BASE);
+	unsigned long tp = (unsigned long)__builtin_thread_pointer(), sp = (unsigned long)__builtin_frame_address(0);
+	unsigned long prev_end = 0, prev_inode = 0;
+	struct maps_line m;
+	/* Decide everything first: once memory is given back, even strtoul may fault (locale data on the heap). */
+	struct {
+		unsigned long start, len;
+	} drop[TRIM_RANGES_MAX];
+	size_t ndrop = 0;
+	for (const char *line = buf; line && *line && maps_parse(line, &m) && ndrop < TRIM_RANGES_MAX;
+	     line = maps_next(line)) {
+		bool ours = m.inode == self || m.inode == libc || m.inode == ldso;
+		bool foreign = libs && m.inode != 0 && !ours && m.private;
+		bool anon = m.inode == 0 && !m.named && m.writable && m.private;
+		bool bss = anon && m.start == prev_end && prev_inode != 0;
+		bool holds_us = (tp >= m.start && tp < m.end) || (sp >= m.start && sp < m.end);
+		bool big = m.end - m.start >= TRIM_MIN; /* heap, arenas, thread stacks; not the loader's small blocks */
+		if (!holds_us && (foreign || (anon && !bss && (big || m.heap))))
+			drop[ndrop].start = m.start, drop[ndrop++].len = m.end - m.start;
+		prev_end = m.end;
+		prev_inode = m.inode;
+	}
+	for (size_t i = 0; i < ndrop; i++)
+		(void)madvise((void *)drop[i].start, drop[i].len, MADV_DONTNEED);
+}
+
+/* The keeper itself: unshare the user namespace, report, drop every fd, wait for SIGTERM. Only syscall() from
+   here on (resolved before keeper_trim): a first call through another PLT slot would need the loader's data. */
 static __attribute__((noreturn)) void keeper_main(int report)
 {
 	struct {
 		int pid, err;
-	} msg = {getpid(), 0};
-	if (unshare(CLONE_NEWUSER) < 0)
+	} msg = {(int)syscall(SYS_getpid), 0};
+	if (syscall(SYS_unshare, CLONE_NEWUSER) < 0)
 		msg.err = errno;
 	if (report > 0)
-		(void)close_range(0, (unsigned)report - 1, 0);
-	(void)close_range((unsigned)report + 1, ~0U, 0);
-	if (write(report, &msg, sizeof msg) != (ssize_t)sizeof msg || msg.err)
-		_exit(1);
-	close(report);
+		(void)syscall(SYS_close_range, 0, report - 1, 0);
+	(void)syscall(SYS_close_range, report + 1, ~0U, 0);
+	if (syscall(SYS_write, report, &msg, sizeof msg) != (long)sizeof msg || msg.err)
+		syscall(SYS_exit_group, 1);
+	(void)syscall(SYS_close, report);
 	for (;;)
-		pause();
+		(void)syscall(SYS_pause);
 }
 
 /* Fork a keeper detached from us (double fork, new session); returns its pid. */
@@ -223,9 +321,13 @@ static pid_t keeper_spawn(struct qerr *err)
 	if (mid == 0) {
 		close(p[0]);
 		keeper_prepare();
-		pid_t k = fork();
+		/* Bind syscall() and errno's accessor now, while the loader's data is intact. */
+		errno = (int)syscall(SYS_getpid) & 0;
+		keeper_trim();
+		/* Raw clone: glibc's fork() would walk malloc arenas keeper_trim just zeroed. */
+		long k = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
 		if (k != 0)
-			_exit(k < 0);
+			syscall(SYS_exit_group, k < 0);
 		keeper_main(p[1]);
 	}
 	close(p[1]);

@@ -180,6 +180,16 @@ t_keeper() {
 	t_ok "a record naming another process is ignored" $Q run "$BB" true
 	kill "$other" 2>/dev/null
 	t_ok "the keeper dir is private" test "$(stat -c %a "$TMPD/user/run/qimg")" = 700
+	# A keeper started by qimg-pull (its heap, threads and libcurl/libcrypto pages) is as small.
+	$Q system keeper stop >/dev/null 2>&1
+	t_ok "pull starts the keeper" $Q pull -q --tls-verify=false "$BB"
+	pid=$(sed -n 's/^running: pid \([0-9]*\),.*/\1/p' <($Q system keeper status))
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+	if [ -n "${ASAN_OPTIONS-}" ]; then skip "keeper from pull: RSS under 1 MB" "sanitizer build"
+	elif [ -n "$rss" ] && [ "$rss" -lt 1024 ]; then pass "keeper from pull: RSS under 1 MB (${rss} kB)"; else
+		fail "keeper from pull: RSS under 1 MB" "VmRSS ${rss:-?} kB"; fi
+	t_ok "runs join the keeper pull started" $Q run "$BB" true
+	t_eq "still one keeper" 1 "$(keepers)"
 }
 
 t_keeper_dir() {

@@ -182,7 +182,7 @@ t_keeper() {
 	t_ok "the keeper dir is private" test "$(stat -c %a "$TMPD/user/run/qimg")" = 700
 	# A keeper started by qimg-pull (its heap, threads and libcurl/libcrypto pages) is as small.
 	$Q system keeper stop >/dev/null 2>&1
-	t_ok "pull starts the keeper" $Q pull -q --tls-verify=false "$BB"
+	QIMG_STORE=$USER_HOME/fresh-store t_ok "pull starts the keeper (to unpack)" $Q pull -q --tls-verify=false "$BB"
 	pid=$(sed -n 's/^running: pid \([0-9]*\),.*/\1/p' <($Q system keeper status))
 	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
 	if [ -n "${ASAN_OPTIONS-}" ]; then skip "keeper from pull: RSS under 1 MB" "sanitizer build"

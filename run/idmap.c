@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,9 +78,8 @@ int run_idmap_get(struct idmap *m, struct qerr *err)
 		m->nuid = m->ngid = 1;
 		return 0;
 	}
-	struct passwd *pw = getpwuid(uid);
-	const char *name = pw ? pw->pw_name : NULL;
-	autofree char *namecopy = name ? xstrdup(name) : NULL;
+	autofree char *namecopy = NULL;
+	(void)passwd_entry(uid, &namecopy, NULL);
 	m->uid[0] = (struct idmap_range){0, uid, 1};
 	m->gid[0] = (struct idmap_range){0, gid, 1};
 	if (subid_range("/etc/subuid", namecopy, uid, &m->uid[1], err) < 0 ||

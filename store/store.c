@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +30,11 @@ char *store_default_root(const char *opt)
 	if (xdg && *xdg == '/')
 		return xasprintf("%s/qimg", xdg);
 	const char *home = getenv("HOME");
-	if (!home || *home != '/') {
-		struct passwd *pw = getpwuid(getuid());
-		home = pw ? pw->pw_dir : "/";
-	}
-	return xasprintf("%s/.local/share/qimg", home);
+	if (home && *home == '/')
+		return xasprintf("%s/.local/share/qimg", home);
+	autofree char *pwhome = NULL;
+	(void)passwd_entry(getuid(), NULL, &pwhome);
+	return xasprintf("%s/.local/share/qimg", pwhome && *pwhome == '/' ? pwhome : "");
 }
 
 int store_open(struct store *st, const char *root_opt, struct qerr *err)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -458,4 +459,88 @@ int64_t parse_duration(const char *s)
 	else
 		return -1;
 	return (int64_t)(v * (double)mul);
+}
+
+/* ---- the caller's passwd entry, without NSS in this (static) binary ---- */
+
+/* In a passwd text, the entry of uid: its name and home (either may be NULL). */
+static int passwd_scan(const char *text, uid_t uid, char **name, char **home)
+{
+	for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		size_t len = strcspn(line, "\n");
+		const char *f[7];
+		size_t flen[7], n = 0;
+		for (const char *p = line; n < 7 && p <= line + len; n++) {
+			size_t l = strcspn(p, ":\n");
+			f[n] = p;
+			flen[n] = l;
+			p += l + 1;
+		}
+		if (n < 6 || flen[2] == 0 || flen[2] > 10)
+			continue;
+		char num[11];
+		memcpy(num, f[2], flen[2]);
+		num[flen[2]] = '\0';
+		char *end;
+		unsigned long v = strtoul(num, &end, 10);
+		if (*end || v != uid)
+			continue;
+		if (name)
+			*name = xstrndup(f[0], flen[0]);
+		if (home)
+			*home = xstrndup(f[5], flen[5]);
+		return 0;
+	}
+	return -1;
+}
+
+/* `getent passwd UID`: NSS (LDAP, sssd, systemd-homed) through the system's own tool. */
+static char *getent_passwd(uid_t uid)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return NULL;
+	char num[16];
+	snprintf(num, sizeof num, "%u", (unsigned)uid);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (dup2(p[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (devnull >= 0)
+			(void)dup2(devnull, STDERR_FILENO);
+		execlp("getent", "getent", "passwd", num, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	struct buf out = {0};
+	char chunk[1024];
+	ssize_t n;
+	while (pid > 0 && out.len < 65536 && ((n = read(p[0], chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0)
+			buf_append(&out, chunk, (size_t)n);
+	close(p[0]);
+	int st = 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		buf_free(&out);
+		return NULL;
+	}
+	buf_append(&out, "", 1);
+	return out.p;
+}
+
+int passwd_entry(uid_t uid, char **name, char **home)
+{
+	if (name)
+		*name = NULL;
+	if (home)
+		*home = NULL;
+	struct qerr ignore;
+	autofree char *files = read_file_at(AT_FDCWD, "/etc/passwd", 16u << 20, NULL, &ignore);
+	if (files && passwd_scan(files, uid, name, home) == 0)
+		return 0;
+	autofree char *nss = getent_passwd(uid);
+	return nss ? passwd_scan(nss, uid, name, home) : -1;
 }

@@ -84,6 +84,10 @@ char *line_escape(const char *s);
 /* Unescape in place. */
 void line_unescape(char *s);
 
+/* The passwd entry of uid: /etc/passwd first, else `getent passwd` (NSS); name and home are set (caller frees)
+   or NULL. qimg is linked statically, so getpwuid() with its NSS modules is not available to it. */
+int passwd_entry(uid_t uid, char **name, char **home);
+
 /* Parse "10", "10k", "2G" (1024-based) into bytes; -1 on error. */
 int64_t parse_size(const char *s);
 /* Parse "30s", "10m", "7d", "2h" into seconds; -1 on error. */

@@ -194,17 +194,18 @@ static const struct step steps[] = {
 
 static int setup(struct run_init *in, struct state *st, struct qerr *err)
 {
+	enum { NSTEPS = sizeof steps / sizeof steps[0] };
 	bool timed = qlog_level >= LOG_DEBUG;
-	double t = timed ? now_mono() : 0;
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+	double t[NSTEPS + 1] = {timed ? now_mono() : 0};
+	for (size_t i = 0; i < NSTEPS; i++) {
 		if (steps[i].fn(in, st, err) < 0)
 			return qerr_wrap(err, "%s: ", steps[i].name);
-		if (timed) {
-			double now = now_mono();
-			log_debug("run: step %-11s %7.1f us", steps[i].name, (now - t) * 1e6);
-			t = now;
-		}
+		if (timed)
+			t[i + 1] = now_mono();
 	}
+	/* Printed after the last step, so that writing them is not counted in any. */
+	for (size_t i = 0; timed && i < NSTEPS; i++)
+		log_debug("run: step %-11s %7.1f us", steps[i].name, (t[i + 1] - t[i]) * 1e6);
 	return 0;
 }
 
@@ -270,12 +271,48 @@ static __attribute__((noreturn)) void exec_fail(struct run_init *in, const char 
 	cmd_fail_exit(in, EXIT_RUN_NOEXEC, "exec: \"%s\": %s", cmd, strerror(e));
 }
 
+#define INTERP_DEPTH 5 /* the kernel follows at most 4 nested #! interpreters */
+
+/* 1 if path, followed inside the container, is qimg's own binary or a script whose #! chain reaches it. */
+static int exec_guard_depth(struct run_init *in, const char *path, int depth)
+{
+	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		fd = open(path, O_PATH | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return 0; /* execve reports it */
+	if (sb.st_dev == in->self_dev && sb.st_ino == in->self_ino)
+		return 1;
+	char line[256];
+	ssize_t n = S_ISREG(sb.st_mode) && depth < INTERP_DEPTH ? pread(fd, line, sizeof line - 1, 0) : -1;
+	if (n < 3 || line[0] != '#' || line[1] != '!')
+		return 0;
+	line[n] = '\0';
+	char *interp = line + 2;
+	interp += strspn(interp, " \t");
+	interp[strcspn(interp, " \t\n")] = '\0';
+	return *interp && exec_guard_depth(in, interp, depth + 1);
+}
+
+/* Until it execs, the command's /proc/self/exe is qimg's own binary on the host: `--entrypoint /proc/self/exe`,
+   a symlink to it or a "#!/proc/self/exe" script would run it inside the container, and a process holding it
+   could write to it once it is no longer running (CVE-2019-5736). Refused, 126. (A concurrent swap of a symlink
+   between this check and execve needs a second writer to the container's files, e.g. through a shared -v.) */
+static void exec_guard(struct run_init *in, const char *cmd, const char *path)
+{
+	if (exec_guard_depth(in, path, 0))
+		cmd_fail_exit(in, EXIT_RUN_NOEXEC, "exec: \"%s\": refusing to run qimg's own binary in the container",
+		              cmd);
+}
+
 /* execvp with the container's PATH (not ours), telling "not found" (127) from "cannot execute" (126). */
 static __attribute__((noreturn)) void exec_search(struct run_init *in, struct plan *p)
 {
 	char **argv = p->argv.v, **envp = p->env.v;
 	const char *cmd = argv[0];
 	if (strchr(cmd, '/')) {
+		exec_guard(in, cmd, cmd);
 		execve(cmd, argv, envp);
 		exec_fail(in, cmd, errno, false);
 	}
@@ -287,6 +324,7 @@ static __attribute__((noreturn)) void exec_search(struct run_init *in, struct pl
 	for (const char *d = path;; d++) {
 		size_t dl = strcspn(d, ":");
 		if (snprintf(full, sizeof full, "%.*s/%s", (int)(dl ? dl : 1), dl ? d : ".", cmd) < (int)sizeof full) {
+			exec_guard(in, cmd, full);
 			execve(full, argv, envp);
 			if (errno == EACCES)
 				seen = EACCES;

@@ -73,6 +73,8 @@ struct run_init {
 	int tty_sock;     /* -t: socket to hand the pty master to qimg; else -1 */
 	sigset_t oldmask; /* signal mask to restore in the command */
 	sigset_t fwd;     /* signals PID 1 forwards to the command */
+	dev_t self_dev;   /* qimg's own binary: the command may never exec it (see init.c, exec_guard) */
+	ino_t self_ino;
 };
 __attribute__((noreturn)) void run_init_main(struct run_init *in);
 

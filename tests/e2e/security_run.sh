@@ -149,10 +149,20 @@ t_self_exe() {
 		/proc/1/exe --version 2>/dev/null && echo exec-ok; true'
 	t_eq "/proc/1/exe refused every way" "" "$(cat "$T_OUT")"
 	t_fail "--entrypoint /proc/self/exe does not run the host binary" $Q run --entrypoint /proc/self/exe "$IMG" --version
-	t_eq "--entrypoint /proc/self/exe: 127" 127 "$T_RC"
+	t_eq "--entrypoint /proc/self/exe: 126" 126 "$T_RC"
+	t_contains "--entrypoint /proc/self/exe: refused by name" "refusing to run qimg's own binary" "$(cat "$T_ERR")"
 	printf '#!/proc/self/exe\n' >"$TMPD/selfexe" && chmod 0755 "$TMPD/selfexe"
 	t_fail "a #!/proc/self/exe script from a -v mount does not run the host binary" \
 		$Q run -v "$TMPD/selfexe:/bin/selfexe:ro" "$IMG" /bin/selfexe
+	t_eq "#!/proc/self/exe: 126" 126 "$T_RC"
+	printf '#!/bin/selfexe\n' >"$TMPD/selfexe2" && chmod 0755 "$TMPD/selfexe2"
+	t_fail "a script whose #! names such a script does not run the host binary" \
+		$Q run -v "$TMPD/selfexe:/bin/selfexe:ro" -v "$TMPD/selfexe2:/bin/selfexe2:ro" "$IMG" selfexe2
+	t_eq "nested #!: 126" 126 "$T_RC"
+	ln -sf /proc/self/exe "$TMPD/selflink"
+	t_fail "a symlink to /proc/self/exe found through PATH does not run the host binary" \
+		$Q run -v "$TMPD:/hostdir:ro" -e PATH=/hostdir:/bin "$IMG" selflink --version
+	t_eq "symlink to /proc/self/exe: 126" 126 "$T_RC"
 	t_eq "the qimg binaries are unchanged" "$sum" "$(sha256sum "$bin" "$bin-pull" 2>/dev/null)"
 }
 

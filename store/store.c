@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,8 +242,20 @@ static char *ref_relpath(const char *name, const char *key, struct qerr *err)
 		qerr_set(err, "invalid image name \"%s:%s\"", name ? name : "", key ? key : "");
 		return NULL;
 	}
+	if (store_name_check(name, err) < 0)
+		return NULL;
 	autofree char *esc = store_name_escape(name);
 	return xasprintf("images/%s/%s", esc, key);
+}
+
+int store_name_check(const char *name, struct qerr *err)
+{
+	autofree char *esc = store_name_escape(name);
+	if (strlen(esc) > NAME_MAX)
+		return qerr_set(err, "image name %.60s... is too long for the store: %zu bytes once its '/' are escaped, "
+		                "%d at most",
+		                name, strlen(esc), NAME_MAX);
+	return 0;
 }
 
 int store_ref_set(struct store *st, const char *name, const char *key, const char *manifest_digest, struct qerr *err)

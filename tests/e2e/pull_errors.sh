@@ -31,6 +31,13 @@ t_unreachable() {
 	t_contains "unreachable: retried" "tries" "$(cat "$T_ERR")"
 	t_eq "unreachable: one line on stderr" 1 "$(wc -l <"$T_ERR")"
 	t_fail "unresolvable host fails" $Q pull "no-such-host.invalid/x/y:latest"
+	# A legal reference (~246 bytes) whose store directory name would pass NAME_MAX once '/' is escaped: refused
+	# before any connection (the port is closed, so a connect error would mean it tried).
+	local long
+	long="127.0.0.1:$port/$("$PY" -c "print('/'.join(['abcdefghij'] * 21))")"
+	t_fail "a name too long for the store fails" $Q pull --tls-verify=false "$long"
+	t_contains "too long: says so before connecting" "is too long for the store" "$(cat "$T_ERR")"
+	t_eq "too long: one line on stderr" 1 "$(wc -l <"$T_ERR")"
 }
 
 t_resume() {

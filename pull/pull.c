@@ -684,6 +684,19 @@ static void pull_cleanup(struct pull *p)
 	ref_free(&p->ref);
 }
 
+/* The blobs are in: config, layers unpacked, refs and spec published; always cleaned up. */
+static int pull_finish(struct pull *p, int rc, struct image_spec *spec_out, struct qerr *err)
+{
+	if (rc == 0)
+		rc = pull_config(p, err);
+	if (rc == 0)
+		rc = pull_unpack(p, err);
+	if (rc == 0)
+		rc = pull_publish(p, spec_out, err);
+	pull_cleanup(p);
+	return rc;
+}
+
 /* One attempt from one source; *remote: it failed while talking to the source (another may do better). */
 static int pull_from(struct store *st, const struct pull_source *src, const struct pull_opts *o,
                      struct image_spec *spec_out, bool *remote, struct qerr *err)
@@ -703,14 +716,7 @@ static int pull_from(struct store *st, const struct pull_source *src, const stru
 	if (rc == 0)
 		rc = pull_blobs(&p, err);
 	*remote = rc < 0 && p.reg;
-	if (rc == 0)
-		rc = pull_config(&p, err);
-	if (rc == 0)
-		rc = pull_unpack(&p, err);
-	if (rc == 0)
-		rc = pull_publish(&p, spec_out, err);
-	pull_cleanup(&p);
-	return rc;
+	return pull_finish(&p, rc, spec_out, err);
 }
 
 /* Registries.conf decides where to go: mirrors first, the registry itself on failure (pull/registries.c). */
@@ -774,12 +780,5 @@ int pull_publish_stored(struct store *st, const char *manifest_digest, const cha
 		platform_set(&p.platform, platform ? platform->os : "", platform ? platform->arch : "",
 		             platform ? platform->variant : "");
 	}
-	if (rc == 0)
-		rc = pull_config(&p, err);
-	if (rc == 0)
-		rc = pull_unpack(&p, err);
-	if (rc == 0)
-		rc = pull_publish(&p, spec_out, err);
-	pull_cleanup(&p);
-	return rc;
+	return pull_finish(&p, rc, spec_out, err);
 }

@@ -73,17 +73,26 @@ static int keeper_dir_open(struct qerr *err)
 
 /* ---- verifying a recorded keeper ---- */
 
+/* A small file's first bytes, NUL-terminated; -1 when it cannot be opened or is empty. Never follows a symlink
+   in the last component. */
+static int read_small_at(int dirfd, const char *path, char *buf, size_t size)
+{
+	autoclose int fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
 static int proc_start_time(pid_t pid, uint64_t *out)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_small_at(AT_FDCWD, path, buf, sizeof buf) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
 	if (!p)
 		return -1;
@@ -100,13 +109,8 @@ static int proc_start_time(pid_t pid, uint64_t *out)
 static int rec_read(int dirfd, struct keeper_rec *r)
 {
 	char buf[128];
-	autoclose int fd = openat(dirfd, KEEPER_RECORD, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (read_small_at(dirfd, KEEPER_RECORD, buf, sizeof buf) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	int pid;
 	unsigned long long ino, start;
 	if (sscanf(buf, "%d %llu %llu", &pid, &ino, &start) != 3 || pid <= 1)

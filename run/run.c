@@ -317,8 +317,8 @@ static int init_entry(void *arg)
 static pid_t init_clone(unsigned long flags, struct init_arg *a)
 {
 	if (SHARED_VM) {
-		void *stack = mmap(NULL, INIT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-		                   -1, 0);
+		void *stack =
+		    mmap(NULL, INIT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 		if (stack == MAP_FAILED)
 			return -1;
 		return clone(init_entry, (char *)stack + INIT_STACK, (int)(flags | CLONE_VM | SIGCHLD), a);

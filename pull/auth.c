@@ -371,10 +371,15 @@ static int auth_entry(json_t *e, const char *key, struct credentials *c, struct 
 	const char *auth = json_string_value(json_object_get(e, "auth"));
 	const char *user = json_string_value(json_object_get(e, "username"));
 	const char *pass = json_string_value(json_object_get(e, "password"));
+	const char *idt = json_string_value(json_object_get(e, "identitytoken"));
 	autofree char *dec = NULL;
 	size_t len = 0;
 	char *colon;
 
+	if (idt && *idt) { /* docker sends the identity token whenever there is one, whatever "auth" holds */
+		c->identity_token = xstrdup(idt);
+		return 1;
+	}
 	if (auth && *auth) {
 		dec = b64_decode(auth, &len);
 		colon = dec && strlen(dec) == len ? strchr(dec, ':') : NULL;
@@ -460,8 +465,11 @@ void credentials_free(struct credentials *c)
 {
 	if (c->pass)
 		explicit_bzero(c->pass, strlen(c->pass));
+	if (c->identity_token)
+		explicit_bzero(c->identity_token, strlen(c->identity_token));
 	free(c->user);
 	free(c->pass);
+	free(c->identity_token);
 	free(c->source);
 	memset(c, 0, sizeof(*c));
 }

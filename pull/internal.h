@@ -109,6 +109,7 @@ void auth_challenge_free(struct auth_challenge *c);
 
 struct credentials {
 	char *user, *pass;
+	char *identity_token; /* an OAuth2 refresh token (docker's "identitytoken", a helper's "<token>" user) */
 	char *source; /* the file they came from */
 };
 /* Look up domain[/path] in the text of an auth.json: 1 found, 0 none, -1 error. */

@@ -315,7 +315,7 @@ static int helper_answer(const char *prog, const struct buf *out, struct credent
 	if (!user || !secret || !*secret)
 		rc = qerr_set(err, "%s: the answer has no Username and Secret", prog);
 	else if (strcmp(user, "<token>") == 0)
-		rc = qerr_set(err, "%s: an identity token, which qimg cannot use; log in with a password", prog);
+		c->identity_token = xstrdup(secret); /* docker's convention: an OAuth2 refresh token */
 	else {
 		c->user = xstrdup(user);
 		c->pass = xstrdup(secret);

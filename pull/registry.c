@@ -72,6 +72,7 @@ struct xfer {
 	char *url;  /* current absolute URL */
 	const char *accept;
 	char *basic;    /* XF_TOKEN: "Authorization: Basic ..." or NULL */
+	char *form;     /* XF_TOKEN: an OAuth2 form to POST (identity token), or NULL for a GET */
 	bool on_origin; /* still the registry itself: only then is authz sent (sticky once false) */
 	int tries, redirects;
 	unsigned auth_gen;
@@ -172,7 +173,7 @@ static char *xfer_desc(const struct xfer *x)
 	if (x->on_origin && x->redirects == 0 && x->path)
 		return xasprintf("GET %s", x->path);
 	autofree char *u = url_for_message(x->url ? x->url : "");
-	return xasprintf("GET %s", u);
+	return xasprintf("%s %s", x->form ? "POST" : "GET", u);
 }
 
 /* ---- TLS: certs.d per host ---- */
@@ -536,6 +537,9 @@ static void xfer_free(struct xfer *x)
 	if (x->basic)
 		explicit_bzero(x->basic, strlen(x->basic));
 	free(x->basic);
+	if (x->form)
+		explicit_bzero(x->form, strlen(x->form));
+	free(x->form);
 	buf_free(&x->mem);
 	buf_free(&x->errbody);
 }
@@ -591,6 +595,8 @@ static void xfer_setopts(struct xfer *x)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, x->r->timeout);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, x->r->timeout);
+	if (x->form)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, x->form); /* POST, application/x-www-form-urlencoded */
 	if (x->sink) {
 		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)DL_BUFFER);
 		/* A connection per blob: HTTP/2 would multiplex them all onto one TCP stream behind its flow-control
@@ -810,8 +816,9 @@ static enum step xfer_unauthorized(struct xfer *x, struct qerr *err)
 	autofree char *desc = xfer_desc(x);
 
 	if (x->kind == XF_TOKEN) {
-		if (x->basic)
-			qerr_set(err, "%s: 401 Unauthorized (credentials for %s rejected)", desc, r->domain);
+		if (x->basic || x->form)
+			qerr_set(err, "%s: 401 Unauthorized (%s for %s rejected)", desc,
+			         x->form ? "identity token" : "credentials", r->domain);
 		else
 			qerr_set(err, "%s: 401 Unauthorized (authentication required; no credentials for %s found)",
 			         desc, r->domain);
@@ -942,6 +949,10 @@ static int auth_basic(struct registry *r, struct qerr *err)
 	if (r->creds_state != 1)
 		return qerr_set(err, "401 Unauthorized (authentication required; no credentials for %s found)",
 		                r->domain);
+	if (!r->creds.user || !r->creds.pass)
+		return qerr_set(err, "401 Unauthorized: the credentials for %s are an identity token, which only a "
+		                     "token server (Bearer) accepts, and %s asks for Basic",
+		                r->domain, r->domain);
 	authz_set(r, basic_auth_value(&r->creds), true);
 	return 0;
 }
@@ -960,14 +971,18 @@ static int realm_add_query(CURLU *u, const char *name, const char *value)
 	return 0;
 }
 
+/* What the token is asked for: the challenge's scope, else pull of the repository (none for `qimg login`). */
+static char *token_scope(const struct registry *r, const struct auth_challenge *c)
+{
+	return c->scope && *c->scope ? xstrdup(c->scope) : *r->repo ? xasprintf("repository:%s:pull", r->repo) : NULL;
+}
+
 /* The token URL: the challenge's realm (https, unless TLS verification is off; no userinfo) + service, scope. */
 static char *realm_url(struct registry *r, const struct auth_challenge *c, struct qerr *err)
 {
 	CURLU *u = curl_url();
 	autofree char *scheme = NULL, *user = NULL, *host = NULL, *p = printable(c->realm, 200);
-	autofree char *scope = c->scope && *c->scope ? xstrdup(c->scope)
-	                       : *r->repo            ? xasprintf("repository:%s:pull", r->repo)
-	                                             : NULL; /* qimg login: no repository */
+	autofree char *scope = token_scope(r, c);
 	char *url = NULL;
 
 	if (!u || curl_url_set(u, CURLUPART_URL, c->realm, 0) != CURLUE_OK) {
@@ -996,6 +1011,32 @@ out:
 	return url;
 }
 
+/* The OAuth2 refresh-token grant docker uses for identity tokens: POSTed to the realm, form-encoded. */
+static char *token_form(struct registry *r, const struct auth_challenge *c)
+{
+	const char *fields[][2] = {{"grant_type", "refresh_token"},
+	                           {"service", c->service ? c->service : ""},
+	                           {"client_id", "qimg"},
+	                           {"access_type", "offline"},
+	                           {"refresh_token", r->creds.identity_token},
+	                           {"scope", NULL}};
+	autofree char *scope = token_scope(r, c);
+	fields[5][1] = scope;
+	struct buf b = {0};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		if (!fields[i][1])
+			continue;
+		char *v = curl_easy_escape(NULL, fields[i][1], 0);
+		if (!v) {
+			buf_free(&b);
+			return NULL;
+		}
+		buf_printf(&b, "%s%s=%s", b.len ? "&" : "", fields[i][0], v);
+		curl_free(v);
+	}
+	return b.p;
+}
+
 static int auth_bearer(struct registry *r, const struct auth_challenge *c, struct qerr *err)
 {
 	struct xfer x;
@@ -1006,7 +1047,13 @@ static int auth_bearer(struct registry *r, const struct auth_challenge *c, struc
 		return -1;
 	xfer_init(&x, r, XF_TOKEN, url);
 	x.max = TOKEN_MAX;
-	if (r->creds_state == 1) {
+	if (r->creds_state == 1 && r->creds.identity_token) {
+		x.form = token_form(r, c);
+		if (!x.form) {
+			xfer_free(&x);
+			return qerr_set(err, "token request: cannot encode the form");
+		}
+	} else if (r->creds_state == 1) {
 		autofree char *b = basic_auth_value(&r->creds);
 		x.basic = xasprintf("Authorization: %s", b);
 		explicit_bzero(b, strlen(b));
@@ -1018,7 +1065,7 @@ static int auth_bearer(struct registry *r, const struct auth_challenge *c, struc
 		rc = 0;
 	} else if (!x.cb_failed && x.status >= 200 && x.status < 300) {
 		autofree char *m = url_for_message(x.url);
-		qerr_wrap(err, "GET %s: ", m);
+		qerr_wrap(err, "%s %s: ", x.form ? "POST" : "GET", m);
 	}
 	if (x.mem.p)
 		explicit_bzero(x.mem.p, x.mem.len);

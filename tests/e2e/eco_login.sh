@@ -88,11 +88,25 @@ t_token() {
 	t_ok "token: pull of a private repository" $Q pull "${c[@]}" "$REG/private/busybox:latest"
 	t_ok "token: logout" $Q logout "$REG"
 	t_fail "token: private pull refused after logout" $Q pull "${c[@]}" "$REG/private/busybox:latest"
+	# Identity tokens (OAuth2 refresh tokens): from a credential helper's "<token>" answer and from an auths
+	# entry's "identitytoken"; exchanged by a POST with grant_type=refresh_token, never sent as Basic.
+	rm -rf "$(runtime_of)/containers"
+	docker_config '{"credsStore": "qtok"}'
+	t_ok "identity token from a helper: private pull" hpull "$REG/private/busybox:latest"
+	t_contains "identity token: exchanged with the refresh_token grant" '"auth": "oauth2-refresh"' "$(tail -n 3 "$TOKEN_LOG")"
+	docker_config '{"auths": {"'"$REG"'": {"auth": "'"$(b64 00000000-0000-0000-0000-000000000000 "")"'", "identitytoken": "rt-'"$REG_PASS"'"}}}'
+	t_ok "identity token from config.json: private pull" hpull "$REG/private/busybox:latest"
+	t_contains "identitytoken: exchanged with the refresh_token grant" '"auth": "oauth2-refresh"' "$(tail -n 3 "$TOKEN_LOG")"
+	docker_config '{"auths": {"'"$REG"'": {"identitytoken": "rt-wrong"}}}'
+	t_fail "a wrong identity token is refused" hpull "$REG/private/busybox:latest"
+	t_contains "wrong identity token: says the credentials were rejected" "rejected" "$(cat "$T_ERR")"
+	rm -rf "$(home_of)/.docker"
 }
 
 # ---- credential helpers ----
 HELPERS=$TMPD/helpers
-make_helper() { # NAME: docker-credential-NAME answering for $REG only; each query logged
+make_helper() { # NAME [USER SECRET]: docker-credential-NAME answering for $REG only; each query logged
+	local user=${2:-$REG_USER} secret=${3:-$REG_PASS}
 	mkdir -p "$HELPERS"
 	cat >"$HELPERS/docker-credential-$1" <<EOF
 #!/bin/sh
@@ -100,7 +114,7 @@ make_helper() { # NAME: docker-credential-NAME answering for $REG only; each que
 server=\$(cat)
 echo "\$server" >>"$HELPERS/$1.log"
 if [ "\$server" = "$REG" ]; then
-	printf '{"ServerURL": "%s", "Username": "%s", "Secret": "%s"}\n' "$REG" "$REG_USER" "$REG_PASS"
+	printf '{"ServerURL": "%s", "Username": "%s", "Secret": "%s"}\n' "$REG" "$user" "$secret"
 else
 	echo "credentials not found in native keychain"
 	exit 1
@@ -146,4 +160,5 @@ registry_stop
 
 registry_start token || { fail "eco_login: registry_start token" "did not start"; exit 0; }
 fixture_push busybox private/busybox:latest || { fail "eco_login: push (token)" "push failed"; exit 0; }
+make_helper qtok "<token>" "rt-$REG_PASS"
 both t_token

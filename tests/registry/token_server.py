@@ -6,6 +6,8 @@ usage: token_server.py --cert CRT --key KEY --sign-key RSA.pem --issuer ISS --se
 
 GET  /token?service=SVC&scope=repository:NAME:pull,push[&scope=...]   (optional Basic credentials)
 POST /token  grant_type=password&username=..&password=..&service=..&scope=..  (the OAuth2 form)
+POST /token  grant_type=refresh_token&refresh_token=rt-PASS&service=..&scope=..  (docker's identity tokens:
+             the refresh token "rt-" + PASS stands for USER)
   -> 200 {"token", "access_token", "expires_in": 300, "issued_at"}
   anonymous: pull on repositories named public/*, nothing else; USER/PASS: every requested action;
   wrong credentials -> 401; wrong service -> 400.
@@ -151,6 +153,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         params = urllib.parse.parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+        if params.get("grant_type", [""])[0] == "refresh_token":
+            o = self.server.opts
+            ok = secrets.compare_digest(params.get("refresh_token", [""])[0], "rt-" + o.password)
+            self.handle_token(params, o.user if ok else None, "oauth2-refresh" if ok else "oauth2-refresh-basic-bad")
+            return
         if params.get("grant_type", [""])[0] != "password":
             self.server.log({"method": "POST", "path": self.path, "status": 400, "grant_type": params.get(
                 "grant_type")})

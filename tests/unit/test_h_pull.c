@@ -400,6 +400,16 @@ static void test_authfile(void)
 	T_OK("authfile unpadded base64", af("{\"auths\":{\"r.io\":{\"auth\":\"YTpi\"}}}", "r.io", "x", &c, &err) == 1 &&
 	                                     !strcmp(c.user, "a") && !strcmp(c.pass, "b"));
 	credentials_free(&c);
+	T_OK("authfile identitytoken wins over auth",
+	     af("{\"auths\":{\"r.io\":{\"auth\":\"YTpi\",\"identitytoken\":\"rt\"}}}", "r.io", "x", &c, &err) == 1 &&
+	         c.identity_token && !strcmp(c.identity_token, "rt") && !c.user && !c.pass);
+	credentials_free(&c);
+	T_OK("authfile identitytoken alone",
+	     af("{\"auths\":{\"r.io\":{\"identitytoken\":\"rt2\"}}}", "r.io", "x", &c, &err) == 1 &&
+	         !strcmp(c.identity_token, "rt2"));
+	credentials_free(&c);
+	T_OK("authfile empty identitytoken is no credential",
+	     af("{\"auths\":{\"r.io\":{\"identitytoken\":\"\"}}}", "r.io", "x", &c, &err) == 0);
 	c.user = "user";
 	c.pass = "pa:ss";
 	char *v = basic_auth_value(&c);

@@ -406,10 +406,6 @@ void run_init_main(struct run_init *in)
 	}
 	if (cmd == 0)
 		command_main(in, p);
-	if (rootfs_detach_old(&st.r, &err) < 0) {
-		(void)kill(cmd, SIGKILL);
-		init_fail(in, &err);
-	}
 	close_all_but(in->msg_fd);
 	int status = reap_loop(in, cmd);
 	send_msg(in->msg_fd, RUN_MSG_EXIT, status, NULL);

@@ -582,30 +582,20 @@ int rootfs_pivot(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
 	if (fchdir(r->rootfd) < 0)
 		return qerr_sys(err, "chdir to the new root");
-	/* pivot_root(".", "."): the old root ends up stacked on top of the new one (no put_old dir needed). Path
-	   lookups start below it, at our new root, so nothing reaches it by name; it is detached right away, or -
-	   when the command gets no CAP_SYS_ADMIN to clone it with - just after the command's exec (the detach waits
-	   for an RCU grace period: better spent while the command starts). */
+	(void)in;
+	/* pivot_root(".", "."): the old root ends up stacked on top of the new one (no put_old dir needed), and is
+	   detached right away, before anything of the container runs. Not later: while it is stacked there, ".." at
+	   the root steps onto the mount on top of the root's dentry - the host's / - so "/.." (or an image symlink
+	   such as "../../x") would reach the host. (It used to be detached after the command's exec, to overlap the
+	   detach with the exec; run_fs caught a run that read the host's directory through an image symlink.) */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return qerr_sys(err, "pivot_root");
-	uint64_t caps = run_caps_effective_set(in->o->cap_add, in->o->cap_drop);
-	r->old_root = true;
-	if ((caps & ((uint64_t)1 << CAP_SYS_ADMIN)) && rootfs_detach_old(r, err) < 0)
-		return -1;
-	close(r->rootfd);
-	close(r->tmpfd);
-	r->rootfd = r->tmpfd = -1;
-	return 0;
-}
-
-int rootfs_detach_old(struct rootfs *r, struct qerr *err)
-{
-	if (!r->old_root)
-		return 0;
 	/* Our cwd is the new root's root: "." with the mount stacked on it is the old root. */
 	if (umount2(".", MNT_DETACH) < 0)
 		return qerr_sys(err, "detach the old root");
-	r->old_root = false;
+	close(r->rootfd);
+	close(r->tmpfd);
+	r->rootfd = r->tmpfd = -1;
 	return 0;
 }
 

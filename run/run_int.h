@@ -83,7 +83,6 @@ struct rootfs {
 	int tmpfd;     /* root of the run's tmpfs (upper, work, the /etc files) */
 	int rootfd;    /* the new root: the overlay */
 	bool stub;     /* the stub layer (mount points, /etc files) is stacked over the image */
-	bool old_root; /* after pivot_root: the old root is still stacked on / (see rootfs_pivot) */
 };
 int rootfs_private(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err);
@@ -95,8 +94,6 @@ int rootfs_etc(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_pivot(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_readonly(struct run_init *in, struct rootfs *r, struct qerr *err); /* --read-only only */
-/* Unmount the old root left stacked by rootfs_pivot (cwd must still be the new root). */
-int rootfs_detach_old(struct rootfs *r, struct qerr *err);
 /* Read a small regular file of the container (after pivot), never through magic links or into a fifo. */
 char *rootfs_read(const char *path, struct qerr *err);
 /* mkdir -p inside the container (after pivot). */

@@ -75,6 +75,14 @@ t_host_paths() {
 	t_eq "nothing through PID 1's root or cwd" "0 0" "$(tr '\n' ' ' <"$T_OUT" | sed 's/ $//')"
 	t_ok "the store is not mounted anywhere inside" $Q run "$IMG" sh -c "grep -c '$(store_dir)' /proc/self/mountinfo || true"
 	t_eq "no mountinfo line names the store" 0 "$(cat "$T_OUT")"
+	# "/.." from the command's first instruction: the old root must already be detached when the command starts
+	# (while it is stacked on the new root, ".." at / steps onto it: the host). The command is busybox itself,
+	# exec'd directly, as early as a command can look; 30 runs, since it was a race.
+	local i seen=0
+	for i in $(seq 30); do
+		$Q run --entrypoint /bin/busybox "$IMG" cat "/../$HOSTCANARY" >/dev/null 2>&1 && seen=$((seen + 1))
+	done
+	t_eq "the host's / is never reachable through /.. (30 runs)" 0 "$seen"
 }
 
 t_layer_dirs() {

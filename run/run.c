@@ -352,6 +352,7 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 		                o->net_none ? ", net" : "");
 	close(f->msg[1]);
 	f->msg[1] = -1;
+	run_record_started(o->record_fd, w->init);
 	if (o->tty) {
 		close(f->sock[1]);
 		f->sock[1] = -1;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "../store/util.h"
 
 /* Exit codes (docker's convention for run). */
@@ -26,6 +27,8 @@ struct gopts {
 void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print err as "qimg: <command>: <msg>" and return the exit status to use (err->exit_status or def). */
 int cmd_fail(const char *command, const struct qerr *err, int def);
+/* s as a JSON string (quoted, escaped) on f; NULL as "". */
+void cmd_json_str(FILE *f, const char *s);
 /* True when argv[i] is -h/--help. */
 bool cmd_is_help(const char *arg);
 
@@ -73,6 +76,8 @@ int cmd_run(struct gopts *g, int argc, char **argv);
 int cmd_rm(struct gopts *g, int argc, char **argv);
 int cmd_export(struct gopts *g, int argc, char **argv);
 int cmd_gc(struct gopts *g, int argc, char **argv);
+int cmd_ps(struct gopts *g, int argc, char **argv);
+int cmd_kill(struct gopts *g, int argc, char **argv);
 int cmd_system(struct gopts *g, int argc, char **argv);
 int cmd_system_df(struct gopts *g, int argc, char **argv);
 int cmd_system_check(struct gopts *g, int argc, char **argv); /* heavy (qimg-pull) */

@@ -10,20 +10,6 @@
 
 #define BLOB_JSON_MAX (8u << 20)
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 static const char images_help[] =
 	"Usage: qimg images [-q] [--digests] [--format table|json]\n\n"
 	"List the images in the store: repository, tag, manifest digest, size, created.\n\n"
@@ -83,18 +69,18 @@ int cmd_images(struct gopts *g, int argc, char **argv)
 			printf("%s\n", refs[i].digest);
 		} else if (json) {
 			printf("%s\n  {\"name\": ", i ? "," : "");
-			json_str(stdout, refs[i].name);
+			cmd_json_str(stdout, refs[i].name);
 			printf(", \"tag\": ");
 			if (by_digest)
 				fputs("null", stdout);
 			else
-				json_str(stdout, refs[i].key);
+				cmd_json_str(stdout, refs[i].key);
 			printf(", \"digest\": ");
-			json_str(stdout, refs[i].digest);
+			cmd_json_str(stdout, refs[i].digest);
 			printf(", \"size\": %lld, \"created\": ", have ? (long long)spec.size : 0LL);
-			json_str(stdout, have ? spec.created : "");
+			cmd_json_str(stdout, have ? spec.created : "");
 			printf(", \"platform\": ");
-			json_str(stdout, have ? spec.platform : "");
+			cmd_json_str(stdout, have ? spec.platform : "");
 			printf(", \"layers\": %zu}", have ? spec.layers.n : 0);
 		} else {
 			char size[32];
@@ -138,13 +124,13 @@ int cmd_inspect(struct gopts *g, int argc, char **argv)
 	autofree char *config = manifest ? store_blob_read(&st, spec.config_digest, BLOB_JSON_MAX, NULL, &err) : NULL;
 	if (manifest && config) {
 		printf("{\n\"Digest\": ");
-		json_str(stdout, spec.manifest_digest);
+		cmd_json_str(stdout, spec.manifest_digest);
 		printf(",\n\"Platform\": ");
-		json_str(stdout, spec.platform);
+		cmd_json_str(stdout, spec.platform);
 		printf(",\n\"Layers\": [");
 		for (size_t i = 0; i < spec.layers.n; i++) {
 			printf("%s", i ? ", " : "");
-			json_str(stdout, spec.layers.v[i]);
+			cmd_json_str(stdout, spec.layers.v[i]);
 		}
 		printf("],\n\"Manifest\": %s,\n\"Config\": %s\n}\n", manifest, config);
 		rc = 0;

@@ -36,6 +36,20 @@ int cmd_fail(const char *command, const struct qerr *err, int def)
 	return err->exit_status ? err->exit_status : def;
 }
 
+void cmd_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
 bool cmd_is_help(const char *arg)
 {
 	return arg && (!strcmp(arg, "-h") || !strcmp(arg, "--help"));

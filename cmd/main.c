@@ -28,6 +28,8 @@ static const struct command commands[] = {
 	{"images", cmd_images, "list images in the store"},
 	{"inspect", cmd_inspect, "show an image's manifest and config as JSON"},
 	{"rmi", cmd_rmi, "remove image references (data goes at the next gc)"},
+	{"ps", cmd_ps, "list running containers"},
+	{"kill", cmd_kill, "send a signal to running containers"},
 	{"rm", cmd_rm, "remove kept containers (run --keep NAME)"},
 	{"export", cmd_export, "flatten an image into a plain rootfs directory"},
 	{"load", HEAVY(cmd_load), "load images from a docker-archive, oci-archive or OCI layout"},

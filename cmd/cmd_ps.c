@@ -174,8 +174,9 @@ int cmd_kill(struct gopts *g, int argc, char **argv)
 		} else if (!strcmp(s.name, "-s") || !strcmp(s.name, "--signal")) {
 			sig = signal_parse(s.value);
 			if (!sig) {
-				cmd_error("kill: signal %s is not supported (KILL, TERM, INT, HUP, QUIT, USR1, USR2, WINCH)",
-				          s.value);
+				cmd_error(
+				    "kill: signal %s is not supported (KILL, TERM, INT, HUP, QUIT, USR1, USR2, WINCH)",
+				    s.value);
 				return EXIT_USAGE;
 			}
 		} else {

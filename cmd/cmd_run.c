@@ -54,10 +54,9 @@ static const char run_help[] =
     "  qimg run --keep dev debian:bookworm apt-get install -y make && qimg run --from dev debian:bookworm make -v\n";
 
 static const char *const run_with_value[] = {
-    "-e",     "--env",  "--env-file",   "-v",         "--volume",       "-w",        "--workdir",
-    "-u",     "--user", "--entrypoint", "--hostname", "--net",          "--network", "--overlay",
-    "--keep", "--from", "--cap-add",    "--cap-drop", "--security-opt", "--name",    "--cidfile",
-    "--pull", "--authfile", NULL,
+    "-e",        "--env",        "--env-file",     "-v",     "--volume",  "-w",        "--workdir",  "-u",
+    "--user",    "--entrypoint", "--hostname",     "--net",  "--network", "--overlay", "--keep",     "--from",
+    "--cap-add", "--cap-drop",   "--security-opt", "--name", "--cidfile", "--pull",    "--authfile", NULL,
 };
 
 enum pull_policy { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
@@ -345,7 +344,8 @@ static int pull_image_helper(const struct run_args *a, const struct store *st, s
 			return qerr_sys(err, "wait for %s", helper);
 	if (!WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
 		return qerr_set(err, "pull %s failed (%s %d); see the message above", a->image,
-		                WIFEXITED(wst) ? "exit status" : "signal", WIFEXITED(wst) ? WEXITSTATUS(wst) : WTERMSIG(wst));
+		                WIFEXITED(wst) ? "exit status" : "signal",
+		                WIFEXITED(wst) ? WEXITSTATUS(wst) : WTERMSIG(wst));
 	return 0;
 }
 
@@ -392,8 +392,7 @@ static void record_command(const struct run_args *a, const struct image_spec *sp
 }
 
 /* Register the run (live/<id>) and write --cidfile. Returns the record's fd. */
-static int register_run(struct run_args *a, struct store *st, const struct image_spec *spec, char *id,
-                        struct qerr *err)
+static int register_run(struct run_args *a, struct store *st, const struct image_spec *spec, char *id, struct qerr *err)
 {
 	struct strv cmd = {0};
 	record_command(a, spec, &cmd);

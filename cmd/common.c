@@ -175,7 +175,8 @@ static int lookup_id(struct store *st, const char *arg, const char *hex, char **
 	}
 	int rc = found ? 1 : 0;
 	if (other)
-		rc = qerr_set(err, "image id %s is ambiguous: it starts %s and %s (give more digits)", arg, found, other);
+		rc = qerr_set(err, "image id %s is ambiguous: it starts %s and %s (give more digits)", arg, found,
+		              other);
 	else if (found)
 		*digest = xstrdup(found);
 	store_refs_free(refs, n);

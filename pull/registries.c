@@ -727,7 +727,8 @@ int pull_local_names(const char *refstr, struct strv *out, struct qerr *err)
 	bool aliased = false;
 	size_t base = strcspn(refstr, ":@");
 	for (size_t i = 0; i < conf.alias_names.n; i++)
-		aliased = aliased || (strlen(conf.alias_names.v[i]) == base && !strncmp(conf.alias_names.v[i], refstr, base));
+		aliased =
+		    aliased || (strlen(conf.alias_names.v[i]) == base && !strncmp(conf.alias_names.v[i], refstr, base));
 	bool have_plain = false;
 	for (size_t i = first; i < out->n; i++)
 		have_plain = have_plain || !strcmp(out->v[i], refstr);

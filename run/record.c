@@ -254,7 +254,8 @@ static int record_publish(int dirfd, const char *id, const struct run_record_new
 int run_record_create(struct store *st, const struct run_record_new *rn, char id[RUN_ID_LEN + 1], struct qerr *err)
 {
 	if (rn->name && !run_name_valid(rn->name))
-		return qerr_set(err, "invalid container name \"%s\" ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128)", rn->name);
+		return qerr_set(err, "invalid container name \"%s\" ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128)",
+		                rn->name);
 	autoclose int dirfd = live_open(st, err);
 	if (dirfd < 0)
 		return -1;

@@ -15,7 +15,7 @@ static const char ps_help[] =
     "Usage: qimg ps [-q] [--no-trunc] [--format table|json]\n\n"
     "List the running containers of this store (every 'qimg run' while it lives): id, name (--name), image,\n"
     "the pid of the run's qimg process, when it started, its command. Records of runs whose qimg was killed\n"
-    "(kill -9) are removed on the way.\n\n"
+    "(kill -9) are dropped on the way.\n\n"
     "  -q              print only the ids\n"
     "  --no-trunc      full 64-digit ids\n"
     "  --format json   one JSON array of {Id, Name, Image, Pid, InitPid, Created, Command}\n\n"

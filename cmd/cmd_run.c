@@ -400,7 +400,7 @@ static int register_run(struct run_args *a, struct store *st, const struct image
 	int fd = run_record_create(st, &rn, id, err);
 	strv_free(&cmd);
 	if (fd >= 0 && a->cidfile && cidfile_write(a->cidfile, id, err) < 0) {
-		run_record_remove(st, id, fd);
+		run_record_end(fd);
 		return -1;
 	}
 	return fd;
@@ -437,7 +437,7 @@ int cmd_run(struct gopts *g, int argc, char **argv)
 		status = run_container(&a.o, &err);
 		if (a.cidfile)
 			(void)unlink(a.cidfile);
-		run_record_remove(&st, id, a.o.record_fd);
+		run_record_end(a.o.record_fd);
 	}
 	if (lease >= 0)
 		close(lease);

@@ -79,7 +79,7 @@ struct run_opts {
    after resolving the image). Returns the lock fd. */
 int run_image_lease(struct store *st, const char *manifest_digest, struct qerr *err);
 
-/* ---- live runs (run/record.c): live/<id>, a line file flock'ed by the run's qimg for the run's life ---- */
+/* ---- live runs (run/record.c): live/slot-N, line files each flock'ed by one run's qimg for the run's life ---- */
 
 #define RUN_ID_LEN 64
 struct run_record {
@@ -102,9 +102,9 @@ struct run_record_new {
 int run_record_create(struct store *st, const struct run_record_new *rn, char id[RUN_ID_LEN + 1], struct qerr *err);
 /* Add PID 1's pid to the record once it is cloned. */
 void run_record_started(int fd, pid_t init);
-/* End of the run: remove the record, then release its lock (close fd). */
-void run_record_remove(struct store *st, const char *id, int fd);
-/* The live runs, newest first. Records whose qimg is gone (kill -9) are removed on the way (counted in *stale
+/* End of the run: mark the record's slot free, then release its lock (close fd). */
+void run_record_end(int fd);
+/* The live runs, newest first. Records whose qimg is gone (kill -9) are marked free on the way (counted in *stale
    when given). */
 int run_records_list(struct store *st, struct run_record **out, size_t *n, size_t *stale, struct qerr *err);
 void run_records_free(struct run_record *v, size_t n);

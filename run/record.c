@@ -1,6 +1,6 @@
 /* Live runs: live/slot-N, small line files each flock'ed by one run's qimg for the run's life (ps, kill, gc).
    Slots are reused rather than created and removed per run: creating a file on ext4 costs ~130 us in a fresh
-   process here, more than the whole budget; opening, locking and overwriting an existing one ~25 us. */
+   process here, more than the whole budget; opening, locking and overwriting an existing one ~35 us. */
 #include "run_int.h"
 
 #include <dirent.h>

@@ -112,8 +112,10 @@ static int slot_check(int dirfd, const char *slot, struct run_record *r, struct 
 {
 	bool rw = true;
 	autoclose int fd = openat(dirfd, slot, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == EACCES) /* another user's store: look, but mark nothing */
-		rw = false, fd = openat(dirfd, slot, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == EACCES) { /* another user's store: look, but mark nothing */
+		rw = false;
+		fd = openat(dirfd, slot, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
 	if (fd < 0)
 		return errno == ENOENT ? REC_FREE : qerr_sys(err, "open %s/%s", LIVE_DIR, slot);
 	bool unlocked = flock(fd, (rw ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0;
@@ -250,10 +252,12 @@ static int slot_take(struct store *st, struct qerr *err)
 			return qerr_sys(err, "store %s: open %s", st->root, rel);
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return fd;
-		int e = errno;
+		if (errno != EWOULDBLOCK) {
+			qerr_sys(err, "store %s: lock %s", st->root, rel);
+			close(fd);
+			return -1;
+		}
 		close(fd);
-		if (e != EWOULDBLOCK)
-			return errno = e, qerr_sys(err, "store %s: lock %s", st->root, rel);
 	}
 	return qerr_set(err, "store %s: %d runs are live, no free slot in %s/", st->root, SLOTS_MAX, LIVE_DIR);
 }

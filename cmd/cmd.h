@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "../store/util.h"
 
 /* Exit codes (docker's convention for run). */
@@ -26,6 +27,8 @@ struct gopts {
 void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print err as "qimg: <command>: <msg>" and return the exit status to use (err->exit_status or def). */
 int cmd_fail(const char *command, const struct qerr *err, int def);
+/* s as a JSON string (quoted, escaped) on f; NULL as "". */
+void cmd_json_str(FILE *f, const char *s);
 /* True when argv[i] is -h/--help. */
 bool cmd_is_help(const char *arg);
 
@@ -43,11 +46,24 @@ struct optscan {
    0 at the end of options (s->i = first operand), -1 on error (message printed). */
 int optscan_next(struct optscan *s, const char *const *with_value);
 
+/* The qimg-pull helper: $QIMG_PULL_HELPER, beside this binary, ../libexec/qimg from it, or the install's
+   libexec dir. Caller frees; NULL with err set when there is none. */
+char *cmd_helper_find(struct qerr *err);
+
 struct store;
 struct image_spec;
 /* Open the store named by --store / $QIMG_STORE / the default. */
 int cmd_open_store(const struct gopts *g, struct store *st, struct qerr *err);
-/* Resolve IMAGE (a reference, or a full manifest digest "sha256:...") to its run spec. */
+/* What IMAGE names in the store: the manifest digest, and the ref (name, key) when IMAGE was a name. */
+struct image_found {
+	char *digest, *name, *key;
+};
+/* IMAGE as podman finds a local image: a manifest digest; a unique prefix (12+ hex digits, "sha256:" optional)
+   of one named image's manifest digest; else a reference, a short name looked up through registries.conf
+   (alias, unqualified-search registries, then docker.io). Not found: -1 with err->code ENOENT. */
+int cmd_find_image(const char *arg, struct store *st, struct image_found *f, struct qerr *err);
+void cmd_image_found_free(struct image_found *f);
+/* Resolve IMAGE (as cmd_find_image) to its run spec. */
 int cmd_resolve_image(struct gopts *g, const char *arg, struct store *st, struct image_spec *spec, struct qerr *err);
 /* Format a byte count like "12.3MB" into out. */
 void cmd_human_size(int64_t bytes, char *out, size_t n);
@@ -60,6 +76,8 @@ int cmd_run(struct gopts *g, int argc, char **argv);
 int cmd_rm(struct gopts *g, int argc, char **argv);
 int cmd_export(struct gopts *g, int argc, char **argv);
 int cmd_gc(struct gopts *g, int argc, char **argv);
+int cmd_ps(struct gopts *g, int argc, char **argv);
+int cmd_kill(struct gopts *g, int argc, char **argv);
 int cmd_system(struct gopts *g, int argc, char **argv);
 int cmd_system_df(struct gopts *g, int argc, char **argv);
 int cmd_system_check(struct gopts *g, int argc, char **argv); /* heavy (qimg-pull) */

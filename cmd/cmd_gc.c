@@ -15,7 +15,7 @@
 static const char gc_help[] =
 	"Usage: qimg gc [--dry-run] [--older-than DURATION] [--max-size SIZE] [--all] [-q] [--format json]\n\n"
 	"Remove blobs, unpacked layers and run specs that no image ref, kept container or live run uses,\n"
-	"and leftovers of crashed pulls and runs. Safe to run from cron while pulls and runs go on:\n"
+	"and leftovers of crashed pulls and runs (also the records of runs whose qimg was killed). Safe to run from cron while pulls and runs go on:\n"
 	"it waits for pulls in progress and never touches what a live run uses.\n\n"
 	"  --dry-run              print what would be removed, change nothing\n"
 	"  --older-than DURATION  only objects unused for that long (30s, 10m, 2h, 7d, 1w)\n"
@@ -24,6 +24,18 @@ static const char gc_help[] =
 	"  -q, --quiet            print nothing on success (for cron)\n"
 	"  --format json          machine-readable report\n\n"
 	"Examples:\n  qimg gc --dry-run\n  qimg gc -q --older-than 7d --max-size 20G     # crontab: 17 3 * * *\n";
+
+/* Records of runs whose qimg died (kill -9) count as leftovers; listing the live runs removes them. */
+static int stale_runs_remove(struct store *st, struct gc_report *rep, struct qerr *err)
+{
+	struct run_record *v;
+	size_t n, stale = 0;
+	if (run_records_list(st, &v, &n, &stale, err) < 0)
+		return -1;
+	run_records_free(v, n);
+	rep->tmp += stale;
+	return 0;
+}
 
 /* Rootless stores hold files owned by subuids: only the user namespace may delete them. */
 static int enter_store_ns(struct store *st, struct qerr *err)
@@ -114,6 +126,8 @@ int cmd_gc(struct gopts *g, int argc, char **argv)
 		return cmd_fail("gc", &err, 1);
 	struct gc_report rep;
 	int rc = store_gc(&st, &o, &rep, &err);
+	if (rc == 0 && !o.dry_run)
+		rc = stale_runs_remove(&st, &rep, &err);
 	if (rc == 0)
 		print_report(&rep, o.dry_run, json, quiet);
 	else

@@ -10,20 +10,6 @@
 
 #define BLOB_JSON_MAX (8u << 20)
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 static const char images_help[] =
 	"Usage: qimg images [-q] [--digests] [--format table|json]\n\n"
 	"List the images in the store: repository, tag, manifest digest, size, created.\n\n"
@@ -83,18 +69,18 @@ int cmd_images(struct gopts *g, int argc, char **argv)
 			printf("%s\n", refs[i].digest);
 		} else if (json) {
 			printf("%s\n  {\"name\": ", i ? "," : "");
-			json_str(stdout, refs[i].name);
+			cmd_json_str(stdout, refs[i].name);
 			printf(", \"tag\": ");
 			if (by_digest)
 				fputs("null", stdout);
 			else
-				json_str(stdout, refs[i].key);
+				cmd_json_str(stdout, refs[i].key);
 			printf(", \"digest\": ");
-			json_str(stdout, refs[i].digest);
+			cmd_json_str(stdout, refs[i].digest);
 			printf(", \"size\": %lld, \"created\": ", have ? (long long)spec.size : 0LL);
-			json_str(stdout, have ? spec.created : "");
+			cmd_json_str(stdout, have ? spec.created : "");
 			printf(", \"platform\": ");
-			json_str(stdout, have ? spec.platform : "");
+			cmd_json_str(stdout, have ? spec.platform : "");
 			printf(", \"layers\": %zu}", have ? spec.layers.n : 0);
 		} else {
 			char size[32];
@@ -138,13 +124,13 @@ int cmd_inspect(struct gopts *g, int argc, char **argv)
 	autofree char *config = manifest ? store_blob_read(&st, spec.config_digest, BLOB_JSON_MAX, NULL, &err) : NULL;
 	if (manifest && config) {
 		printf("{\n\"Digest\": ");
-		json_str(stdout, spec.manifest_digest);
+		cmd_json_str(stdout, spec.manifest_digest);
 		printf(",\n\"Platform\": ");
-		json_str(stdout, spec.platform);
+		cmd_json_str(stdout, spec.platform);
 		printf(",\n\"Layers\": [");
 		for (size_t i = 0; i < spec.layers.n; i++) {
 			printf("%s", i ? ", " : "");
-			json_str(stdout, spec.layers.v[i]);
+			cmd_json_str(stdout, spec.layers.v[i]);
 		}
 		printf("],\n\"Manifest\": %s,\n\"Config\": %s\n}\n", manifest, config);
 		rc = 0;
@@ -159,7 +145,41 @@ int cmd_inspect(struct gopts *g, int argc, char **argv)
 static const char rmi_help[] =
 	"Usage: qimg rmi IMAGE...\n\n"
 	"Remove image references. Blobs and unpacked layers no other image uses are freed by the next\n"
-	"'qimg gc'. Runs in progress keep working.\n\nExample:\n  qimg rmi busybox && qimg gc\n";
+	"'qimg gc'. Runs in progress keep working. IMAGE is found as 'qimg run' finds it (short names through\n"
+	"registries.conf); an image id (12+ hex digits of the DIGEST column) removes every name of that image.\n\n"
+	"Examples:\n  qimg rmi busybox && qimg gc\n  qimg rmi 3f57d9401f8d\n";
+
+/* The ref IMAGE names (a short name as run finds it); an image id drops every name of that image. */
+static int rmi_one(struct store *st, const char *arg, struct qerr *err)
+{
+	struct image_found f;
+	if (cmd_find_image(arg, st, &f, err) < 0)
+		return -1;
+	int rc = 0;
+	if (f.name) {
+		rc = store_ref_remove(st, f.name, f.key, err);
+		if (rc == 0)
+			printf("Untagged: %s%s%s\n", f.name, digest_valid(f.key) ? "@" : ":", f.key);
+		cmd_image_found_free(&f);
+		return rc;
+	}
+	struct store_ref *refs;
+	size_t n;
+	if (store_refs_list(st, &refs, &n, err) < 0) {
+		cmd_image_found_free(&f);
+		return -1;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (strcmp(refs[i].digest, f.digest) != 0)
+			continue;
+		rc = store_ref_remove(st, refs[i].name, refs[i].key, err);
+		if (rc == 0)
+			printf("Untagged: %s%s%s\n", refs[i].name, digest_valid(refs[i].key) ? "@" : ":", refs[i].key);
+	}
+	store_refs_free(refs, n);
+	cmd_image_found_free(&f);
+	return rc;
+}
 
 int cmd_rmi(struct gopts *g, int argc, char **argv)
 {
@@ -172,20 +192,9 @@ int cmd_rmi(struct gopts *g, int argc, char **argv)
 	if (cmd_open_store(g, &st, &err) < 0)
 		return cmd_fail("rmi", &err, 1);
 	int rc = 0;
-	for (int i = 1; i < argc; i++) {
-		struct image_ref ref;
-		if (ref_parse(argv[i], &ref, &err) < 0) {
+	for (int i = 1; i < argc; i++)
+		if (rmi_one(&st, argv[i], &err) < 0)
 			rc = cmd_fail("rmi", &err, 1);
-			continue;
-		}
-		autofree char *name = ref_name(&ref);
-		/* name:tag@digest drops the tag ref; a digest-only ref drops the digest ref. */
-		if (store_ref_remove(&st, name, ref.tag ? ref.tag : ref.digest, &err) < 0)
-			rc = cmd_fail("rmi", &err, 1);
-		else
-			printf("Untagged: %s\n", argv[i]);
-		ref_free(&ref);
-	}
 	store_close(&st);
 	return rc;
 }

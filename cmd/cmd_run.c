@@ -1,7 +1,10 @@
 /* `qimg run [OPTIONS] IMAGE [CMD [ARG...]]`: flags in docker's spelling, turned into struct run_opts. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../run/run.h"
@@ -31,21 +34,38 @@ static const char run_help[] =
     "      --from NAME          start from kept container NAME's changes (read-only)\n"
     "      --cap-add CAP        add a capability (e.g. NET_RAW, ALL)\n"
     "      --cap-drop CAP       drop a capability (e.g. CHOWN, ALL)\n"
-    "      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n\n"
+    "      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n"
+    "      --name NAME          name the run (unique among running containers) for qimg ps and qimg kill\n"
+    "      --cidfile FILE       write the run's id to FILE (refused if FILE exists; removed when the run ends)\n"
+    "      --pull missing|always|never   pull IMAGE when it is not in the store (default), before every\n"
+    "                           run, or never; the pull's output goes to stderr\n"
+    "      --tls-verify=false   for that pull: plain HTTP or unverified TLS allowed\n"
+    "      --authfile FILE      for that pull: the credentials file\n\n"
+    "IMAGE is found as podman finds a local image: a name (a short name through registries.conf: its alias,\n"
+    "else each unqualified-search registry in turn, then docker.io), a manifest digest, or a unique prefix of\n"
+    "at least 12 hex digits of one (the DIGEST column of qimg images).\n\n"
     "Examples:\n"
     "  qimg run busybox echo hello\n"
+    "  qimg run 260fb2f04866 true\n"
+    "  qimg run --pull always --name web nginx   # elsewhere: qimg ps; qimg kill -s TERM web\n"
+    "  qimg run --cidfile /run/job.id --name job busybox sleep 600\n"
     "  qimg run -i -t debian:bookworm bash\n"
     "  qimg run --net none -v \"$PWD\":/src:ro -w /src alpine ls -l\n"
     "  qimg run --keep dev debian:bookworm apt-get install -y make && qimg run --from dev debian:bookworm make -v\n";
 
 static const char *const run_with_value[] = {
-    "-e",     "--env",  "--env-file",   "-v",         "--volume",       "-w",        "--workdir",
-    "-u",     "--user", "--entrypoint", "--hostname", "--net",          "--network", "--overlay",
-    "--keep", "--from", "--cap-add",    "--cap-drop", "--security-opt", NULL,
+    "-e",        "--env",        "--env-file",     "-v",     "--volume",  "-w",        "--workdir",  "-u",
+    "--user",    "--entrypoint", "--hostname",     "--net",  "--network", "--overlay", "--keep",     "--from",
+    "--cap-add", "--cap-drop",   "--security-opt", "--name", "--cidfile", "--pull",    "--authfile", NULL,
 };
+
+enum pull_policy { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
 
 struct run_args {
 	struct run_opts o;
+	const char *name, *cidfile, *authfile;
+	enum pull_policy pull;
+	bool tls_verify_off;
 	struct strv env_files, env_flags, env;
 	struct run_bind *binds;
 	struct strv bind_strs;
@@ -186,6 +206,28 @@ static int parse_value_opt(struct run_args *a, const char *n, const char *v)
 		return parse_cap(&o->cap_drop, v, n);
 	else if (is(n, "--security-opt", NULL))
 		return parse_security_opt(a, v);
+	else if (is(n, "--name", NULL)) {
+		if (!run_name_valid(v)) {
+			cmd_error("run: --name %s: invalid name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128)", v);
+			return -1;
+		}
+		a->name = v;
+	} else if (is(n, "--cidfile", NULL))
+		a->cidfile = v;
+	else if (is(n, "--authfile", NULL))
+		a->authfile = v;
+	else if (is(n, "--pull", NULL)) {
+		if (!strcmp(v, "missing"))
+			a->pull = PULL_MISSING;
+		else if (!strcmp(v, "always"))
+			a->pull = PULL_ALWAYS;
+		else if (!strcmp(v, "never"))
+			a->pull = PULL_NEVER;
+		else {
+			cmd_error("run: --pull %s: expected missing, always or never", v);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -195,12 +237,15 @@ static int parse_args(struct run_args *a, int argc, char **argv)
 	struct optscan s = {.argc = argc, .argv = argv, .i = 1};
 	int r;
 	a->o.overlay = ovl_kind_default();
+	a->o.record_fd = -1;
 	while ((r = optscan_next(&s, run_with_value)) == 1) {
 		if (cmd_is_help(s.name)) {
 			fputs(run_help, stdout);
 			return 1;
 		}
-		if (s.value) {
+		if (is(s.name, "--tls-verify", NULL))
+			a->tls_verify_off = s.value && !strcmp(s.value, "false");
+		else if (s.value) {
 			if (parse_value_opt(a, s.name, s.value) < 0)
 				return -1;
 		} else if (is(s.name, "--read-only", NULL))
@@ -258,6 +303,109 @@ static int resolve_and_lease(struct gopts *g, struct run_args *a, struct store *
 	return run_image_lease(st, spec->manifest_digest, err);
 }
 
+/* `qimg-pull pull IMAGE` with this run's store, log level and pull options; its stdout goes to our stderr. */
+static int pull_image_helper(const struct run_args *a, const struct store *st, struct qerr *err)
+{
+	autofree char *helper = cmd_helper_find(err);
+	if (!helper)
+		return -1;
+	const char *argv[12];
+	int n = 0;
+	argv[n++] = helper;
+	argv[n++] = "--store";
+	argv[n++] = st->root;
+	if (qlog_level != LOG_NORMAL)
+		argv[n++] = qlog_level == LOG_QUIET ? "-q" : qlog_level == LOG_VERBOSE ? "-v" : "-vv";
+	argv[n++] = "pull";
+	if (a->tls_verify_off)
+		argv[n++] = "--tls-verify=false";
+	if (a->authfile) {
+		argv[n++] = "--authfile";
+		argv[n++] = a->authfile;
+	}
+	argv[n++] = "--";
+	argv[n++] = a->image;
+	argv[n] = NULL;
+	log_info("run: pulling %s", a->image);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return qerr_sys(err, "fork for %s", helper);
+	if (pid == 0) {
+		if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+			_exit(EXIT_QIMG);
+		execv(helper, (char *const *)argv);
+		fprintf(stderr, "qimg: run: exec %s: %s\n", helper, strerror(errno));
+		_exit(EXIT_QIMG);
+	}
+	int wst;
+	while (waitpid(pid, &wst, 0) < 0)
+		if (errno != EINTR)
+			return qerr_sys(err, "wait for %s", helper);
+	if (!WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
+		return qerr_set(err, "pull %s failed (%s %d); see the message above", a->image,
+		                WIFEXITED(wst) ? "exit status" : "signal",
+		                WIFEXITED(wst) ? WEXITSTATUS(wst) : WTERMSIG(wst));
+	return 0;
+}
+
+/* The image's lease after --pull's policy: always pulls first, missing pulls when the store lacks it. */
+static int image_get(struct gopts *g, struct run_args *a, struct store *st, struct image_spec *spec, struct qerr *err)
+{
+	if (a->pull == PULL_ALWAYS && pull_image_helper(a, st, err) < 0)
+		return -1;
+	int lease = resolve_and_lease(g, a, st, spec, err);
+	if (lease >= 0 || a->pull != PULL_MISSING || err->code != ENOENT)
+		return lease;
+	if (pull_image_helper(a, st, err) < 0)
+		return -1;
+	return resolve_and_lease(g, a, st, spec, err);
+}
+
+/* --cidfile: created exclusively, like docker. */
+static int cidfile_write(const char *path, const char *id, struct qerr *err)
+{
+	autoclose int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno == EEXIST ? qerr_set(err, "--cidfile %s: the file exists (remove it first)", path)
+		                       : qerr_sys(err, "--cidfile %s", path);
+	if (write_all(fd, id, strlen(id)) < 0) {
+		qerr_sys(err, "--cidfile %s: write", path);
+		(void)unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The command as the record shows it: the entrypoint, then the arguments or the image's Cmd. */
+static void record_command(const struct run_args *a, const struct image_spec *spec, struct strv *out)
+{
+	if (a->o.entrypoint && *a->o.entrypoint)
+		strv_push(out, a->o.entrypoint);
+	else if (!a->o.entrypoint)
+		for (size_t i = 0; i < spec->entrypoint.n; i++)
+			strv_push(out, spec->entrypoint.v[i]);
+	for (size_t i = 0; i < a->o.nargs; i++)
+		strv_push(out, a->o.args[i]);
+	for (size_t i = 0; a->o.nargs == 0 && !a->o.entrypoint && i < spec->cmd.n; i++)
+		strv_push(out, spec->cmd.v[i]);
+}
+
+/* Register the run (live/<id>) and write --cidfile. Returns the record's fd. */
+static int register_run(struct run_args *a, struct store *st, const struct image_spec *spec, char *id, struct qerr *err)
+{
+	struct strv cmd = {0};
+	record_command(a, spec, &cmd);
+	struct run_record_new rn = {a->name, a->image, cmd.v, cmd.n};
+	int fd = run_record_create(st, &rn, id, err);
+	strv_free(&cmd);
+	if (fd >= 0 && a->cidfile && cidfile_write(a->cidfile, id, err) < 0) {
+		run_record_end(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int cmd_run(struct gopts *g, int argc, char **argv)
 {
 	double t0 = qlog_level >= LOG_DEBUG ? now_mono() : 0;
@@ -270,22 +418,29 @@ int cmd_run(struct gopts *g, int argc, char **argv)
 	struct qerr err = {0};
 	struct store st;
 	struct image_spec spec = {0};
-	int status, lease = -1;
+	int status = -1, lease = -1;
+	char id[RUN_ID_LEN + 1];
 	if (collect_env(&a, &err) < 0 || cmd_open_store(g, &st, &err) < 0) {
 		run_args_free(&a);
 		return cmd_fail("run", &err, EXIT_QIMG);
 	}
-	lease = resolve_and_lease(g, &a, &st, &spec, &err);
+	lease = image_get(g, &a, &st, &spec, &err);
 	if (t0 > 0)
 		log_debug("run: store opened, image resolved, lease taken in %.1f us", (now_mono() - t0) * 1e6);
-	if (lease >= 0) {
+	if (lease >= 0)
+		a.o.record_fd = register_run(&a, &st, &spec, id, &err);
+	if (a.o.record_fd >= 0) {
+		if (t0 > 0)
+			log_debug("run: registered as %s after %.1f us", id, (now_mono() - t0) * 1e6);
 		a.o.st = &st;
 		a.o.spec = &spec;
 		status = run_container(&a.o, &err);
-		close(lease);
-	} else {
-		status = -1;
+		if (a.cidfile)
+			(void)unlink(a.cidfile);
+		run_record_end(a.o.record_fd);
 	}
+	if (lease >= 0)
+		close(lease);
 	if (status < 0)
 		status = cmd_fail("run", &err, EXIT_QIMG);
 	image_spec_free(&spec);

@@ -2,9 +2,11 @@
 #include "cmd.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../pull/pull.h"
 #include "../store/store.h"
@@ -32,6 +34,20 @@ int cmd_fail(const char *command, const struct qerr *err, int def)
 	else
 		fprintf(stderr, "qimg: %s\n", msg);
 	return err->exit_status ? err->exit_status : def;
+}
+
+void cmd_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
 }
 
 bool cmd_is_help(const char *arg)
@@ -94,25 +110,148 @@ int optscan_next(struct optscan *s, const char *const *with_value)
 	return 1;
 }
 
+char *cmd_helper_find(struct qerr *err)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	const char *env = getenv("QIMG_PULL_HELPER");
+	char *candidates[4] = {0}, *found = NULL;
+	int nc = 0;
+	if (env && *env)
+		candidates[nc++] = xstrdup(env);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			candidates[nc++] = xasprintf("%s/qimg-pull", self);
+			/* an install moved as a whole (DESTDIR, a relocated prefix): bin/../libexec/qimg */
+			candidates[nc++] = xasprintf("%s/../libexec/qimg/qimg-pull", self);
+		}
+	}
+	candidates[nc++] = xstrdup(QIMG_LIBEXECDIR "/qimg-pull");
+	for (int i = 0; i < nc; i++) {
+		if (!found && access(candidates[i], X_OK) == 0)
+			found = candidates[i];
+		else
+			free(candidates[i]);
+	}
+	if (!found)
+		qerr_set(err, "helper qimg-pull not found (looked beside %s and in %s)", n > 0 ? self : "qimg",
+		         QIMG_LIBEXECDIR);
+	return found;
+}
+
 int cmd_open_store(const struct gopts *g, struct store *st, struct qerr *err)
 {
 	return store_open(st, g->store, err);
 }
 
+#define ID_PREFIX_MIN 12
+
+/* arg as an image id: "sha256:" optional, then 12 to 64 lowercase hex digits. */
+static const char *id_hex(const char *arg)
+{
+	const char *h = strncmp(arg, "sha256:", 7) == 0 ? arg + 7 : arg;
+	size_t n = strspn(h, "0123456789abcdef");
+	return h[n] == '\0' && n >= ID_PREFIX_MIN && n <= DIGEST_HEX_LEN ? h : NULL;
+}
+
+/* The one named image whose manifest digest starts with hex: 1 found (*digest set), 0 none, -1 ambiguous. */
+static int lookup_id(struct store *st, const char *arg, const char *hex, char **digest, struct qerr *err)
+{
+	struct store_ref *refs;
+	size_t n, len = strlen(hex);
+	if (store_refs_list(st, &refs, &n, err) < 0)
+		return -1;
+	const char *found = NULL, *other = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(digest_hex(refs[i].digest), hex, len) != 0)
+			continue;
+		if (!found)
+			found = refs[i].digest;
+		else if (strcmp(found, refs[i].digest) != 0)
+			other = refs[i].digest;
+	}
+	int rc = found ? 1 : 0;
+	if (other)
+		rc = qerr_set(err, "image id %s is ambiguous: it starts %s and %s (give more digits)", arg, found,
+		              other);
+	else if (found)
+		*digest = xstrdup(found);
+	store_refs_free(refs, n);
+	return rc;
+}
+
+/* The first of the names registries.conf gives arg that the store holds. */
+static int lookup_name(struct store *st, const char *arg, struct image_found *f, struct qerr *err)
+{
+	struct strv names = {0};
+	int rc = pull_local_names(arg, &names, err);
+	for (size_t i = 0; rc == 0 && i < names.n && !f->digest; i++) {
+		struct image_ref ref;
+		struct qerr miss;
+		if (ref_parse(names.v[i], &ref, err) < 0) {
+			rc = -1;
+			break;
+		}
+		char *name = ref_name(&ref);
+		f->digest = store_ref_get(st, name, ref_key(&ref), &miss);
+		if (f->digest) {
+			f->name = name;
+			f->key = xstrdup(ref_key(&ref));
+		} else {
+			free(name);
+			if (miss.code != 0 && miss.code != ENOENT)
+				rc = (*err = miss, -1);
+		}
+		ref_free(&ref);
+	}
+	if (rc == 0 && !f->digest) {
+		struct buf tried = {0};
+		buf_printf(&tried, "%s", "");
+		for (size_t i = 0; names.n > 1 || strcmp(names.v[0], arg) != 0 ? i < names.n : false; i++)
+			buf_printf(&tried, "%s%s", i ? ", " : " (looked for ", names.v[i]);
+		rc = qerr_set(err, "image not found: %s%s%s; pull it first", arg, tried.p, tried.len ? ")" : "");
+		err->code = ENOENT;
+		buf_free(&tried);
+	}
+	strv_free(&names);
+	return rc;
+}
+
+int cmd_find_image(const char *arg, struct store *st, struct image_found *f, struct qerr *err)
+{
+	memset(f, 0, sizeof *f);
+	if (digest_valid(arg)) {
+		f->digest = xstrdup(arg);
+		return 0;
+	}
+	/* An id first (docker's order), but only when it names an image: "cafe0123beef" is a valid name too. */
+	const char *hex = id_hex(arg);
+	int r = hex ? lookup_id(st, arg, hex, &f->digest, err) : 0;
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	return lookup_name(st, arg, f, err);
+}
+
+void cmd_image_found_free(struct image_found *f)
+{
+	free(f->digest);
+	free(f->name);
+	free(f->key);
+	memset(f, 0, sizeof *f);
+}
+
 int cmd_resolve_image(struct gopts *g, const char *arg, struct store *st, struct image_spec *spec, struct qerr *err)
 {
 	(void)g;
-	if (digest_valid(arg))
-		return store_spec_read(st, arg, spec, err);
-	struct image_ref ref;
-	if (ref_parse(arg, &ref, err) < 0)
+	struct image_found f;
+	if (cmd_find_image(arg, st, &f, err) < 0)
 		return -1;
-	autofree char *name = ref_name(&ref);
-	autofree char *digest = store_ref_get(st, name, ref_key(&ref), err);
-	ref_free(&ref);
-	if (!digest)
-		return -1;
-	return store_spec_read(st, digest, spec, err);
+	int rc = store_spec_read(st, f.digest, spec, err);
+	cmd_image_found_free(&f);
+	return rc;
 }
 
 void cmd_human_size(int64_t bytes, char *out, size_t n)

@@ -28,6 +28,8 @@ static const struct command commands[] = {
 	{"images", cmd_images, "list images in the store"},
 	{"inspect", cmd_inspect, "show an image's manifest and config as JSON"},
 	{"rmi", cmd_rmi, "remove image references (data goes at the next gc)"},
+	{"ps", cmd_ps, "list running containers"},
+	{"kill", cmd_kill, "send a signal to running containers"},
 	{"rm", cmd_rm, "remove kept containers (run --keep NAME)"},
 	{"export", cmd_export, "flatten an image into a plain rootfs directory"},
 	{"load", HEAVY(cmd_load), "load images from a docker-archive, oci-archive or OCI layout"},
@@ -58,39 +60,15 @@ static void usage(FILE *f)
 }
 
 #ifndef QIMG_HEAVY
-/* Hand a heavy command to qimg-pull, found beside this binary, in ../libexec/qimg from it, or in the install's
-   libexec dir. */
+/* Hand a heavy command to qimg-pull. */
 static int exec_heavy(char **argv)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	const char *env = getenv("QIMG_PULL_HELPER");
-	char *candidates[4] = {0};
-	int nc = 0;
-	if (env && *env)
-		candidates[nc++] = xstrdup(env);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			candidates[nc++] = xasprintf("%s/qimg-pull", self);
-			/* an install moved as a whole (DESTDIR, a relocated prefix): bin/../libexec/qimg */
-			candidates[nc++] = xasprintf("%s/../libexec/qimg/qimg-pull", self);
-		}
-	}
-	candidates[nc++] = xstrdup(QIMG_LIBEXECDIR "/qimg-pull");
-	for (int i = 0; i < nc; i++) {
-		if (access(candidates[i], X_OK) == 0) {
-			execv(candidates[i], argv);
-			cmd_error("exec %s: %s", candidates[i], strerror(errno));
-			return EXIT_QIMG;
-		}
-	}
-	cmd_error("helper qimg-pull not found (looked beside %s and in %s)", n > 0 ? self : "qimg",
-		  QIMG_LIBEXECDIR);
-	for (int i = 0; i < nc; i++)
-		free(candidates[i]);
+	struct qerr err = {0};
+	autofree char *helper = cmd_helper_find(&err);
+	if (!helper)
+		return cmd_fail(NULL, &err, EXIT_QIMG);
+	execv(helper, argv);
+	cmd_error("exec %s: %s", helper, strerror(errno));
 	return EXIT_QIMG;
 }
 #endif

@@ -1,5 +1,5 @@
 # bash completion for qimg. Commands and options are read from qimg's own --help, so they never go stale;
-# image names come from `qimg images`. Installed as $(PREFIX)/share/bash-completion/completions/qimg.
+# image names come from `qimg images`, container names from `qimg ps`. Installed as $(PREFIX)/share/bash-completion/completions/qimg.
 
 _qimg_commands() {
 	"$1" --help 2>/dev/null | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z]*\) .*/\1/p'
@@ -11,6 +11,10 @@ _qimg_options() { # QIMG COMMAND [SUB]
 
 _qimg_images() {
 	"$1" images 2>/dev/null | awk 'NR > 1 && $2 != "<none>" { print $1 ":" $2 }'
+}
+
+_qimg_containers() { # names and short ids of the live runs
+	"$1" ps --format json 2>/dev/null | grep -oE '"(Name|Id)":"[^"]+"' | sed -E 's/^"Name":"(.*)"$/\1/; s/^"Id":"(.{12}).*"$/\1/'
 }
 
 _qimg() {
@@ -31,7 +35,7 @@ _qimg() {
 	--store | --certs-dir | --cert-dir | -w | --workdir)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur")
 		return ;;
-	-o | --output | -i | --input | --authfile | --env-file)
+	-o | --output | -i | --input | --authfile | --env-file | --cidfile)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return ;;
 	--platform) w="linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" ;;
@@ -39,6 +43,8 @@ _qimg() {
 	--overlay) w="kernel fuse" ;;
 	--net | --network) w="host none" ;;
 	--tls-verify) w="true false" ;;
+	--pull) w="missing always never" ;;
+	-s | --signal) [ "$cmd" = kill ] && w="KILL TERM INT HUP QUIT USR1 USR2 WINCH" ;;
 	*) w="" ;;
 	esac
 	if [ -n "$w" ]; then
@@ -59,6 +65,7 @@ _qimg() {
 				return
 			fi ;;
 		load) mapfile -t COMPREPLY < <(compgen -f -- "$cur") && return ;;
+		kill) w=$(_qimg_containers "$qimg") ;;
 		esac
 	fi
 	mapfile -t COMPREPLY < <(compgen -W "$w" -- "$cur")

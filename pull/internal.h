@@ -222,6 +222,10 @@ const struct regconf_registry *regconf_find(const struct regconf *rc, const char
 /* True when ref has no registry host (no '.', ':' or "localhost" before the first '/'). */
 bool regconf_is_short(const char *ref);
 
+/* The qualified references refstr stands for, appended to out: its alias, else each unqualified-search registry
+   (else refstr itself, which ref_parse puts on docker.io); a qualified refstr stands for itself. */
+void regconf_candidates(const struct regconf *rc, const char *refstr, struct strv *out);
+
 /* One place a pull tries. */
 struct pull_source {
 	char *ref;                 /* the image's qualified reference, as the store names it */

@@ -23,6 +23,11 @@ const char *ref_endpoint(const struct image_ref *ref);
 /* The store key: the digest when given, else the tag. */
 const char *ref_key(const struct image_ref *ref);
 
+/* The references a local lookup of refstr tries, in order (appended to out), resolved as a pull resolves it
+   through registries.conf (pull/registries.c, plain C): a qualified reference stands for itself; a short name
+   for its alias, else each unqualified-search registry's name for it, then docker.io's. */
+int pull_local_names(const char *refstr, struct strv *out, struct qerr *err);
+
 struct pull_opts {
 	const char *platform;   /* "os/arch[/variant]"; NULL = the host's */
 	bool tls_verify_off;    /* --tls-verify=false: plain HTTP or unverified TLS allowed for this pull */

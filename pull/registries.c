@@ -657,7 +657,7 @@ static int sources_for(const struct regconf *rc, const char *refstr, struct pull
 }
 
 /* The qualified names a reference stands for: an alias, the search registries, or itself. */
-static void candidates(const struct regconf *rc, const char *refstr, struct strv *out)
+void regconf_candidates(const struct regconf *rc, const char *refstr, struct strv *out)
 {
 	size_t base = strcspn(refstr, ":@");
 	autofree char *name = xstrndup(refstr, base);
@@ -686,7 +686,7 @@ int regconf_sources(const struct regconf *rc, const char *refstr, struct pull_so
 	size_t n = 0, blocked = 0;
 	int r = 0;
 
-	candidates(rc, refstr, &names);
+	regconf_candidates(rc, refstr, &names);
 	for (size_t i = 0; i < names.n && r >= 0; i++) {
 		r = sources_for(rc, names.v[i], &v, &n, err);
 		blocked += r == 1;
@@ -711,4 +711,30 @@ void pull_sources_free(struct pull_source *v, size_t n)
 		ref_free(&v[i].endpoint);
 	}
 	free(v);
+}
+
+int pull_local_names(const char *refstr, struct strv *out, struct qerr *err)
+{
+	struct regconf conf;
+	if (!regconf_is_short(refstr)) {
+		strv_push(out, refstr);
+		return 0;
+	}
+	if (regconf_load(&conf, err) < 0)
+		return -1;
+	size_t first = out->n;
+	regconf_candidates(&conf, refstr, out);
+	bool aliased = false;
+	size_t base = strcspn(refstr, ":@");
+	for (size_t i = 0; i < conf.alias_names.n; i++)
+		aliased =
+		    aliased || (strlen(conf.alias_names.v[i]) == base && !strncmp(conf.alias_names.v[i], refstr, base));
+	bool have_plain = false;
+	for (size_t i = first; i < out->n; i++)
+		have_plain = have_plain || !strcmp(out->v[i], refstr);
+	/* After the search registries, docker.io (the plain short name normalises to it), as podman looks locally. */
+	if (!aliased && !have_plain)
+		strv_push(out, refstr);
+	regconf_free(&conf);
+	return 0;
 }

@@ -310,7 +310,8 @@ static int init_entry(void *arg)
 
 /* PID 1 shares our memory (CLONE_VM) instead of copying it: copying the page tables and faulting them back in
    costs ~0.7 ms per run here, more than all of PID 1's mount steps (bench/startup). It is safe because from the
-   clone on we only wait - poll, read, waitpid, kill, no allocation - until PID 1 reports the command's status,
+   clone on we only wait - poll, read, waitpid, kill, one write to the run's record, no allocation - until PID 1
+   reports the command's status,
    and after that PID 1 only calls _exit. Its stack is never unmapped while it runs: qimg exits, or (--keep,
    --from) reaps it first. AddressSanitizer and valgrind cannot follow a process sharing memory this way: there,
    a plain fork-style clone (raw, skipping glibc's atfork work; we are single-threaded). */
@@ -352,6 +353,7 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 		                o->net_none ? ", net" : "");
 	close(f->msg[1]);
 	f->msg[1] = -1;
+	run_record_started(o->record_fd, w->init);
 	if (o->tty) {
 		close(f->sock[1]);
 		f->sock[1] = -1;

@@ -72,11 +72,45 @@ struct run_opts {
 	const char *keep;           /* --keep NAME: upper+work in runs/NAME/ */
 	const char *from;           /* --from NAME: runs/NAME/upper as the top-most lower */
 	uint64_t cap_add, cap_drop; /* bit n = capability n; RUN_CAPS_ALL = ALL */
+	int record_fd;              /* the run's live record (run_record_create), PID 1's pid is added; -1 none */
 };
 
 /* gc's lease on an image: a shared lock held for the run's life (take it under the shared store lock, right
    after resolving the image). Returns the lock fd. */
 int run_image_lease(struct store *st, const char *manifest_digest, struct qerr *err);
+
+/* ---- live runs (run/record.c): live/slot-N, line files each flock'ed by one run's qimg for the run's life ---- */
+
+#define RUN_ID_LEN 64
+struct run_record {
+	char id[RUN_ID_LEN + 1];
+	char *name;      /* "" when the run has none */
+	char *image;     /* as given on the command line */
+	char *command;   /* the command line as run, space separated */
+	pid_t pid;       /* the run's qimg process (forwards signals to the container) */
+	pid_t init;      /* the container's PID 1 (0 until it is started) */
+	int64_t created; /* unix seconds */
+};
+struct run_record_new {
+	const char *name; /* --name, or NULL */
+	const char *image;
+	char *const *cmd;
+	size_t ncmd;
+};
+/* Register this run under a new random id (id filled): refused when rn->name is invalid or taken by a live run.
+   Returns the record's fd, which holds its lock: keep it open for the run's life. */
+int run_record_create(struct store *st, const struct run_record_new *rn, char id[RUN_ID_LEN + 1], struct qerr *err);
+/* Add PID 1's pid to the record once it is cloned. */
+void run_record_started(int fd, pid_t init);
+/* End of the run: mark the record's slot free, then release its lock (close fd). */
+void run_record_end(int fd);
+/* The live runs, newest first. Records whose qimg is gone (kill -9) are marked free on the way (counted in *stale
+   when given). */
+int run_records_list(struct store *st, struct run_record **out, size_t *n, size_t *stale, struct qerr *err);
+void run_records_free(struct run_record *v, size_t n);
+void run_record_free(struct run_record *r);
+/* The live run named key: its name, its id, or a unique prefix of its id. */
+int run_record_find(struct store *st, const char *key, struct run_record *out, struct qerr *err);
 
 /* Run the container and wait for it (the caller holds the image's lease). Returns the command's exit status
    (128+N when killed by signal N), or -1 with err set (err->exit_status: 125 qimg's error, 126 cannot execute,

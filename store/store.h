@@ -15,6 +15,7 @@
  *   specs/<manifest hex>       the run spec: everything `run` needs, in a plain line format (no JSON on the run path)
  *   tmp/                       in-progress work, named <what>-<pid>-<random>
  *   runs/<name>/               kept uppers (--keep)
+ *   live/slot-N                run records, each flock'ed by one live run's qimg (run/record.c; ps, kill)
  *   locks/                     flock files
  *   idmap                      the uid/gid mapping the layers were unpacked with
  */

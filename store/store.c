@@ -51,12 +51,19 @@ int store_open(struct store *st, const char *root_opt, struct qerr *err)
 		free(root);
 		root = abs;
 	}
-	if (mkdir_p(root, 0700, err) < 0)
-		return qerr_wrap(err, "store %s: ", root);
+	/* An existing store is opened with two syscalls: every `qimg run` comes through here. */
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdir_p(root, 0700, err) < 0)
+			return qerr_wrap(err, "store %s: ", root);
+		fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return qerr_sys(err, "store: open %s", root);
-	for (const char *const *d = layout_dirs; *d; d++) {
+	size_t ndirs = sizeof layout_dirs / sizeof layout_dirs[0] - 1;
+	struct stat sb; /* the layout is made in order: its last directory present means all are */
+	bool laid_out = fstatat(fd, layout_dirs[ndirs - 1], &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+	for (const char *const *d = layout_dirs; !laid_out && *d; d++) {
 		if (mkdirat(fd, *d, 0700) < 0 && errno != EEXIST) {
 			qerr_sys(err, "store: mkdir %s/%s", root, *d);
 			close(fd);

@@ -274,15 +274,17 @@ static ssize_t zs_next(struct ustream *s, const void **buf)
 /* Hash and count one uncompressed block; enforce the bomb limits. */
 static int us_account(struct ustream *s, const void *buf, size_t n)
 {
-	char why[96];
+	char why[160];
 	s->out_total += (int64_t)n;
 	if (s->out_total > s->lim.max_bytes) {
-		snprintf(why, sizeof why, "more than %lld bytes", (long long)s->lim.max_bytes);
-		return us_fail(s, "layer too large when uncompressed (limit)", why);
+		snprintf(why, sizeof why, "more than %lld bytes uncompressed (limit; raise it with --max-layer-size or "
+		         "QIMG_MAX_LAYER_SIZE)", (long long)s->lim.max_bytes);
+		return us_fail(s, "layer too large", why);
 	}
 	int64_t in = s->in_total > 0 ? s->in_total : 1;
 	if (s->out_total > RATIO_FLOOR && s->out_total / in > s->lim.max_ratio) {
-		snprintf(why, sizeof why, "ratio above %lld:1", (long long)s->lim.max_ratio);
+		snprintf(why, sizeof why, "ratio above %lld:1 (limit; raise it with --max-ratio or QIMG_MAX_RATIO)",
+		         (long long)s->lim.max_ratio);
 		return us_fail(s, "decompression bomb refused", why);
 	}
 	if (EVP_DigestUpdate(s->md, buf, n) != 1)
@@ -1218,8 +1220,9 @@ static int extract_tar(struct xctx *x, struct source *src)
 	}
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		if (++x->entries > src->s->lim.max_entries) {
-			qerr_set(x->err, "unpack %s: more than %lld entries (limit)", x->label,
-			         (long long)src->s->lim.max_entries);
+			qerr_set(x->err,
+			         "unpack %s: more than %lld entries (limit; raise it with --max-entries or QIMG_MAX_ENTRIES)",
+			         x->label, (long long)src->s->lim.max_entries);
 			goto out;
 		}
 		if (apply_entry(x, a, e) < 0)

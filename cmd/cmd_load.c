@@ -8,6 +8,8 @@
 #include "../store/store.h"
 #include "cmd.h"
 
+/* Unformatted, so that CMD_LIMITS_HELP's option lines stay between the others. */
+/* clang-format off */
 static const char load_help[] =
     "Usage: qimg load [-i FILE] [--tag NAME] [-q]\n\n"
     "Load images from FILE (default: standard input) into the store, as a pull would: every blob is checked\n"
@@ -33,6 +35,7 @@ static const char load_help[] =
     "  skopeo copy docker://docker.io/library/alpine:3.19 oci:alpine-oci && qimg load -i alpine-oci\n"
     "  qimg load --tag localhost/app:1.0 < app.tar\n"
     "  zcat image.tar.gz | qimg load\n";
+/* clang-format on */
 
 /* Options; returns 1 to go on, 0 after --help, -1 on a usage error. */
 static int load_options(int argc, char **argv, const char **input, const char **tag, bool *quiet,

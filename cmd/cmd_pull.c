@@ -8,6 +8,8 @@
 #include "../store/store.h"
 #include "cmd.h"
 
+/* Unformatted, so that CMD_LIMITS_HELP's option lines stay between the others. */
+/* clang-format off */
 static const char pull_help[] =
     "Usage: qimg pull [OPTIONS] REFERENCE\n\n"
     "Pull an image from a registry into the store, verify every blob, unpack its layers once, and print the\n"
@@ -33,6 +35,7 @@ static const char pull_help[] =
     "  qimg pull localhost:5000/app@sha256:0123...cdef\n"
     "  qimg pull --tls-verify=false 127.0.0.1:5000/test/busybox:latest\n"
     "  qimg pull --max-layer-size 64G --max-ratio 5000 example.com/huge-model:1\n";
+/* clang-format on */
 
 static int parse_bool(const char *opt, const char *v, bool *out)
 {
@@ -51,8 +54,8 @@ static int parse_bool(const char *opt, const char *v, bool *out)
 /* Options into *o; returns the index of REFERENCE, 0 when help was printed, -1 on a usage error. */
 static int pull_options(int argc, char **argv, struct pull_opts *o)
 {
-	static const char *const with_value[] = {"--platform", "--authfile", "--certs-dir", "--cert-dir",
-	                                         CMD_LIMIT_OPTIONS, NULL};
+	static const char *const with_value[] = {"--platform", "--authfile",      "--certs-dir",
+	                                         "--cert-dir", CMD_LIMIT_OPTIONS, NULL};
 	struct optscan s = {argc, argv, 1, NULL, NULL, NULL};
 	bool verify = true;
 	int r;

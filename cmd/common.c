@@ -160,10 +160,12 @@ static int64_t *limit_field(struct ovl_unpack_limits *lim, size_t i)
 static int limit_set(const char *command, size_t i, const char *what, const char *value, struct ovl_unpack_limits *lim)
 {
 	const struct limit_def *d = &limit_defs[i];
+	if (!value)
+		value = "";
 	int64_t v = d->size ? parse_size(value) : parse_count(value);
 	if (v <= 0) {
-		cmd_error("%s: %s: invalid %s \"%s\" (a positive %s, e.g. %s)", command, what, d->size ? "size" : "number",
-		          value ? value : "", d->size ? "size" : "whole number", d->example);
+		cmd_error("%s: %s: invalid %s \"%s\" (a positive %s, e.g. %s)", command, what,
+		          d->size ? "size" : "number", value, d->size ? "size" : "whole number", d->example);
 		return -1;
 	}
 	*limit_field(lim, i) = v;

@@ -277,8 +277,10 @@ static int us_account(struct ustream *s, const void *buf, size_t n)
 	char why[160];
 	s->out_total += (int64_t)n;
 	if (s->out_total > s->lim.max_bytes) {
-		snprintf(why, sizeof why, "more than %lld bytes uncompressed (limit; raise it with --max-layer-size or "
-		         "QIMG_MAX_LAYER_SIZE)", (long long)s->lim.max_bytes);
+		snprintf(why, sizeof why,
+		         "more than %lld bytes uncompressed (limit; raise it with --max-layer-size or "
+		         "QIMG_MAX_LAYER_SIZE)",
+		         (long long)s->lim.max_bytes);
 		return us_fail(s, "layer too large", why);
 	}
 	int64_t in = s->in_total > 0 ? s->in_total : 1;
@@ -1241,7 +1243,8 @@ static int extract_tar(struct xctx *x, struct source *src)
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		if (++x->entries > src->s->lim.max_entries) {
 			qerr_set(x->err,
-			         "unpack %s: more than %lld entries (limit; raise it with --max-entries or QIMG_MAX_ENTRIES)",
+			         "unpack %s: more than %lld entries (limit; raise it with --max-entries or "
+			         "QIMG_MAX_ENTRIES)",
 			         x->label, (long long)src->s->lim.max_entries);
 			goto out;
 		}

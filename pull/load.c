@@ -888,8 +888,8 @@ static int names_check(const struct found *f, size_t n, const char *tag, struct 
 
 /* ---- the load ---- */
 
-static int publish_all(struct src *s, struct found *f, size_t n, const char *tag,
-                       const struct ovl_unpack_limits *lim, struct strv *loaded, struct qerr *err)
+static int publish_all(struct src *s, struct found *f, size_t n, const char *tag, const struct ovl_unpack_limits *lim,
+                       struct strv *loaded, struct qerr *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct image_spec spec;

@@ -45,7 +45,7 @@ HEAVY_OBJS = $(HEAVY_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test check unit bench install uninstall clean demo lint fmt man
+.PHONY: all deps test check unit bench install uninstall clean demo lint fmt man valgrind-build
 all: $(OUT)/qimg $(OUT)/qimg-pull
 
 $(BUILD)/%.o: %.c $(wildcard */*.h) Makefile
@@ -87,7 +87,7 @@ unit: $(UNIT_BINS)
 DEB_DEPS = build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev \
            libzstd-dev libisal-dev uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
            apache2-utils python3 python3-jwt python3-cryptography debootstrap procps iproute2 util-linux \
-           passwd login ca-certificates curl hyperfine bubblewrap file zstd jq zsh groff-base man-db
+           passwd login ca-certificates curl hyperfine bubblewrap file zstd jq zsh groff-base man-db valgrind
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_DEPS)
@@ -100,6 +100,12 @@ check:
 	$(MAKE) BUILD=build/san OUT=build/san OPT="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" LIGHT_LDFLAGS= all unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	QIMG_BIN=$(abspath build/san/qimg) QIMG_UNIT_DIR=$(abspath build/san/tests) tests/run.sh $(TESTS)
+
+# A dynamically linked, sanitizer-free build for valgrind (tests/e2e/security_valgrind.sh): memcheck cannot
+# replace malloc in the static qimg. run/run.c finds <valgrind/valgrind.h> (package valgrind) and then clones PID 1
+# without CLONE_VM when it runs under valgrind.
+valgrind-build:
+	$(MAKE) OUT=build/dyn BUILD=build/dyn LIGHT_LDFLAGS= build/dyn/qimg build/dyn/qimg-pull
 
 demo: all
 	tests/demo.sh

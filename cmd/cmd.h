@@ -68,6 +68,21 @@ int cmd_resolve_image(struct gopts *g, const char *arg, struct store *st, struct
 /* Format a byte count like "12.3MB" into out. */
 void cmd_human_size(int64_t bytes, char *out, size_t n);
 
+/* Unpack limits of pull and load (docs/SECURITY.md): the options, their --help lines, their environment. */
+struct ovl_unpack_limits;
+#define CMD_LIMIT_OPTIONS "--max-layer-size", "--max-ratio", "--max-entries"
+#define CMD_LIMITS_HELP                                                                                            \
+	"  --max-layer-size SIZE  refuse a layer larger than SIZE uncompressed (500M, 2G; default 16G)\n"           \
+	"  --max-ratio N          refuse a layer that inflates more than N:1 (checked past 1 MiB; default 1000)\n"  \
+	"  --max-entries N        refuse a layer of more than N files (default 10000000)\n"
+#define CMD_LIMITS_ENV_HELP                                                                                        \
+	"QIMG_MAX_LAYER_SIZE, QIMG_MAX_RATIO, QIMG_MAX_ENTRIES: the three limits above when no option gives them.\n"
+/* 1 when name is one of CMD_LIMIT_OPTIONS (value stored in *lim, or -1 after printing why it is invalid);
+   0 when it is not. */
+int cmd_limit_option(const char *command, const char *name, const char *value, struct ovl_unpack_limits *lim);
+/* Each limit not set by an option (still 0) from its QIMG_MAX_* variable: 0, or -1 after printing why not. */
+int cmd_limits_env(const char *command, struct ovl_unpack_limits *lim);
+
 int cmd_pull(struct gopts *g, int argc, char **argv);
 int cmd_images(struct gopts *g, int argc, char **argv);
 int cmd_inspect(struct gopts *g, int argc, char **argv);

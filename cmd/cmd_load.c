@@ -8,6 +8,8 @@
 #include "../store/store.h"
 #include "cmd.h"
 
+/* Unformatted, so that CMD_LIMITS_HELP's option lines stay between the others. */
+/* clang-format off */
 static const char load_help[] =
     "Usage: qimg load [-i FILE] [--tag NAME] [-q]\n\n"
     "Load images from FILE (default: standard input) into the store, as a pull would: every blob is checked\n"
@@ -25,17 +27,21 @@ static const char load_help[] =
     "  -i, --input FILE   the archive or layout directory ('-': standard input)\n"
     "  --tag NAME         name the image NAME instead (the archive must hold exactly one image)\n"
     "  -q, --quiet        print nothing but errors\n"
+    CMD_LIMITS_HELP
     "  -h, --help         this help\n\n"
+    "Environment: " CMD_LIMITS_ENV_HELP "\n"
     "Examples:\n"
     "  docker save busybox:latest -o busybox.tar && qimg load -i busybox.tar\n"
     "  skopeo copy docker://docker.io/library/alpine:3.19 oci:alpine-oci && qimg load -i alpine-oci\n"
     "  qimg load --tag localhost/app:1.0 < app.tar\n"
     "  zcat image.tar.gz | qimg load\n";
+/* clang-format on */
 
 /* Options; returns 1 to go on, 0 after --help, -1 on a usage error. */
-static int load_options(int argc, char **argv, const char **input, const char **tag, bool *quiet)
+static int load_options(int argc, char **argv, const char **input, const char **tag, bool *quiet,
+                        struct ovl_unpack_limits *lim)
 {
-	static const char *const with_value[] = {"-i", "--input", "--tag", "-t", NULL};
+	static const char *const with_value[] = {"-i", "--input", "--tag", "-t", CMD_LIMIT_OPTIONS, NULL};
 	struct optscan s = {argc, argv, 1, NULL, NULL, NULL};
 	int r;
 
@@ -50,6 +56,9 @@ static int load_options(int argc, char **argv, const char **input, const char **
 			*tag = s.value;
 		} else if (!strcmp(s.name, "-q") || !strcmp(s.name, "--quiet")) {
 			*quiet = true;
+		} else if ((r = cmd_limit_option("load", s.name, s.value, lim)) != 0) {
+			if (r < 0)
+				break;
 		} else {
 			cmd_error("load: unknown option %s (see qimg load --help)", s.name);
 			r = -1;
@@ -61,6 +70,8 @@ static int load_options(int argc, char **argv, const char **input, const char **
 		cmd_error("load: unexpected argument \"%s\" (the file goes after -i)", argv[s.i]);
 		r = -1;
 	}
+	if (r == 0)
+		r = cmd_limits_env("load", lim);
 	return r < 0 ? -1 : 1;
 }
 
@@ -70,8 +81,9 @@ int cmd_load(struct gopts *g, int argc, char **argv)
 	bool quiet = qlog_level == LOG_QUIET;
 	struct qerr err = {0};
 	struct strv loaded = {0};
+	struct ovl_unpack_limits lim = {0};
 	struct store st;
-	int r = load_options(argc, argv, &input, &tag, &quiet), rc;
+	int r = load_options(argc, argv, &input, &tag, &quiet, &lim), rc;
 
 	if (r <= 0)
 		return r == 0 ? 0 : EXIT_USAGE;
@@ -81,7 +93,7 @@ int cmd_load(struct gopts *g, int argc, char **argv)
 	}
 	if (cmd_open_store(g, &st, &err) < 0)
 		return cmd_fail("load", &err, 1);
-	rc = image_load(&st, input, tag, &loaded, &err);
+	rc = image_load(&st, input, tag, &lim, &loaded, &err);
 	store_close(&st);
 	if (rc < 0) {
 		strv_free(&loaded);

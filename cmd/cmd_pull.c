@@ -8,6 +8,8 @@
 #include "../store/store.h"
 #include "cmd.h"
 
+/* Unformatted, so that CMD_LIMITS_HELP's option lines stay between the others. */
+/* clang-format off */
 static const char pull_help[] =
     "Usage: qimg pull [OPTIONS] REFERENCE\n\n"
     "Pull an image from a registry into the store, verify every blob, unpack its layers once, and print the\n"
@@ -23,13 +25,17 @@ static const char pull_help[] =
     "                         ~/.docker/config.json)\n"
     "  --certs-dir DIR        CA and client certificates as DIR/HOST:PORT/{*.crt,*.cert,*.key} (default:\n"
     "                         /etc/containers/certs.d, ~/.config/containers/certs.d, /etc/docker/certs.d)\n"
+    CMD_LIMITS_HELP
     "  -h, --help             this help\n\n"
-    "Environment: QIMG_HTTP_TIMEOUT (seconds, default 30): connect timeout and stall limit.\n\n"
+    "Environment: QIMG_HTTP_TIMEOUT (seconds, default 30): connect timeout and stall limit.\n"
+    CMD_LIMITS_ENV_HELP "\n"
     "Examples:\n"
     "  qimg pull debian:bookworm\n"
     "  qimg pull --platform linux/arm64 alpine\n"
     "  qimg pull localhost:5000/app@sha256:0123...cdef\n"
-    "  qimg pull --tls-verify=false 127.0.0.1:5000/test/busybox:latest\n";
+    "  qimg pull --tls-verify=false 127.0.0.1:5000/test/busybox:latest\n"
+    "  qimg pull --max-layer-size 64G --max-ratio 5000 example.com/huge-model:1\n";
+/* clang-format on */
 
 static int parse_bool(const char *opt, const char *v, bool *out)
 {
@@ -48,7 +54,8 @@ static int parse_bool(const char *opt, const char *v, bool *out)
 /* Options into *o; returns the index of REFERENCE, 0 when help was printed, -1 on a usage error. */
 static int pull_options(int argc, char **argv, struct pull_opts *o)
 {
-	static const char *const with_value[] = {"--platform", "--authfile", "--certs-dir", "--cert-dir", NULL};
+	static const char *const with_value[] = {"--platform", "--authfile",      "--certs-dir",
+	                                         "--cert-dir", CMD_LIMIT_OPTIONS, NULL};
 	struct optscan s = {argc, argv, 1, NULL, NULL, NULL};
 	bool verify = true;
 	int r;
@@ -68,6 +75,8 @@ static int pull_options(int argc, char **argv, struct pull_opts *o)
 			o->certs_dir = s.value;
 		} else if (!strcmp(s.name, "--tls-verify")) {
 			r = parse_bool("--tls-verify", s.value, &verify);
+		} else if ((r = cmd_limit_option("pull", s.name, s.value, &o->limits)) != 0) {
+			r = r < 0 ? -1 : 1;
 		} else {
 			cmd_error("pull: unknown option %s (see qimg pull --help)", s.name);
 			r = -1;
@@ -84,7 +93,7 @@ static int pull_options(int argc, char **argv, struct pull_opts *o)
 		return -1;
 	}
 	o->tls_verify_off = !verify;
-	return s.i;
+	return cmd_limits_env("pull", &o->limits) < 0 ? -1 : s.i;
 }
 
 int cmd_pull(struct gopts *g, int argc, char **argv)

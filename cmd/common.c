@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../overlay/overlay.h"
 #include "../pull/pull.h"
 #include "../store/store.h"
 
@@ -267,4 +268,63 @@ void cmd_human_size(int64_t bytes, char *out, size_t n)
 		snprintf(out, n, "%lldB", (long long)bytes);
 	else
 		snprintf(out, n, "%.3g%s", v, units[u]);
+}
+
+/* A positive decimal count ("1000"), or -1. */
+static int64_t parse_count(const char *s)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	return errno || *end || v <= 0 ? -1 : v;
+}
+
+static const struct limit_def {
+	const char *option, *env, *example;
+	bool size; /* SIZE (500M, 2G), else a count */
+} limit_defs[] = {
+    {"--max-layer-size", "QIMG_MAX_LAYER_SIZE", "500M, 2G", true},
+    {"--max-ratio", "QIMG_MAX_RATIO", "1000", false},
+    {"--max-entries", "QIMG_MAX_ENTRIES", "10000000", false},
+};
+
+static int64_t *limit_field(struct ovl_unpack_limits *lim, size_t i)
+{
+	return i == 0 ? &lim->max_bytes : i == 1 ? &lim->max_ratio : &lim->max_entries;
+}
+
+/* The value of limit i into *lim, or -1 after saying why not; what names where it came from. */
+static int limit_set(const char *command, size_t i, const char *what, const char *value, struct ovl_unpack_limits *lim)
+{
+	const struct limit_def *d = &limit_defs[i];
+	if (!value)
+		value = "";
+	int64_t v = d->size ? parse_size(value) : parse_count(value);
+	if (v <= 0) {
+		cmd_error("%s: %s: invalid %s \"%s\" (a positive %s, e.g. %s)", command, what,
+		          d->size ? "size" : "number", value, d->size ? "size" : "whole number", d->example);
+		return -1;
+	}
+	*limit_field(lim, i) = v;
+	return 0;
+}
+
+int cmd_limit_option(const char *command, const char *name, const char *value, struct ovl_unpack_limits *lim)
+{
+	for (size_t i = 0; i < sizeof limit_defs / sizeof limit_defs[0]; i++)
+		if (!strcmp(name, limit_defs[i].option))
+			return limit_set(command, i, name, value, lim) < 0 ? -1 : 1;
+	return 0;
+}
+
+int cmd_limits_env(const char *command, struct ovl_unpack_limits *lim)
+{
+	for (size_t i = 0; i < sizeof limit_defs / sizeof limit_defs[0]; i++) {
+		const char *v = getenv(limit_defs[i].env);
+		if (*limit_field(lim, i) == 0 && v && limit_set(command, i, limit_defs[i].env, v, lim) < 0)
+			return -1;
+	}
+	return 0;
 }

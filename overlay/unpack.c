@@ -274,15 +274,19 @@ static ssize_t zs_next(struct ustream *s, const void **buf)
 /* Hash and count one uncompressed block; enforce the bomb limits. */
 static int us_account(struct ustream *s, const void *buf, size_t n)
 {
-	char why[96];
+	char why[160];
 	s->out_total += (int64_t)n;
 	if (s->out_total > s->lim.max_bytes) {
-		snprintf(why, sizeof why, "more than %lld bytes", (long long)s->lim.max_bytes);
-		return us_fail(s, "layer too large when uncompressed (limit)", why);
+		snprintf(why, sizeof why,
+		         "more than %lld bytes uncompressed (limit; raise it with --max-layer-size or "
+		         "QIMG_MAX_LAYER_SIZE)",
+		         (long long)s->lim.max_bytes);
+		return us_fail(s, "layer too large", why);
 	}
 	int64_t in = s->in_total > 0 ? s->in_total : 1;
 	if (s->out_total > RATIO_FLOOR && s->out_total / in > s->lim.max_ratio) {
-		snprintf(why, sizeof why, "ratio above %lld:1", (long long)s->lim.max_ratio);
+		snprintf(why, sizeof why, "ratio above %lld:1 (limit; raise it with --max-ratio or QIMG_MAX_RATIO)",
+		         (long long)s->lim.max_ratio);
 		return us_fail(s, "decompression bomb refused", why);
 	}
 	if (EVP_DigestUpdate(s->md, buf, n) != 1)
@@ -1160,12 +1164,33 @@ static int apply_entry(struct xctx *x, struct archive *a, struct archive_entry *
 	}
 }
 
-static int openat2_beneath(int dirfd, const char *path, int flags)
+/* Without openat2 (ENOSYS: kernels before 5.6, and valgrind 3.19 does not know it): one component at a time from
+   dirfd with O_NOFOLLOW, refusing "..". Unpack paths are relative and free of ".." (checked when parsed), so this
+   opens what RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS would; no mount point can appear inside a layer being
+   unpacked (RESOLVE_NO_XDEV). */
+static int open_dir_walk(int dirfd, const char *path)
 {
-	struct open_how how = {.flags = (uint64_t)flags,
+	autofree char *copy = xstrdup(path);
+	char *save = NULL;
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	for (char *c = strtok_r(copy, "/", &save); c && fd >= 0; c = strtok_r(NULL, "/", &save)) {
+		int next = strcmp(c, "..") ? openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+		int saved = strcmp(c, "..") ? errno : EXDEV;
+		close(fd);
+		errno = saved;
+		fd = next;
+	}
+	return fd;
+}
+
+/* A directory below dirfd, never through a symlink or out of it. */
+static int open_dir_beneath(int dirfd, const char *path)
+{
+	struct open_how how = {.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
 	                       .resolve =
 	                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	return fd < 0 && errno == ENOSYS ? open_dir_walk(dirfd, path) : fd;
 }
 
 /* Directory times last (creating children changed them), resolved again without following anything. */
@@ -1173,8 +1198,7 @@ static int apply_dirtimes(struct xctx *x)
 {
 	for (size_t i = 0; i < x->ndt; i++) {
 		struct dirtime *d = &x->dts[i];
-		int fd = *d->path ? openat2_beneath(x->rootfd, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-		                  : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
+		int fd = *d->path ? open_dir_beneath(x->rootfd, d->path) : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV))
 			continue; /* replaced by a later entry */
 		if (fd < 0)
@@ -1218,8 +1242,10 @@ static int extract_tar(struct xctx *x, struct source *src)
 	}
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		if (++x->entries > src->s->lim.max_entries) {
-			qerr_set(x->err, "unpack %s: more than %lld entries (limit)", x->label,
-			         (long long)src->s->lim.max_entries);
+			qerr_set(x->err,
+			         "unpack %s: more than %lld entries (limit; raise it with --max-entries or "
+			         "QIMG_MAX_ENTRIES)",
+			         x->label, (long long)src->s->lim.max_entries);
 			goto out;
 		}
 		if (apply_entry(x, a, e) < 0)

@@ -177,7 +177,8 @@ void progress_draw(struct progress *p, bool force);
 /* Parse the stored manifest's config, unpack its layers, write the run spec (no ref; the caller holds the store
    lock shared and sets refs). index_digest may be NULL; platform (may be NULL) is the index entry's. */
 int pull_publish_stored(struct store *st, const char *manifest_digest, const char *index_digest,
-                        const struct platform *platform, struct image_spec *spec_out, struct qerr *err);
+                        const struct platform *platform, const struct ovl_unpack_limits *lim,
+                        struct image_spec *spec_out, struct qerr *err);
 
 /* ---- login.c: credential helpers; registry.c: the login check ---- */
 

@@ -888,13 +888,14 @@ static int names_check(const struct found *f, size_t n, const char *tag, struct 
 
 /* ---- the load ---- */
 
-static int publish_all(struct src *s, struct found *f, size_t n, const char *tag, struct strv *loaded, struct qerr *err)
+static int publish_all(struct src *s, struct found *f, size_t n, const char *tag, const struct ovl_unpack_limits *lim,
+                       struct strv *loaded, struct qerr *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct image_spec spec;
 
 		if (pull_publish_stored(s->st, f[i].manifest_digest, f[i].index_digest[0] ? f[i].index_digest : NULL,
-		                        f[i].index_digest[0] ? &f[i].platform : NULL, &spec, err) < 0)
+		                        f[i].index_digest[0] ? &f[i].platform : NULL, lim, &spec, err) < 0)
 			return qerr_wrap(err, "%s: ", s->input);
 		image_spec_free(&spec);
 	}
@@ -915,7 +916,8 @@ static bool src_has(struct src *s, const char *path)
 	return fd >= 0;
 }
 
-int image_load(struct store *st, const char *input, const char *tag, struct strv *loaded, struct qerr *err)
+int image_load(struct store *st, const char *input, const char *tag, const struct ovl_unpack_limits *lim,
+               struct strv *loaded, struct qerr *err)
 {
 	struct src s;
 	struct found *f = NULL;
@@ -935,7 +937,7 @@ int image_load(struct store *st, const char *input, const char *tag, struct strv
 	if (rc == 0)
 		rc = names_check(f, n, tag, err);
 	if (rc == 0)
-		rc = publish_all(&s, f, n, tag, loaded, err);
+		rc = publish_all(&s, f, n, tag, lim, loaded, err);
 	found_free(f, n);
 	src_close(&s);
 	close(lock);

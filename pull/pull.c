@@ -494,7 +494,7 @@ static int layers_queue(struct pull *p, struct qerr *err)
 	size_t n = 0;
 
 	if (!p->unp)
-		p->unp = ovl_unpacker_new(p->st, 0, NULL);
+		p->unp = ovl_unpacker_new(p->st, 0, &p->o->limits);
 	for (size_t i = 0; i < p->m.nlayers; i++) {
 		const struct descriptor *d = &p->m.layers[i];
 		const char *diff_id = p->cfg.diff_ids.v[i];
@@ -750,12 +750,13 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 /* The last steps of a pull for an image whose manifest, config and layer blobs are already in the store (qimg
    load): parse the config, unpack the layers, write the run spec. No ref is set: the caller does that, holding
    the store lock shared. index_digest (may be NULL) becomes a gc root; platform (may be NULL) overrides the
-   config's. */
+   config's; lim (may be NULL) the unpack limits. */
 int pull_publish_stored(struct store *st, const char *manifest_digest, const char *index_digest,
-                        const struct platform *platform, struct image_spec *spec_out, struct qerr *err)
+                        const struct platform *platform, const struct ovl_unpack_limits *lim,
+                        struct image_spec *spec_out, struct qerr *err)
 {
-	static const struct pull_opts defaults;
-	struct pull p = {.st = st, .o = &defaults, .store_lock = -1};
+	struct pull_opts o = {.limits = lim ? *lim : (struct ovl_unpack_limits){0}};
+	struct pull p = {.st = st, .o = &o, .store_lock = -1};
 	enum manifest_kind kind;
 	struct index ix;
 	int rc = -1;

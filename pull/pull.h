@@ -3,6 +3,7 @@
 #define QIMG_PULL_H
 
 #include <stdbool.h>
+#include "../overlay/overlay.h"
 #include "../store/store.h"
 
 /* A parsed, normalised image reference (pull/ref.c: plain C, linked into the light binary too). */
@@ -36,6 +37,7 @@ struct pull_opts {
 	int max_parallel;       /* concurrent blob downloads; 0 = default */
 	const char *auth_file;  /* override of the credentials file; NULL = the usual search */
 	const char *certs_dir;  /* override of the certs.d search (tests); NULL = the usual search */
+	struct ovl_unpack_limits limits; /* bomb limits for unpacking; zero fields = the defaults */
 };
 
 /* Pull ref into st: resolve, download and verify blobs, unpack layers, write spec and ref.
@@ -48,8 +50,10 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 /* Load the images of input: a docker-archive (docker save), an OCI layout directory, or a tar of one
    (oci-archive; compressed tars too). Every blob is verified against its digest, layers are unpacked, and refs
    are set last (from RepoTags / index annotations; tag overrides them and needs exactly one image; an unnamed
-   image becomes localhost/<input's base name>:latest). Each ref set is appended to loaded as "name:tag". */
-int image_load(struct store *st, const char *input, const char *tag, struct strv *loaded, struct qerr *err);
+   image becomes localhost/<input's base name>:latest). Each ref set is appended to loaded as "name:tag". lim: the
+   unpack limits (NULL: the defaults). */
+int image_load(struct store *st, const char *input, const char *tag, const struct ovl_unpack_limits *lim,
+               struct strv *loaded, struct qerr *err);
 
 struct save_image {
 	const char *manifest_digest;

@@ -558,7 +558,9 @@ bool regconf_is_short(const char *ref)
 	return ref[n] != '/' || (!strchr(first, '.') && !strchr(first, ':') && strcmp(first, "localhost") != 0);
 }
 
-/* The registry entry whose prefix matches name ("domain/path") most specifically; NULL when none. */
+/* The registry entry whose prefix matches name ("domain/path") most specifically; NULL when none. A wildcard
+   counts as matching the whole domain, and loses to a plain prefix of the same length (that names the domain
+   itself), wherever each stands in the file. */
 static const struct regconf_registry *best_match(const struct regconf *rc, const char *name, size_t *matched)
 {
 	const struct regconf_registry *best = NULL;
@@ -575,7 +577,7 @@ static const struct regconf_registry *best_match(const struct regconf *rc, const
 		} else {
 			ok = strncmp(name, p, n) == 0 && (name[n] == '\0' || name[n] == '/');
 		}
-		if (ok && n > best_len) {
+		if (ok && (n > best_len || (n == best_len && best && is_wildcard(best->prefix) && !is_wildcard(p)))) {
 			best = &rc->regs[i];
 			best_len = n;
 		}

@@ -128,7 +128,7 @@ static int rec_open_ns(const struct keeper_rec *r)
 	if (fd < 0)
 		return -1;
 	struct stat sb;
-	uid_t owner;
+	uid_t owner = (uid_t)-1; /* set: valgrind does not know that NS_GET_OWNER_UID writes it */
 	uint64_t start;
 	/* Start time read after the open: a reused pid shows a different start, whenever the reuse happened. */
 	if (fstat(fd, &sb) < 0 || sb.st_ino != r->ino || ioctl(fd, NS_GET_OWNER_UID, &owner) < 0 ||

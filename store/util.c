@@ -418,7 +418,7 @@ int64_t parse_size(const char *s)
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (errno || end == s || !(v >= 0) || v > 1e18) /* !(v >= 0): NaN too */
 		return -1;
 	int64_t mul = 1;
 	switch (*end) {
@@ -433,7 +433,7 @@ int64_t parse_size(const char *s)
 		end++;
 	if (*end == 'b' || *end == 'B')
 		end++;
-	if (*end != '\0')
+	if (*end != '\0' || v * (double)mul >= 0x1p63)
 		return -1;
 	return (int64_t)(v * (double)mul);
 }
@@ -443,7 +443,7 @@ int64_t parse_duration(const char *s)
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (errno || end == s || !(v >= 0) || v > 1e15) /* !(v >= 0): NaN too */
 		return -1;
 	int64_t mul;
 	if (!strcmp(end, "") || !strcmp(end, "s"))

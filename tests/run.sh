@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs qimg's tests: the unit binaries in $QIMG_UNIT_DIR, then every tests/e2e/*.sh in its own bash process.
 # usage: tests/run.sh [FILTER...]   (or TESTS="a b"): run only unit binaries and e2e files whose name contains
-# one of the filters. Prints "PASS name", "FAIL name: why" or "SKIP name: why" per test ("#" lines are notes)
+# one of the filters; the filter "unit" selects every unit binary. Prints "PASS name", "FAIL name: why" or "SKIP name: why" per test ("#" lines are notes)
 # and ends with "N passed, N failed, N skipped"; exits 1 when anything failed. Needs no TTY and no stdin.
 # Env: QIMG_BIN (qimg under test), QIMG_UNIT_DIR, QIMG_TEST_FILE_TIMEOUT (900 s), QIMG_UNIT_TIMEOUT (300 s),
 # QIMG_TEST_VERBOSE=1 (show every file's whole output, not only the tail of a failing one),
@@ -43,6 +43,12 @@ selected() { # NAME: no filters, or one of them is a substring of NAME
 		case $1 in *"$f"*) return 0 ;; esac
 	done
 	return 1
+}
+
+selected_unit() { # NAME of a unit binary: selected, or the filter "unit" was given
+	local f
+	for f in "${FILTERS[@]}"; do [ "$f" = unit ] && return 0; done
+	selected "$1"
 }
 
 note_tail() { # FILE [N]: the last lines of FILE as "#" notes, without the result lines already reported
@@ -135,7 +141,7 @@ run_e2e() { # N FILE
 
 if [ -n "${QIMG_UNIT_DIR-}" ] && [ -d "$QIMG_UNIT_DIR" ]; then
 	for bin in "$QIMG_UNIT_DIR"/test_*; do
-		[ -f "$bin" ] && [ -x "$bin" ] && selected "$(basename "$bin")" && run_unit "$bin"
+		[ -f "$bin" ] && [ -x "$bin" ] && selected_unit "$(basename "$bin")" && run_unit "$bin"
 	done
 fi
 

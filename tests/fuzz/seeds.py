@@ -60,6 +60,72 @@ put("ref", "a/" * 127 + "b")
 put("ref", "x" * 256)
 put("ref", "localhost/" + "/".join(["ab"] * 60))
 
+# ---- registries.conf: the unit tests' sample and hostile TOML (text, then NUL and a reference) ----
+REGCONF_SAMPLE = """# qimg registries.conf
+unqualified-search-registries = ["reg.one:5000", 'reg.two']
+
+[[registry]]
+prefix = "docker.io"
+location = "docker.io"
+[[registry.mirror]]
+location = "cache.local:5000"  # the cluster's pull-through cache
+insecure = true
+[[ registry.mirror ]]
+location = "cache2.local/hub"
+
+[[registry]]
+location = "reg.one:5000"
+insecure = true
+
+[[registry]]
+prefix = "example.com/team"
+location = "internal.example:443/mirror/team"
+
+[[registry]]
+location = "evil.example"
+blocked = true
+
+[[registry]]
+prefix = "*.corp.example"
+insecure = true
+
+[[registry]]
+location = "digest.example"
+mirror-by-digest-only = true
+[[registry.mirror]]
+location = "dmirror.example"
+
+[aliases]
+"bb" = "docker.io/library/busybox"
+app = "example.com/team/app"
+"""
+REGCONFS = [
+    REGCONF_SAMPLE,
+    "",
+    "# nothing\n",
+    "unqualified-search-registries = [\n  \"a.io\", # one\n  \"b\\u00e9.io\",\n]\n",
+    "unqualified-search-registries=['a.io','b.io']\n[[registry]]\nlocation='a.io'\nblocked=true\n",
+    "[[registry]]\nprefix = \"*.corp.example\"\n[[registry]]\nprefix = \"a.corp.example\"\nlocation = \"x.io\"\n",
+    "[[registry]]\nlocation = \"localhost:5000\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"m.io/p\"\n",
+    "[aliases]\n\"x\" = \"y\"\n",
+    "[[registry]]\nlocation = \"https://a.io/\"\n",
+    "[[registry]]\nlocation = \"a.io\"\n[[registry]]\nlocation = \"a.io\"\n",
+    "[[registry.mirror]]\nlocation = \"m.io\"\n",
+    "[[registry]]\nprefix = \"*.a/b\"\n",
+    "key = \"\\U0010FFFF\\uD800\\x\"\n",
+    "unqualified-search-registries = [[\"a\"]]\n",
+    "[registry]\nlocation = \"a.io\"\n",
+    "location = \"unterminated\n",
+    "[[registry]]\ninsecure = yes\nlocation = \"a.io\"\n",
+    "[" * 300,
+    "a = [" + "\"x\"," * 500 + "]\n",
+]
+for c in REGCONFS:
+    put("registries", c)
+for ref in ["busybox", "bb:1", "app@sha256:" + "0" * 64, "a.corp.example/z:1", "docker.io/library/alpine:3",
+            "reg.two/x", "evil.example/x", "UPPER/x", "localhost:5000/../x", "digest.example/a@sha256:" + "1" * 64]:
+    put("registries", REGCONF_SAMPLE + "\0" + ref)
+
 # ---- WWW-Authenticate: real registries' challenges and hostile quoting ----
 CHALLENGES = [
     'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull"',

@@ -5,9 +5,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -302,6 +307,55 @@ static void test_basic(void)
 	T_OK("basic: tmp empty", count_dir("tmp") == 0);
 	/* Present: a second call does nothing. */
 	T_OK("basic: present layer skipped", unpack1(&l, NULL, &e) == 0);
+}
+
+/* Without openat2 (ENOSYS: kernels before 5.6, valgrind 3.19) directory times are still restored, through the
+   O_NOFOLLOW walk, and never through a symlink. In a child with a seccomp filter that makes openat2 fail so. */
+static bool no_openat2_child(void)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return false;
+	if (syscall(SYS_openat2, AT_FDCWD, ".", NULL, 0) >= 0 || errno != ENOSYS)
+		return false;
+	struct tb t;
+	struct lj l;
+	struct qerr e;
+	struct stat a;
+	tb_begin(&t);
+	tb_dir(&t, "nowalk/", 0755);
+	tb_dir(&t, "nowalk/deep/", 0700);
+	tb_dir(&t, "nowalk/deep/er/", 0755);
+	tb_file(&t, "nowalk/deep/er/f", "no openat2\n", 0644);
+	tb_sym(&t, "nowalk/link", "deep");
+	size_t n = tb_end(&t);
+	lj_make(&l, t.mem, n, GZ);
+	free(t.mem);
+	if (unpack1(&l, NULL, &e) < 0) {
+		fprintf(stderr, "no openat2: %s\n", e.msg);
+		return false;
+	}
+	return has_file(&l, "nowalk/deep/er/f", "no openat2\n") && stat_in(&l, "nowalk/deep/er", &a) &&
+	       a.st_mtime == MTIME && stat_in(&l, "nowalk/deep", &a) && a.st_mtime == MTIME &&
+	       (a.st_mode & 07777) == 0700 && stat_in(&l, "nowalk", &a) && a.st_mtime == MTIME &&
+	       stat_in(&l, "nowalk/link", &a) && S_ISLNK(a.st_mode);
+}
+
+static void test_no_openat2(void)
+{
+	int status = -1;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(no_openat2_child() ? 0 : 1);
+	T_OK("no openat2 (ENOSYS): directory times restored through the O_NOFOLLOW walk",
+	     pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_codecs(void)
@@ -831,6 +885,7 @@ int main(void)
 		return 1;
 	}
 	test_basic();
+	test_no_openat2();
 	test_codecs();
 	test_multimember_trailing();
 	test_conversions();

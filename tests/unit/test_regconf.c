@@ -115,6 +115,15 @@ static void plans(void)
 	check_plan(&rc, "localhost:5000/a", "localhost:5000/a -> localhost:5000/a");
 	regconf_free(&rc);
 
+	/* Found by fuzz_registries: a plain prefix after a wildcard for its domain lost to the wildcard. */
+	T_OK("plain prefix after a wildcard for its domain",
+	     regconf_parse("[[registry]]\nprefix = \"*.corp.example\"\ninsecure = true\n[[registry]]\n"
+	                   "prefix = \"a.corp.example\"\nlocation = \"x.io\"\n",
+	                   "r.conf", &rc, &err) == 0);
+	check_plan(&rc, "a.corp.example/z:1", "a.corp.example/z:1 -> x.io/z");
+	check_plan(&rc, "b.corp.example/z:1", "b.corp.example/z:1 -> b.corp.example/z insecure");
+	regconf_free(&rc);
+
 	T_OK("empty file", regconf_parse("# nothing\n", "r.conf", &rc, &err) == 0 && rc.nregs == 0);
 	check_plan(&rc, "busybox", "busybox -> docker.io/library/busybox");
 	regconf_free(&rc);

@@ -83,6 +83,12 @@ int main(void)
 	T_OK("lock id traversal refused", store_lock_object(&st, "layer", "../x", true, false, &err) < 0);
 
 	T_OK("parse_size", parse_size("20G") == 20LL << 30 && parse_size("1.5k") == 1536 && parse_size("x") < 0);
+	T_OK("parse_size: no NaN, infinity or int64 overflow",
+	     parse_size("nan") < 0 && parse_size("inf") < 0 && parse_size("1e30") < 0 && parse_size("9000000T") < 0 &&
+	         parse_size("8000000T") == 8000000LL << 40);
+	T_OK("parse_duration: no NaN, infinity or overflow",
+	     parse_duration("nan") < 0 && parse_duration("infd") < 0 && parse_duration("1e300w") < 0 &&
+	         parse_duration("2h") == 7200);
 	T_OK("parse_duration", parse_duration("7d") == 7 * 86400 && parse_duration("10m") == 600 && parse_duration("1y") < 0);
 
 	struct qerr rmerr;

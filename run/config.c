@@ -129,61 +129,15 @@ int run_argv_build(const struct image_spec *spec, const char *entrypoint, char *
 
 /* ---- user and groups ---- */
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
-static bool parse_id(const char *s, uint32_t *out)
-{
-	if (!all_digits(s) || strlen(s) > 10)
-		return false;
-	unsigned long long v = strtoull(s, NULL, 10);
-	if (v > UINT32_MAX - 1)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
-/* Split one colon-separated line into at most max fields (in place). */
-static int split_fields(char *line, char **f, int max)
-{
-	int n = 0;
-	f[n++] = line;
-	for (char *p = line; *p && n < max; p++) {
-		if (*p == ':') {
-			*p = '\0';
-			f[n++] = p + 1;
-		}
-	}
-	return n;
-}
-
 /* Find a passwd entry by name or uid: fills uid, gid, name, home. */
 static bool passwd_lookup(const char *passwd, const char *name, const uint32_t *uid, struct run_user *u)
 {
-	if (!passwd)
+	uint32_t id, gid;
+	if (!passwd_text_find(passwd, name, uid, &id, &gid, &u->name, &u->home))
 		return false;
-	autofree char *copy = xstrdup(passwd);
-	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[7];
-		uint32_t id, gid;
-		if (split_fields(line, f, 7) < 7 || !parse_id(f[2], &id) || !parse_id(f[3], &gid))
-			continue;
-		if (name ? strcmp(f[0], name) != 0 : id != *uid)
-			continue;
-		u->uid = id;
-		u->gid = gid;
-		u->name = xstrdup(f[0]);
-		u->home = xstrdup(*f[5] ? f[5] : "/");
-		return true;
-	}
-	return false;
+	u->uid = id;
+	u->gid = gid;
+	return true;
 }
 
 static bool group_lookup(const char *group, const char *name, uint32_t *gid)
@@ -193,7 +147,7 @@ static bool group_lookup(const char *group, const char *name, uint32_t *gid)
 	autofree char *copy = xstrdup(group);
 	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *f[4];
-		if (split_fields(line, f, 4) >= 3 && !strcmp(f[0], name) && parse_id(f[2], gid))
+		if (colon_split(line, f, 4) >= 3 && !strcmp(f[0], name) && id_parse(f[2], gid))
 			return true;
 	}
 	return false;
@@ -217,7 +171,7 @@ static void member_groups(const char *group, struct run_user *u)
 	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *f[4];
 		uint32_t gid;
-		if (split_fields(line, f, 4) < 4 || !parse_id(f[2], &gid))
+		if (colon_split(line, f, 4) < 4 || !id_parse(f[2], &gid))
 			continue;
 		for (char *msave = NULL, *m = strtok_r(f[3], ",", &msave); m; m = strtok_r(NULL, ",", &msave))
 			if (!strcmp(m, u->name))
@@ -233,7 +187,7 @@ int run_user_resolve(const char *spec, const char *passwd, const char *group, st
 	if (grp)
 		*grp++ = '\0';
 	uint32_t id;
-	if (parse_id(copy, &id)) {
+	if (id_parse(copy, &id)) {
 		if (!passwd_lookup(passwd, NULL, &id, u)) {
 			/* An unknown numeric uid runs with gid 0 and HOME=/ (docker). */
 			u->uid = id;
@@ -245,7 +199,7 @@ int run_user_resolve(const char *spec, const char *passwd, const char *group, st
 	}
 	if (grp) {
 		uint32_t gid;
-		if (!parse_id(grp, &gid) && !group_lookup(group, grp, &gid)) {
+		if (!id_parse(grp, &gid) && !group_lookup(group, grp, &gid)) {
 			run_user_free(u);
 			qerr_set(err, "unable to find group %s: no matching entries in group file", grp);
 			return -1;

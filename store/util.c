@@ -463,35 +463,53 @@ int64_t parse_duration(const char *s)
 
 /* ---- the caller's passwd entry, without NSS in this (static) binary ---- */
 
-/* In a passwd text, the entry of uid: its name and home (either may be NULL). */
-static int passwd_scan(const char *text, uid_t uid, char **name, char **home)
+bool id_parse(const char *s, uint32_t *out)
 {
-	for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		size_t len = strcspn(line, "\n");
-		const char *f[7];
-		size_t flen[7], n = 0;
-		for (const char *p = line; n < 7 && p <= line + len; n++) {
-			size_t l = strcspn(p, ":\n");
-			f[n] = p;
-			flen[n] = l;
-			p += l + 1;
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || s[n] || n > 10)
+		return false;
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (v > UINT32_MAX - 1)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+int colon_split(char *line, char **f, int max)
+{
+	int n = 0;
+	f[n++] = line;
+	for (char *p = line; *p && n < max; p++) {
+		if (*p == ':') {
+			*p = '\0';
+			f[n++] = p + 1;
 		}
-		if (n < 6 || flen[2] == 0 || flen[2] > 10)
-			continue;
-		char num[11];
-		memcpy(num, f[2], flen[2]);
-		num[flen[2]] = '\0';
-		char *end;
-		unsigned long v = strtoul(num, &end, 10);
-		if (*end || v != uid)
-			continue;
-		if (name)
-			*name = xstrndup(f[0], flen[0]);
-		if (home)
-			*home = xstrndup(f[5], flen[5]);
-		return 0;
 	}
-	return -1;
+	return n;
+}
+
+bool passwd_text_find(const char *text, const char *name, const uint32_t *uid, uint32_t *uid_out, uint32_t *gid_out,
+                      char **name_out, char **home_out)
+{
+	if (!text)
+		return false;
+	autofree char *copy = xstrdup(text);
+	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[7];
+		uint32_t id, gid;
+		if (colon_split(line, f, 7) < 7 || !id_parse(f[2], &id) || !id_parse(f[3], &gid))
+			continue;
+		if (name ? strcmp(f[0], name) != 0 : id != *uid)
+			continue;
+		*uid_out = id;
+		*gid_out = gid;
+		if (name_out)
+			*name_out = xstrdup(f[0]);
+		if (home_out)
+			*home_out = xstrdup(*f[5] ? f[5] : "/");
+		return true;
+	}
+	return false;
 }
 
 /* `getent passwd UID`: NSS (LDAP, sssd, systemd-homed) through the system's own tool. */
@@ -539,8 +557,9 @@ int passwd_entry(uid_t uid, char **name, char **home)
 		*home = NULL;
 	struct qerr ignore;
 	autofree char *files = read_file_at(AT_FDCWD, "/etc/passwd", 16u << 20, NULL, &ignore);
-	if (files && passwd_scan(files, uid, name, home) == 0)
+	uint32_t want = uid, id, gid;
+	if (passwd_text_find(files, NULL, &want, &id, &gid, name, home))
 		return 0;
 	autofree char *nss = getent_passwd(uid);
-	return nss ? passwd_scan(nss, uid, name, home) : -1;
+	return passwd_text_find(nss, NULL, &want, &id, &gid, name, home) ? 0 : -1;
 }

@@ -84,6 +84,14 @@ char *line_escape(const char *s);
 /* Unescape in place. */
 void line_unescape(char *s);
 
+/* A decimal id (uid or gid, at most 10 digits, below UINT32_MAX), nothing else. */
+bool id_parse(const char *s, uint32_t *out);
+/* Split one colon-separated line into at most max fields, in place; returns how many. */
+int colon_split(char *line, char **f, int max);
+/* In passwd-format text (NULL: none), the entry named name, or (name NULL) the one of *uid: its uid, gid and,
+   when asked, its name and home ("/" when empty; caller frees). */
+bool passwd_text_find(const char *text, const char *name, const uint32_t *uid, uint32_t *uid_out, uint32_t *gid_out,
+                      char **name_out, char **home_out);
 /* The passwd entry of uid: /etc/passwd first, else `getent passwd` (NSS); name and home are set (caller frees)
    or NULL. qimg is linked statically, so getpwuid() with its NSS modules is not available to it. */
 int passwd_entry(uid_t uid, char **name, char **home);

@@ -67,7 +67,10 @@ static int record_parse(char *text, struct run_record *r)
 		r->image = xstrdup("");
 	if (!r->command)
 		r->command = xstrdup("");
-	return end && r->pid > 0 && r->id[0] ? 0 : -1;
+	if (end && r->pid > 0 && r->id[0])
+		return 0;
+	run_record_free(r); /* a record still being written: nothing of it is kept */
+	return -1;
 }
 
 void run_record_free(struct run_record *r)

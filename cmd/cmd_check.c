@@ -164,7 +164,8 @@ static void check_refs(struct check *c)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		autofree char *label = xasprintf("%s%s%s", refs[i].name, digest_valid(refs[i].key) ? "@" : ":", refs[i].key);
+		autofree char *label =
+		    xasprintf("%s%s%s", refs[i].name, digest_valid(refs[i].key) ? "@" : ":", refs[i].key);
 		struct image_spec s;
 		if (store_spec_read(c->st, refs[i].digest, &s, &err) < 0) {
 			bool fixed = c->repair && store_ref_remove(c->st, refs[i].name, refs[i].key, &err) == 0;
@@ -179,11 +180,11 @@ static void check_refs(struct check *c)
 }
 
 static const char check_help[] =
-	"Usage: qimg system check [--repair]\n\n"
-	"Verify every blob against its sha256 digest, every unpacked layer's completion record and every\n"
-	"image ref. Prints one line per problem; exits 1 when problems remain.\n"
-	"  --repair   remove corrupt blobs, incomplete layers and dangling refs; a later pull re-fetches them\n\n"
-	"Examples:\n  qimg system check\n  qimg system check --repair\n";
+    "Usage: qimg system check [--repair]\n\n"
+    "Verify every blob against its sha256 digest, every unpacked layer's completion record and every\n"
+    "image ref. Prints one line per problem; exits 1 when problems remain.\n"
+    "  --repair   remove corrupt blobs, incomplete layers and dangling refs; a later pull re-fetches them\n\n"
+    "Examples:\n  qimg system check\n  qimg system check --repair\n";
 
 int cmd_system_check(struct gopts *g, int argc, char **argv)
 {

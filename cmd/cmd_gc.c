@@ -13,17 +13,18 @@
 #include "cmd.h"
 
 static const char gc_help[] =
-	"Usage: qimg gc [--dry-run] [--older-than DURATION] [--max-size SIZE] [--all] [-q] [--format json]\n\n"
-	"Remove blobs, unpacked layers and run specs that no image ref, kept container or live run uses,\n"
-	"and leftovers of crashed pulls and runs (also the records of runs whose qimg was killed). Safe to run from cron while pulls and runs go on:\n"
-	"it waits for pulls in progress and never touches what a live run uses.\n\n"
-	"  --dry-run              print what would be removed, change nothing\n"
-	"  --older-than DURATION  only objects unused for that long (30s, 10m, 2h, 7d, 1w)\n"
-	"  --all                  with --older-than: also drop images not run or pulled for that long\n"
-	"  --max-size SIZE        then drop least-recently-used images until the store fits (500M, 20G)\n"
-	"  -q, --quiet            print nothing on success (for cron)\n"
-	"  --format json          machine-readable report\n\n"
-	"Examples:\n  qimg gc --dry-run\n  qimg gc -q --older-than 7d --max-size 20G     # crontab: 17 3 * * *\n";
+    "Usage: qimg gc [--dry-run] [--older-than DURATION] [--max-size SIZE] [--all] [-q] [--format json]\n\n"
+    "Remove blobs, unpacked layers and run specs that no image ref, kept container or live run uses,\n"
+    "and leftovers of crashed pulls and runs (also the records of runs whose qimg was killed). Safe to run from cron "
+    "while pulls and runs go on:\n"
+    "it waits for pulls in progress and never touches what a live run uses.\n\n"
+    "  --dry-run              print what would be removed, change nothing\n"
+    "  --older-than DURATION  only objects unused for that long (30s, 10m, 2h, 7d, 1w)\n"
+    "  --all                  with --older-than: also drop images not run or pulled for that long\n"
+    "  --max-size SIZE        then drop least-recently-used images until the store fits (500M, 20G)\n"
+    "  -q, --quiet            print nothing on success (for cron)\n"
+    "  --format json          machine-readable report\n\n"
+    "Examples:\n  qimg gc --dry-run\n  qimg gc -q --older-than 7d --max-size 20G     # crontab: 17 3 * * *\n";
 
 /* Records of runs whose qimg died (kill -9) count as leftovers; listing the live runs removes them. */
 static int stale_runs_remove(struct store *st, struct gc_report *rep, struct qerr *err)
@@ -66,8 +67,8 @@ static void print_report(const struct gc_report *rep, bool dry, bool json, bool 
 	if (dry)
 		for (size_t i = 0; i < rep->items.n; i++)
 			printf("would remove %s\n", rep->items.v[i]);
-	printf("%s %zu images, %zu layers, %zu blobs, %zu leftovers: %s\n", dry ? "Would free" : "Freed",
-	       rep->images, rep->layers, rep->blobs, rep->tmp, size);
+	printf("%s %zu images, %zu layers, %zu blobs, %zu leftovers: %s\n", dry ? "Would free" : "Freed", rep->images,
+	       rep->layers, rep->blobs, rep->tmp, size);
 }
 
 int cmd_gc(struct gopts *g, int argc, char **argv)
@@ -138,9 +139,9 @@ int cmd_gc(struct gopts *g, int argc, char **argv)
 }
 
 static const char df_help[] =
-	"Usage: qimg system df [--format json]\n\n"
-	"Show the store's usage: images, layers, blobs, kept containers, leftovers; count, size, reclaimable.\n\n"
-	"Examples:\n  qimg system df\n  qimg system df --format json | jq .layers.bytes\n";
+    "Usage: qimg system df [--format json]\n\n"
+    "Show the store's usage: images, layers, blobs, kept containers, leftovers; count, size, reclaimable.\n\n"
+    "Examples:\n  qimg system df\n  qimg system df --format json | jq .layers.bytes\n";
 
 struct df_row {
 	const char *what, *dir;
@@ -157,8 +158,8 @@ static size_t count_entries(struct store *st, const char *dir, const char *skip_
 		struct dirent *e;
 		while (d && (e = readdir(d)) != NULL) {
 			size_t l = strlen(e->d_name);
-			if (e->d_name[0] == '.' ||
-			    (skip_suffix && l > strlen(skip_suffix) && !strcmp(e->d_name + l - strlen(skip_suffix), skip_suffix)))
+			if (e->d_name[0] == '.' || (skip_suffix && l > strlen(skip_suffix) &&
+			                            !strcmp(e->d_name + l - strlen(skip_suffix), skip_suffix)))
 				continue;
 			n++;
 		}
@@ -177,8 +178,8 @@ int cmd_system_df(struct gopts *g, int argc, char **argv)
 		if (cmd_is_help(argv[i])) {
 			fputs(df_help, stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--format=json") || (!strcmp(argv[i], "--format") && i + 1 < argc &&
-								   !strcmp(argv[++i], "json"))) {
+		} else if (!strcmp(argv[i], "--format=json") ||
+		           (!strcmp(argv[i], "--format") && i + 1 < argc && !strcmp(argv[++i], "json"))) {
 			json = true;
 		} else {
 			cmd_error("system df: unexpected argument \"%s\"", argv[i]);
@@ -200,11 +201,11 @@ int cmd_system_df(struct gopts *g, int argc, char **argv)
 	if (store_refs_list(&st, &refs, &nrefs, &err) == 0)
 		store_refs_free(refs, nrefs);
 	struct df_row rows[] = {
-		{"images", "specs", count_entries(&st, "specs", NULL), 0, 0},
-		{"layers", "layers", count_entries(&st, "layers", ".json"), 0, 0},
-		{"blobs", "blobs/sha256", count_entries(&st, "blobs/sha256", NULL), 0, 0},
-		{"containers", "runs", count_entries(&st, "runs", NULL), 0, 0},
-		{"leftovers", "tmp", count_entries(&st, "tmp", NULL), 0, 0},
+	    {"images", "specs", count_entries(&st, "specs", NULL), 0, 0},
+	    {"layers", "layers", count_entries(&st, "layers", ".json"), 0, 0},
+	    {"blobs", "blobs/sha256", count_entries(&st, "blobs/sha256", NULL), 0, 0},
+	    {"containers", "runs", count_entries(&st, "runs", NULL), 0, 0},
+	    {"leftovers", "tmp", count_entries(&st, "tmp", NULL), 0, 0},
 	};
 	size_t nrows = sizeof rows / sizeof rows[0];
 	for (size_t i = 0; i < nrows; i++) {

@@ -1,4 +1,5 @@
-/* `qimg images`, `qimg inspect`, `qimg rmi`: read and drop image refs (libc only: the stored JSON is passed through). */
+/* `qimg images`, `qimg inspect`, `qimg rmi`: read and drop image refs (libc only: the stored JSON is passed through).
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +12,11 @@
 #define BLOB_JSON_MAX (8u << 20)
 
 static const char images_help[] =
-	"Usage: qimg images [-q] [--digests] [--format table|json]\n\n"
-	"List the images in the store: repository, tag, manifest digest, size, created.\n\n"
-	"  -q              print only the manifest digests\n"
-	"  --format json   one JSON array of {name, tag, digest, size, created, platform, layers}\n\n"
-	"Examples:\n  qimg images\n  qimg images --format json | jq '.[].name'\n";
+    "Usage: qimg images [-q] [--digests] [--format table|json]\n\n"
+    "List the images in the store: repository, tag, manifest digest, size, created.\n\n"
+    "  -q              print only the manifest digests\n"
+    "  --format json   one JSON array of {name, tag, digest, size, created, platform, layers}\n\n"
+    "Examples:\n  qimg images\n  qimg images --format json | jq '.[].name'\n";
 
 int cmd_images(struct gopts *g, int argc, char **argv)
 {
@@ -99,10 +100,10 @@ int cmd_images(struct gopts *g, int argc, char **argv)
 }
 
 static const char inspect_help[] =
-	"Usage: qimg inspect IMAGE\n\n"
-	"Print the image's manifest digest, manifest, config and unpacked layer ids as one JSON object.\n"
-	"IMAGE is a reference (busybox, registry:5000/a/b:tag) or a manifest digest (sha256:...).\n\n"
-	"Example:\n  qimg inspect busybox | jq .Config.config.Env\n";
+    "Usage: qimg inspect IMAGE\n\n"
+    "Print the image's manifest digest, manifest, config and unpacked layer ids as one JSON object.\n"
+    "IMAGE is a reference (busybox, registry:5000/a/b:tag) or a manifest digest (sha256:...).\n\n"
+    "Example:\n  qimg inspect busybox | jq .Config.config.Env\n";
 
 int cmd_inspect(struct gopts *g, int argc, char **argv)
 {
@@ -143,11 +144,11 @@ int cmd_inspect(struct gopts *g, int argc, char **argv)
 }
 
 static const char rmi_help[] =
-	"Usage: qimg rmi IMAGE...\n\n"
-	"Remove image references. Blobs and unpacked layers no other image uses are freed by the next\n"
-	"'qimg gc'. Runs in progress keep working. IMAGE is found as 'qimg run' finds it (short names through\n"
-	"registries.conf); an image id (12+ hex digits of the DIGEST column) removes every name of that image.\n\n"
-	"Examples:\n  qimg rmi busybox && qimg gc\n  qimg rmi 3f57d9401f8d\n";
+    "Usage: qimg rmi IMAGE...\n\n"
+    "Remove image references. Blobs and unpacked layers no other image uses are freed by the next\n"
+    "'qimg gc'. Runs in progress keep working. IMAGE is found as 'qimg run' finds it (short names through\n"
+    "registries.conf); an image id (12+ hex digits of the DIGEST column) removes every name of that image.\n\n"
+    "Examples:\n  qimg rmi busybox && qimg gc\n  qimg rmi 3f57d9401f8d\n";
 
 /* The ref IMAGE names (a short name as run finds it); an image id drops every name of that image. */
 static int rmi_one(struct store *st, const char *arg, struct qerr *err)

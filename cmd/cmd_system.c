@@ -5,12 +5,12 @@
 #include "cmd.h"
 
 static const char system_help[] =
-	"Usage: qimg system SUBCOMMAND\n\n"
-	"  df                      store usage: count, size and reclaimable bytes per kind\n"
-	"  check [--repair]        verify every blob's digest and every layer; --repair removes what is\n"
-	"                          corrupt or orphaned so the next pull fetches it again\n"
-	"  keeper status|stop      the per-user process that holds the user namespace\n\n"
-	"Examples:\n  qimg system df\n  qimg system check --repair\n  qimg system keeper status\n";
+    "Usage: qimg system SUBCOMMAND\n\n"
+    "  df                      store usage: count, size and reclaimable bytes per kind\n"
+    "  check [--repair]        verify every blob's digest and every layer; --repair removes what is\n"
+    "                          corrupt or orphaned so the next pull fetches it again\n"
+    "  keeper status|stop      the per-user process that holds the user namespace\n\n"
+    "Examples:\n  qimg system df\n  qimg system check --repair\n  qimg system keeper status\n";
 
 int cmd_system(struct gopts *g, int argc, char **argv)
 {

@@ -23,40 +23,40 @@ struct command {
 #endif
 
 static const struct command commands[] = {
-	{"pull", HEAVY(cmd_pull), "pull an image from a registry into the store"},
-	{"run", cmd_run, "run a command in a fresh container of an image"},
-	{"images", cmd_images, "list images in the store"},
-	{"inspect", cmd_inspect, "show an image's manifest and config as JSON"},
-	{"rmi", cmd_rmi, "remove image references (data goes at the next gc)"},
-	{"ps", cmd_ps, "list running containers"},
-	{"kill", cmd_kill, "send a signal to running containers"},
-	{"rm", cmd_rm, "remove kept containers (run --keep NAME)"},
-	{"export", cmd_export, "flatten an image into a plain rootfs directory"},
-	{"load", HEAVY(cmd_load), "load images from a docker-archive, oci-archive or OCI layout"},
-	{"save", HEAVY(cmd_save), "write images as an oci-archive"},
-	{"login", HEAVY(cmd_login), "check and keep credentials for a registry"},
-	{"logout", HEAVY(cmd_logout), "remove kept credentials for a registry"},
-	{"gc", cmd_gc, "remove what no image or live run uses"},
-	{"system", cmd_system, "store and keeper maintenance: df, check, keeper"},
-	{NULL, NULL, NULL},
+    {"pull", HEAVY(cmd_pull), "pull an image from a registry into the store"},
+    {"run", cmd_run, "run a command in a fresh container of an image"},
+    {"images", cmd_images, "list images in the store"},
+    {"inspect", cmd_inspect, "show an image's manifest and config as JSON"},
+    {"rmi", cmd_rmi, "remove image references (data goes at the next gc)"},
+    {"ps", cmd_ps, "list running containers"},
+    {"kill", cmd_kill, "send a signal to running containers"},
+    {"rm", cmd_rm, "remove kept containers (run --keep NAME)"},
+    {"export", cmd_export, "flatten an image into a plain rootfs directory"},
+    {"load", HEAVY(cmd_load), "load images from a docker-archive, oci-archive or OCI layout"},
+    {"save", HEAVY(cmd_save), "write images as an oci-archive"},
+    {"login", HEAVY(cmd_login), "check and keep credentials for a registry"},
+    {"logout", HEAVY(cmd_logout), "remove kept credentials for a registry"},
+    {"gc", cmd_gc, "remove what no image or live run uses"},
+    {"system", cmd_system, "store and keeper maintenance: df, check, keeper"},
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: qimg [--store DIR] [-v|-vv] [-q] COMMAND [ARG...]\n\n"
-		   "Pull OCI/Docker images and run them rootless in milliseconds.\n\nCommands:\n");
+	           "Pull OCI/Docker images and run them rootless in milliseconds.\n\nCommands:\n");
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(f, "  %-9s %s\n", c->name, c->summary);
 	fprintf(f, "\nGlobal options:\n"
-		   "  --store DIR   store root (default $QIMG_STORE, else $XDG_DATA_HOME/qimg,\n"
-		   "                ~/.local/share/qimg; /var/lib/qimg for root)\n"
-		   "  -v, -vv       more log output on stderr\n"
-		   "  -q            only errors on stderr\n"
-		   "  --version     print the version\n\n"
-		   "Run 'qimg COMMAND --help' for a command's options.\n\n"
-		   "Examples:\n"
-		   "  qimg pull debian:bookworm && qimg run debian:bookworm cat /etc/os-release\n"
-		   "  qimg --store /scratch/qimg images --format json\n");
+	           "  --store DIR   store root (default $QIMG_STORE, else $XDG_DATA_HOME/qimg,\n"
+	           "                ~/.local/share/qimg; /var/lib/qimg for root)\n"
+	           "  -v, -vv       more log output on stderr\n"
+	           "  -q            only errors on stderr\n"
+	           "  --version     print the version\n\n"
+	           "Run 'qimg COMMAND --help' for a command's options.\n\n"
+	           "Examples:\n"
+	           "  qimg pull debian:bookworm && qimg run debian:bookworm cat /etc/os-release\n"
+	           "  qimg --store /scratch/qimg images --format json\n");
 }
 
 #ifndef QIMG_HEAVY

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define NAME_MAX_TOTAL 255
-#define TAG_MAX 128
+#define TAG_MAX        128
 
 static bool is_lower_alnum(char c)
 {
@@ -194,7 +194,7 @@ char *ref_name(const struct image_ref *ref)
 char *ref_string(const struct image_ref *ref)
 {
 	return xasprintf("%s/%s%s%s%s%s", ref->domain, ref->path, ref->tag ? ":" : "", ref->tag ? ref->tag : "",
-			 ref->digest ? "@" : "", ref->digest ? ref->digest : "");
+	                 ref->digest ? "@" : "", ref->digest ? ref->digest : "");
 }
 
 const char *ref_endpoint(const struct image_ref *ref)

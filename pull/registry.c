@@ -950,8 +950,9 @@ static int auth_basic(struct registry *r, struct qerr *err)
 		return qerr_set(err, "401 Unauthorized (authentication required; no credentials for %s found)",
 		                r->domain);
 	if (!r->creds.user || !r->creds.pass)
-		return qerr_set(err, "401 Unauthorized: the credentials for %s are an identity token, which only a "
-		                     "token server (Bearer) accepts, and %s asks for Basic",
+		return qerr_set(err,
+		                "401 Unauthorized: the credentials for %s are an identity token, which only a "
+		                "token server (Bearer) accepts, and %s asks for Basic",
 		                r->domain, r->domain);
 	authz_set(r, basic_auth_value(&r->creds), true);
 	return 0;
@@ -1014,12 +1015,9 @@ out:
 /* The OAuth2 refresh-token grant docker uses for identity tokens: POSTed to the realm, form-encoded. */
 static char *token_form(struct registry *r, const struct auth_challenge *c)
 {
-	const char *fields[][2] = {{"grant_type", "refresh_token"},
-	                           {"service", c->service ? c->service : ""},
-	                           {"client_id", "qimg"},
-	                           {"access_type", "offline"},
-	                           {"refresh_token", r->creds.identity_token},
-	                           {"scope", NULL}};
+	const char *fields[][2] = {
+	    {"grant_type", "refresh_token"}, {"service", c->service ? c->service : ""},  {"client_id", "qimg"},
+	    {"access_type", "offline"},      {"refresh_token", r->creds.identity_token}, {"scope", NULL}};
 	autofree char *scope = token_scope(r, c);
 	fields[5][1] = scope;
 	struct buf b = {0};

@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SPEC_MAX (4u << 20)
+#define SPEC_MAX   (4u << 20)
 #define SPEC_MAGIC "qimg-spec 1"
 
 static const char *const layout_dirs[] = {"blobs", "blobs/sha256", "layers", "images", "specs",
-					  "tmp", "runs", "locks", NULL};
+                                          "tmp",   "runs",         "locks",  NULL};
 
 char *store_default_root(const char *opt)
 {
@@ -259,7 +259,8 @@ int store_name_check(const char *name, struct qerr *err)
 {
 	autofree char *esc = store_name_escape(name);
 	if (strlen(esc) > NAME_MAX)
-		return qerr_set(err, "image name %.60s... is too long for the store: %zu bytes once its '/' are escaped, "
+		return qerr_set(err,
+		                "image name %.60s... is too long for the store: %zu bytes once its '/' are escaped, "
 		                "%d at most",
 		                name, strlen(esc), NAME_MAX);
 	return 0;
@@ -289,7 +290,8 @@ char *store_ref_get(struct store *st, const char *name, const char *key, struct 
 	char *data = read_file_at(st->rootfd, rel, 256, NULL, &ignore);
 	if (!data) {
 		if (ignore.code == ENOENT)
-			qerr_set(err, "image not found: %s%s%s (pull it first)", name, digest_valid(key) ? "@" : ":", key);
+			qerr_set(err, "image not found: %s%s%s (pull it first)", name, digest_valid(key) ? "@" : ":",
+			         key);
 		else
 			*err = ignore;
 		return NULL;

@@ -88,7 +88,7 @@ void log_msg(int level, const char *fmt, ...)
 	(void)write_all(STDERR_FILENO, line, (size_t)n);
 }
 
-static void *oom(void)
+static _Noreturn void oom(void)
 {
 	static const char m[] = "qimg: out of memory\n";
 	(void)write_all(STDERR_FILENO, m, sizeof m - 1);
@@ -98,31 +98,41 @@ static void *oom(void)
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
-	return p ? p : oom();
+	if (!p)
+		oom();
+	return p;
 }
 
 void *xcalloc(size_t n, size_t m)
 {
 	void *p = calloc(n ? n : 1, m ? m : 1);
-	return p ? p : oom();
+	if (!p)
+		oom();
+	return p;
 }
 
 void *xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
-	return q ? q : oom();
+	if (!q)
+		oom();
+	return q;
 }
 
 char *xstrdup(const char *s)
 {
 	char *p = strdup(s);
-	return p ? p : oom();
+	if (!p)
+		oom();
+	return p;
 }
 
 char *xstrndup(const char *s, size_t n)
 {
 	char *p = strndup(s, n);
-	return p ? p : oom();
+	if (!p)
+		oom();
+	return p;
 }
 
 char *xasprintf(const char *fmt, ...)
@@ -132,7 +142,9 @@ char *xasprintf(const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vasprintf(&p, fmt, ap);
 	va_end(ap);
-	return n < 0 ? oom() : p;
+	if (n < 0)
+		oom();
+	return p;
 }
 
 void autofree_fn(void *p)
@@ -226,7 +238,7 @@ int write_all(int fd, const void *data, size_t len)
 int mkdirat_p(int dirfd, const char *rel, mode_t mode, struct qerr *err)
 {
 	autofree char *copy = xstrdup(rel);
-	for (char *p = copy + 1; ; p++) {
+	for (char *p = copy + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char c = *p;
@@ -280,7 +292,7 @@ char *read_file_at(int dirfd, const char *path, size_t max, size_t *len_out, str
 }
 
 int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode, bool durable,
-			 struct qerr *err)
+                         struct qerr *err)
 {
 	char rnd[17];
 	random_hex(rnd, 16);
@@ -339,7 +351,8 @@ int rm_rf_at(int dirfd, const char *name, struct qerr *err)
 		if (errno == ENOENT)
 			return 0;
 		if (errno == EACCES) {
-			/* A dir without search/read permission for us (e.g. mode 0000 in an image): open it up first. */
+			/* A dir without search/read permission for us (e.g. mode 0000 in an image): open it up first.
+			 */
 			if (fchmodat(dirfd, name, 0700, 0) == 0)
 				fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
@@ -364,7 +377,8 @@ void random_hex(char *out, size_t n)
 		need = sizeof raw;
 	if (getrandom(raw, need, 0) != (ssize_t)need) {
 		/* getrandom never fails for <= 256 bytes once the pool is ready; fall back to time+pid mixing. */
-		unsigned long x = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^ (unsigned long)(uintptr_t)out;
+		unsigned long x =
+		    (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^ (unsigned long)(uintptr_t)out;
 		for (size_t i = 0; i < need; i++) {
 			x = x * 6364136223846793005UL + 1442695040888963407UL;
 			raw[i] = (unsigned char)(x >> 56);
@@ -423,10 +437,26 @@ int64_t parse_size(const char *s)
 	int64_t mul = 1;
 	switch (*end) {
 	case '\0': break;
-	case 'k': case 'K': mul = 1LL << 10; end++; break;
-	case 'm': case 'M': mul = 1LL << 20; end++; break;
-	case 'g': case 'G': mul = 1LL << 30; end++; break;
-	case 't': case 'T': mul = 1LL << 40; end++; break;
+	case 'k':
+	case 'K':
+		mul = 1LL << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1LL << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1LL << 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1LL << 40;
+		end++;
+		break;
 	default: return -1;
 	}
 	if (*end == 'i' || *end == 'I')

@@ -1164,25 +1164,6 @@ static int apply_entry(struct xctx *x, struct archive *a, struct archive_entry *
 	}
 }
 
-/* Without openat2 (ENOSYS: kernels before 5.6, and valgrind 3.19 does not know it): one component at a time from
-   dirfd with O_NOFOLLOW, refusing "..". Unpack paths are relative and free of ".." (checked when parsed), so this
-   opens what RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS would; no mount point can appear inside a layer being
-   unpacked (RESOLVE_NO_XDEV). */
-static int open_dir_walk(int dirfd, const char *path)
-{
-	autofree char *copy = xstrdup(path);
-	char *save = NULL;
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-	for (char *c = strtok_r(copy, "/", &save); c && fd >= 0; c = strtok_r(NULL, "/", &save)) {
-		int next = strcmp(c, "..") ? openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-		int saved = strcmp(c, "..") ? errno : EXDEV;
-		close(fd);
-		errno = saved;
-		fd = next;
-	}
-	return fd;
-}
-
 /* A directory below dirfd, never through a symlink or out of it. */
 static int open_dir_beneath(int dirfd, const char *path)
 {
@@ -1190,7 +1171,9 @@ static int open_dir_beneath(int dirfd, const char *path)
 	                       .resolve =
 	                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
 	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-	return fd < 0 && errno == ENOSYS ? open_dir_walk(dirfd, path) : fd;
+	/* Unpack paths are relative and free of ".." (checked when parsed); no mount point can appear inside a layer
+	   being unpacked (RESOLVE_NO_XDEV): the walk opens the same. */
+	return fd < 0 && errno == ENOSYS ? openat_walk(dirfd, path, O_RDONLY | O_DIRECTORY) : fd;
 }
 
 /* Directory times last (creating children changed them), resolved again without following anything. */

@@ -291,6 +291,8 @@ static int dir_open(struct src *s, const char *path, struct qerr *err)
 	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
 	int fd = (int)syscall(SYS_openat2, s->dirfd, path, &how, sizeof(how));
 
+	if (fd < 0 && errno == ENOSYS) /* no openat2: the stricter walk (no symlinks at all) */
+		fd = openat_walk(s->dirfd, path, O_RDONLY);
 	if (fd < 0)
 		qerr_sys(err, "%s: open %s", s->input, path);
 	return fd;

@@ -593,3 +593,30 @@ int passwd_entry(uid_t uid, char **name, char **home)
 	autofree char *nss = getent_passwd(uid);
 	return passwd_text_find(nss, NULL, &want, &id, &gid, name, home) ? 0 : -1;
 }
+
+int openat_walk(int dirfd, const char *path, int flags)
+{
+	if (*path == '/') {
+		errno = EXDEV;
+		return -1;
+	}
+	autofree char *copy = xstrdup(path);
+	char *save = NULL;
+	char *c = strtok_r(copy, "/", &save);
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	while (c && fd >= 0) {
+		char *rest = strtok_r(NULL, "/", &save);
+		int next = -1, saved = EXDEV;
+		if (strcmp(c, "..") != 0) {
+			next = openat(fd, c,
+			              rest ? O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+			                   : flags | O_NOFOLLOW | O_CLOEXEC);
+			saved = errno;
+		}
+		close(fd);
+		errno = saved;
+		fd = next;
+		c = rest;
+	}
+	return fd;
+}

@@ -10,8 +10,8 @@
 
 /* An error value: what was being done to what, and why. Filled by the failing function, printed only by cmd/. */
 struct qerr {
-	int code;         /* errno-like cause, 0 when not from a syscall */
-	int exit_status;  /* suggested exit status (0 = default 125/1 chosen by cmd/) */
+	int code;        /* errno-like cause, 0 when not from a syscall */
+	int exit_status; /* suggested exit status (0 = default 125/1 chosen by cmd/) */
 	char msg[1024];
 };
 
@@ -26,8 +26,8 @@ int qerr_wrap(struct qerr *err, const char *fmt, ...) __attribute__((format(prin
 enum { LOG_QUIET = -1, LOG_NORMAL = 0, LOG_VERBOSE = 1, LOG_DEBUG = 2 };
 extern int qlog_level; /* the one process-wide setting, written only by cmd/ at start */
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define log_warn(...) log_msg(LOG_NORMAL, "warning: " __VA_ARGS__)
-#define log_info(...) log_msg(LOG_VERBOSE, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_NORMAL, "warning: " __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_VERBOSE, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /* Allocation that cannot fail (aborts with a message on OOM). */
@@ -41,7 +41,7 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Cleanup helpers for locals. */
 void autofree_fn(void *p);
 void autoclose_fn(int *fd);
-#define autofree __attribute__((cleanup(autofree_fn)))
+#define autofree  __attribute__((cleanup(autofree_fn)))
 #define autoclose __attribute__((cleanup(autoclose_fn)))
 
 /* A growable string list (argv-like, NULL terminated). */
@@ -49,8 +49,8 @@ struct strv {
 	char **v;
 	size_t n, cap;
 };
-void strv_push(struct strv *s, const char *str);       /* copies str */
-void strv_push_take(struct strv *s, char *str);         /* takes ownership */
+void strv_push(struct strv *s, const char *str); /* copies str */
+void strv_push_take(struct strv *s, char *str);  /* takes ownership */
 void strv_free(struct strv *s);
 
 /* A growable byte buffer. */
@@ -69,9 +69,13 @@ int mkdirat_p(int dirfd, const char *rel, mode_t mode, struct qerr *err);
 char *read_file_at(int dirfd, const char *path, size_t max, size_t *len_out, struct qerr *err);
 /* Write data to dirfd/path atomically: tmp file in the same dir, fsync when durable, rename. */
 int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode, bool durable,
-			 struct qerr *err);
+                         struct qerr *err);
 /* Remove a tree below dirfd/name without following symlinks; missing is not an error. */
 int rm_rf_at(int dirfd, const char *name, struct qerr *err);
+/* path below dirfd opened with flags, one component at a time with O_NOFOLLOW, refusing ".." (EXDEV): what
+   openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) opens, where openat2 is missing (ENOSYS: kernels before 5.6,
+   valgrind 3.19, seccomp filters that do not know it). */
+int openat_walk(int dirfd, const char *path, int flags);
 /* Write all bytes, retrying on EINTR/short writes. */
 int write_all(int fd, const void *data, size_t len);
 /* Random hex string of n chars (n <= 64) from getrandom. */

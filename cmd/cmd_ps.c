@@ -1,10 +1,13 @@
 /* `qimg ps` and `qimg kill`: the live runs registered in the store (run/record.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../run/run.h"
 #include "cmd.h"
@@ -148,16 +151,47 @@ int cmd_ps(struct gopts *g, int argc, char **argv)
 	return 0;
 }
 
-/* KILL goes to PID 1 (the whole pid namespace dies with it); the others to qimg, which forwards them. */
+/* The parent pid of pid from /proc/PID/stat, or -1. */
+static pid_t proc_ppid(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	struct qerr ignore;
+	autofree char *stat = read_file_at(AT_FDCWD, path, 4096, NULL, &ignore);
+	const char *p = stat ? strrchr(stat, ')') : NULL; /* the command name may hold anything but not after ')' */
+	long ppid = -1;
+	if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* KILL goes to PID 1 (the whole pid namespace dies with it); the others to qimg, which forwards them.
+   The target is pinned with a pidfd first, then checked to still be the run's (its record still live, so its qimg
+   is alive; PID 1 still qimg's child): a run that ended meanwhile never gets a reused pid signalled. */
 static int kill_one(struct store *st, const char *key, int sig, struct qerr *err)
 {
-	struct run_record rec;
+	struct run_record rec, again;
+	struct qerr ignore;
 	if (run_record_find(st, key, &rec, err) < 0)
 		return -1;
 	pid_t target = sig == SIGKILL && rec.init > 0 ? rec.init : rec.pid;
 	int rc = 0;
-	if (kill(target, sig) < 0 && errno != ESRCH)
-		rc = qerr_sys(err, "kill %s (pid %ld)", key, (long)target);
+	int pfd = (int)syscall(SYS_pidfd_open, target, 0);
+	if (pfd < 0 && errno == ENOSYS) { /* before Linux 5.3 */
+		if (kill(target, sig) < 0 && errno != ESRCH)
+			rc = qerr_sys(err, "kill %s (pid %ld)", key, (long)target);
+	} else if (pfd < 0) {
+		if (errno != ESRCH)
+			rc = qerr_sys(err, "kill %s: pidfd_open %ld", key, (long)target);
+	} else {
+		bool live = run_record_find(st, rec.id, &again, &ignore) == 0;
+		bool same = live && again.pid == rec.pid && (target == rec.pid || proc_ppid(target) == rec.pid);
+		if (live)
+			run_record_free(&again);
+		if (same && syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) < 0 && errno != ESRCH)
+			rc = qerr_sys(err, "kill %s (pid %ld)", key, (long)target);
+		close(pfd);
+	}
 	run_record_free(&rec);
 	return rc;
 }

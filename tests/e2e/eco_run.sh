@@ -236,6 +236,27 @@ t_names_ps_kill() {
 	pkill -f "flock -n $slot" 2>/dev/null
 	wait "$lk" 2>/dev/null
 	rm -f "$slot"
+
+	# A run whose PID 1 ended and whose pid was reused by an unrelated process (here: a live record naming a
+	# process that is not its qimg's child): kill KILL leaves that process alone.
+	local other holder
+	sleep 60 &
+	other=$!
+	$(runas) sh -c ": >$slot"
+	$(runas) flock -n "$slot" sleep 60 &
+	holder=$!
+	n=0
+	while flock -n "$slot" true && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+	$(runas) sh -c "printf 'id %064d\nname reused\nimage some/image:tag\npid %d\ninit %d\ncreated 1\ncommand sleep\nend\n' 7 $(pgrep -n -f "flock -n $slot") $other >>$slot"
+	t_ok "reused pid: ps lists the run" $Q ps
+	t_contains "reused pid: listed" reused "$(cat "$T_OUT")"
+	t_ok "reused pid: kill" $Q kill reused
+	sleep 0.2
+	t_ok "reused pid: the unrelated process is not signalled" kill -0 "$other"
+	kill "$holder" "$other" 2>/dev/null
+	pkill -f "flock -n $slot" 2>/dev/null
+	wait "$holder" "$other" 2>/dev/null
+	rm -f "$slot"
 }
 
 both t_setup

@@ -435,29 +435,14 @@ int64_t parse_size(const char *s)
 	if (errno || end == s || !(v >= 0) || v > 1e18) /* !(v >= 0): NaN too */
 		return -1;
 	int64_t mul = 1;
-	switch (*end) {
-	case '\0': break;
-	case 'k':
-	case 'K':
-		mul = 1LL << 10;
+	static const char units[] = "KMGT";
+	char c = (char)(*end & ~0x20); /* upper case; a space becomes NUL, which strchr would find */
+	const char *u = c ? strchr(units, c) : NULL;
+	if (*end && !u)
+		return -1;
+	if (u) {
+		mul = 1LL << (10 * (u - units + 1));
 		end++;
-		break;
-	case 'm':
-	case 'M':
-		mul = 1LL << 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		mul = 1LL << 30;
-		end++;
-		break;
-	case 't':
-	case 'T':
-		mul = 1LL << 40;
-		end++;
-		break;
-	default: return -1;
 	}
 	if (*end == 'i' || *end == 'I')
 		end++;

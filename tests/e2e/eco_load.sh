@@ -84,31 +84,7 @@ images() { $Q images --format json; }
 
 # A wrapper that makes openat2 fail with ENOSYS (seccomp), as on kernels before 5.6 and under valgrind 3.19.
 NOOPENAT2=$TMPD/noopenat2
-cat >"$NOOPENAT2.c" <<'EOF'
-#include <errno.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-int main(int argc, char **argv)
-{
-	struct sock_filter f[] = {
-	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
-	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-	if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return perror("noopenat2"), 126;
-	execvp(argv[1], argv + 1);
-	return perror(argv[1]), 127;
-}
-EOF
-cc -o "$NOOPENAT2" "$NOOPENAT2.c" 2>"$TMPD/noopenat2.err" || NOOPENAT2=
+cc -o "$NOOPENAT2" "$QIMG_TESTS_DIR/tools/noopenat2.c" 2>"$TMPD/noopenat2.err" || NOOPENAT2=
 
 t_load() {
 	t_ok "load: docker-archive (skopeo)" $Q load -i "$A/docker.tar"

@@ -18,11 +18,14 @@ int main(void)
 	T_OK("layout has blobs/sha256", faccessat(st.rootfd, "blobs/sha256", F_OK, 0) == 0);
 
 	T_OK("digest valid", digest_valid(D1));
-	T_OK("digest uppercase refused", !digest_valid("sha256:1111111111111111111111111111111111111111111111111111111111111A11"));
+	T_OK("digest uppercase refused",
+	     !digest_valid("sha256:1111111111111111111111111111111111111111111111111111111111111A11"));
 	T_OK("digest traversal refused", !digest_valid("sha256:../../../../etc/passwd"));
 	T_OK("digest short refused", !digest_valid("sha256:11"));
-	T_OK("digest long refused", !digest_valid("sha256:11111111111111111111111111111111111111111111111111111111111111112"));
-	T_OK("digest other algo refused", !digest_valid("sha512:1111111111111111111111111111111111111111111111111111111111111111"));
+	T_OK("digest long refused",
+	     !digest_valid("sha256:11111111111111111111111111111111111111111111111111111111111111112"));
+	T_OK("digest other algo refused",
+	     !digest_valid("sha512:1111111111111111111111111111111111111111111111111111111111111111"));
 
 	char *esc = store_name_escape("127.0.0.1:5000/a/b");
 	T_STREQ("escape name", "127.0.0.1%3A5000%2Fa%2Fb", esc);
@@ -36,7 +39,7 @@ int main(void)
 	T_STREQ("ref get", D1, got);
 	free(got);
 	T_OK("ref missing is an error", store_ref_get(&st, "docker.io/library/nope", "latest", &err) == NULL &&
-					     strstr(err.msg, "image not found") != NULL);
+	                                    strstr(err.msg, "image not found") != NULL);
 	T_OK("ref with traversal key refused", store_ref_set(&st, "a/b", "../../x", D1, &err) < 0);
 	T_OK("ref with bad name refused", store_ref_set(&st, "../a", "t", D1, &err) < 0);
 	struct store_ref *refs;
@@ -59,7 +62,8 @@ int main(void)
 	spec.workdir = (char *)"/w d";
 	T_OK("spec write", store_spec_write(&st, &spec, &err) == 0);
 	T_OK("spec read", store_spec_read(&st, D1, &back, &err) == 0);
-	T_OK("spec layers order", back.layers.n == 2 && !strcmp(back.layers.v[0], "aaaa") && !strcmp(back.layers.v[1], "bbbb"));
+	T_OK("spec layers order",
+	     back.layers.n == 2 && !strcmp(back.layers.v[0], "aaaa") && !strcmp(back.layers.v[1], "bbbb"));
 	T_STREQ("spec env escaped round trip", "MULTI=line1\nline2\\tab\t", back.env.v[1]);
 	T_OK("spec cmd with empty arg", back.has_cmd && back.cmd.n == 2 && back.cmd.v[1][0] == '\0');
 	T_OK("spec no entrypoint", !back.has_entrypoint && back.entrypoint.n == 0);
@@ -71,7 +75,8 @@ int main(void)
 	strv_free(&spec.cmd);
 
 	/* A truncated spec is refused instead of running with half a config. */
-	int fd = openat(st.rootfd, "specs/1111111111111111111111111111111111111111111111111111111111111111", O_WRONLY | O_TRUNC);
+	int fd = openat(st.rootfd, "specs/1111111111111111111111111111111111111111111111111111111111111111",
+	                O_WRONLY | O_TRUNC);
 	T_OK("truncate spec", fd >= 0 && write(fd, "qimg-spec 1\nmanifest x\n", 23) == 23);
 	close(fd);
 	T_OK("truncated spec refused", store_spec_read(&st, D1, &back, &err) < 0 && strstr(err.msg, "truncated"));
@@ -83,13 +88,18 @@ int main(void)
 	T_OK("lock id traversal refused", store_lock_object(&st, "layer", "../x", true, false, &err) < 0);
 
 	T_OK("parse_size", parse_size("20G") == 20LL << 30 && parse_size("1.5k") == 1536 && parse_size("x") < 0);
+	T_OK("parse_size: units and suffixes",
+	     parse_size("512") == 512 && parse_size("2m") == 2LL << 20 && parse_size("3MiB") == 3LL << 20 &&
+	         parse_size("1TB") == 1LL << 40 && parse_size("4kb") == 4096 && parse_size("5 ") < 0 &&
+	         parse_size("5B") < 0 && parse_size("5P") < 0 && parse_size("5Mx") < 0 && parse_size("") < 0);
 	T_OK("parse_size: no NaN, infinity or int64 overflow",
 	     parse_size("nan") < 0 && parse_size("inf") < 0 && parse_size("1e30") < 0 && parse_size("9000000T") < 0 &&
 	         parse_size("8000000T") == 8000000LL << 40);
-	T_OK("parse_duration: no NaN, infinity or overflow",
-	     parse_duration("nan") < 0 && parse_duration("infd") < 0 && parse_duration("1e300w") < 0 &&
-	         parse_duration("2h") == 7200);
-	T_OK("parse_duration", parse_duration("7d") == 7 * 86400 && parse_duration("10m") == 600 && parse_duration("1y") < 0);
+	T_OK("parse_duration: no NaN, infinity or overflow", parse_duration("nan") < 0 && parse_duration("infd") < 0 &&
+	                                                         parse_duration("1e300w") < 0 &&
+	                                                         parse_duration("2h") == 7200);
+	T_OK("parse_duration",
+	     parse_duration("7d") == 7 * 86400 && parse_duration("10m") == 600 && parse_duration("1y") < 0);
 
 	struct qerr rmerr;
 	rm_rf_at(AT_FDCWD, tmpl, &rmerr);

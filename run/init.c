@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mountapi.h"
+
 /* What the command is started with, worked out by PID 1 after pivot_root. */
 struct plan {
 	struct strv argv, env;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include "mountapi.h"
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>

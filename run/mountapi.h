@@ -38,8 +38,7 @@ static inline int open_tree(int dirfd, const char *path, unsigned int flags)
 	return (int)syscall(SYS_open_tree, dirfd, path, flags);
 }
 
-static inline int mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr,
-                                size_t size)
+static inline int mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr, size_t size)
 {
 	return (int)syscall(SYS_mount_setattr, dirfd, path, flags, attr, size);
 }

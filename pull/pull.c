@@ -644,8 +644,6 @@ static int pull_setup(struct pull *p, const struct pull_source *src, struct qerr
 		return -1;
 	p->name = ref_name(&p->ref);
 	p->refstr = ref_string(&p->ref);
-	if (store_name_check(p->name, err) < 0) /* before any download, not after */
-		return -1;
 	if (p->o->platform && *p->o->platform) {
 		if (platform_parse(p->o->platform, &p->want, err) < 0)
 			return -1;

@@ -228,6 +228,51 @@ char *store_name_unescape(const char *esc)
 	return out;
 }
 
+/* The directory of a repository under images/: its escaped name, or, when that exceeds NAME_MAX (a legal name can
+   escape to ~400 bytes), HASHED_PREFIX and a 128-bit FNV-1a hash of the name, with the name itself in
+   NAME_FILE inside (checked on every lookup, so a collision can only fail, never alias). In escaped names '%' is
+   always followed by two hex digits, so "%h-" cannot start one: the two kinds cannot meet. */
+#define HASHED_PREFIX "%h-"
+#define NAME_FILE     ".name"
+
+static int list_dir(int dirfd, const char *rel, struct strv *out, struct qerr *err);
+
+static char *name_dir(const char *name, bool *hashed)
+{
+	char *esc = store_name_escape(name);
+	*hashed = strlen(esc) > NAME_MAX;
+	if (!*hashed)
+		return esc;
+	free(esc);
+	uint64_t h[2] = {0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL}; /* two FNV-1a lanes, different offsets */
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		for (int i = 0; i < 2; i++)
+			h[i] = (h[i] ^ (uint64_t)(*p + i)) * 0x100000001b3ULL;
+	return xasprintf("%s%016llx%016llx", HASHED_PREFIX, (unsigned long long)h[0], (unsigned long long)h[1]);
+}
+
+/* A hashed directory belongs to name: its NAME_FILE says so (missing: not yet, when may_claim). */
+static int hashed_dir_check(struct store *st, const char *dir, const char *name, bool may_claim, struct qerr *err)
+{
+	autofree char *rel = xasprintf("%s/" NAME_FILE, dir);
+	struct qerr ignore;
+	autofree char *have = read_file_at(st->rootfd, rel, 4096, NULL, &ignore);
+	if (!have && ignore.code == ENOENT && may_claim)
+		return write_file_atomic_at(st->rootfd, rel, name, strlen(name), 0644, true, err);
+	if (!have && ignore.code == ENOENT) {
+		*err = ignore;
+		return 1;
+	}
+	if (!have) {
+		*err = ignore;
+		return -1;
+	}
+	if (strcmp(have, name) != 0)
+		return qerr_set(err, "store: %s/%s holds %.80s..., not %.80s... (a hash collision)", st->root, dir,
+		                have, name);
+	return 0;
+}
+
 /* A key is a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) or a digest; nothing else may become a file name. */
 static bool key_valid(const char *key)
 {
@@ -249,21 +294,9 @@ static char *ref_relpath(const char *name, const char *key, struct qerr *err)
 		qerr_set(err, "invalid image name \"%s:%s\"", name ? name : "", key ? key : "");
 		return NULL;
 	}
-	if (store_name_check(name, err) < 0)
-		return NULL;
-	autofree char *esc = store_name_escape(name);
-	return xasprintf("images/%s/%s", esc, key);
-}
-
-int store_name_check(const char *name, struct qerr *err)
-{
-	autofree char *esc = store_name_escape(name);
-	if (strlen(esc) > NAME_MAX)
-		return qerr_set(err,
-		                "image name %.60s... is too long for the store: %zu bytes once its '/' are escaped, "
-		                "%d at most",
-		                name, strlen(esc), NAME_MAX);
-	return 0;
+	bool hashed;
+	autofree char *dir = name_dir(name, &hashed);
+	return xasprintf("images/%s/%s", dir, key);
 }
 
 int store_ref_set(struct store *st, const char *name, const char *key, const char *manifest_digest, struct qerr *err)
@@ -273,10 +306,13 @@ int store_ref_set(struct store *st, const char *name, const char *key, const cha
 	autofree char *rel = ref_relpath(name, key, err);
 	if (!rel)
 		return -1;
-	autofree char *esc = store_name_escape(name);
-	autofree char *dir = xasprintf("images/%s", esc);
+	bool hashed;
+	autofree char *base = name_dir(name, &hashed);
+	autofree char *dir = xasprintf("images/%s", base);
 	if (mkdirat(st->rootfd, dir, 0700) < 0 && errno != EEXIST)
 		return qerr_sys(err, "store: mkdir %s", dir);
+	if (hashed && hashed_dir_check(st, dir, name, true, err) < 0)
+		return -1;
 	autofree char *line = xasprintf("%s\n", manifest_digest);
 	return write_file_atomic_at(st->rootfd, rel, line, strlen(line), 0644, true, err);
 }
@@ -287,7 +323,12 @@ char *store_ref_get(struct store *st, const char *name, const char *key, struct 
 	if (!rel)
 		return NULL;
 	struct qerr ignore;
-	char *data = read_file_at(st->rootfd, rel, 256, NULL, &ignore);
+	bool hashed;
+	autofree char *base = name_dir(name, &hashed);
+	autofree char *dir = xasprintf("images/%s", base);
+	char *data = !hashed || hashed_dir_check(st, dir, name, false, &ignore) == 0
+	                 ? read_file_at(st->rootfd, rel, 256, NULL, &ignore)
+	                 : NULL;
 	if (!data) {
 		if (ignore.code == ENOENT)
 			qerr_set(err, "image not found: %s%s%s (pull it first)", name, digest_valid(key) ? "@" : ":",
@@ -310,13 +351,23 @@ int store_ref_remove(struct store *st, const char *name, const char *key, struct
 	autofree char *rel = ref_relpath(name, key, err);
 	if (!rel)
 		return -1;
-	if (unlinkat(st->rootfd, rel, 0) < 0) {
-		if (errno == ENOENT)
+	bool hashed;
+	autofree char *base = name_dir(name, &hashed);
+	autofree char *dir = xasprintf("images/%s", base);
+	struct qerr ignore;
+	if ((hashed && hashed_dir_check(st, dir, name, false, &ignore) != 0) || unlinkat(st->rootfd, rel, 0) < 0) {
+		if (hashed || errno == ENOENT)
 			return qerr_set(err, "image not found: %s%s%s", name, digest_valid(key) ? "@" : ":", key);
 		return qerr_sys(err, "store: remove %s", rel);
 	}
-	autofree char *esc = store_name_escape(name);
-	autofree char *dir = xasprintf("images/%s", esc);
+	if (hashed) { /* the last tag gone: the name file goes with the dir */
+		struct strv left = {0};
+		if (list_dir(st->rootfd, dir, &left, &ignore) == 0 && left.n == 0) {
+			autofree char *nf = xasprintf("%s/" NAME_FILE, dir);
+			(void)unlinkat(st->rootfd, nf, 0);
+		}
+		strv_free(&left);
+	}
 	(void)unlinkat(st->rootfd, dir, AT_REMOVEDIR); /* fails while other tags remain: fine */
 	return 0;
 }
@@ -366,7 +417,15 @@ int store_refs_list(struct store *st, struct store_ref **out, size_t *n, struct 
 			strv_free(&keys);
 			continue;
 		}
-		autofree char *name = store_name_unescape(names.v[i]);
+		struct qerr nferr;
+		autofree char *nf = xasprintf("%s/" NAME_FILE, rel);
+		autofree char *name = strncmp(names.v[i], HASHED_PREFIX, strlen(HASHED_PREFIX)) == 0
+		                          ? read_file_at(st->rootfd, nf, 4096, NULL, &nferr)
+		                          : store_name_unescape(names.v[i]);
+		if (!name) { /* a hashed dir whose name file is missing: nothing to list */
+			strv_free(&keys);
+			continue;
+		}
 		for (size_t k = 0; k < keys.n; k++) {
 			struct qerr ignore;
 			char *dg = store_ref_get(st, name, keys.v[k], &ignore);

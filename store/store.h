@@ -99,8 +99,6 @@ int store_lock_object(struct store *st, const char *kind, const char *id, bool e
 
 /* Escape a repository name into one path component (and back). Caller frees. */
 char *store_name_escape(const char *name);
-/* The name fits the store (its escaped form is one directory name); else a clear error. */
-int store_name_check(const char *name, struct qerr *err);
 char *store_name_unescape(const char *esc);
 
 #endif

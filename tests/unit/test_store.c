@@ -1,4 +1,5 @@
 /* Unit tests: store layout, digests, refs, run specs, name escaping (store/store.c). */
+#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -46,6 +47,36 @@ int main(void)
 	size_t n;
 	T_OK("refs list", store_refs_list(&st, &refs, &n, &err) == 0 && n == 1 && !strcmp(refs[0].key, "latest"));
 	store_refs_free(refs, n);
+
+	/* A name whose escaped form exceeds NAME_MAX: a hashed directory with the name in .name, never aliased. */
+	char longname[260] = "localhost:5000";
+	while (strlen(longname) < 240)
+		strcat(longname, "/abcdefghi");
+	T_OK("long name: ref set", store_ref_set(&st, longname, "v1", D1, &err) == 0);
+	got = store_ref_get(&st, longname, "v1", &err);
+	T_STREQ("long name: ref get", D1, got);
+	free(got);
+	T_OK("long name: listed with its name",
+	     store_refs_list(&st, &refs, &n, &err) == 0 && n == 2 &&
+	         (!strcmp(refs[0].name, longname) || !strcmp(refs[1].name, longname)));
+	store_refs_free(refs, n);
+	char *imgdir = xasprintf("%s/images", st.root);
+	DIR *imgs = opendir(imgdir);
+	free(imgdir);
+	char hashed[300] = "";
+	for (struct dirent *e; imgs && (e = readdir(imgs)) != NULL;)
+		if (!strncmp(e->d_name, "%h-", 3))
+			snprintf(hashed, sizeof hashed, "images/%s/.name", e->d_name);
+	if (imgs)
+		closedir(imgs);
+	T_OK("long name: one hashed directory", *hashed != '\0');
+	/* Another name in that directory (what a hash collision would look like): lookups fail, nothing aliases. */
+	T_OK("long name: claimed by another name",
+	     write_file_atomic_at(st.rootfd, hashed, "other/name", 10, 0644, false, &err) == 0);
+	T_OK("long name: get refuses a directory of another name", store_ref_get(&st, longname, "v1", &err) == NULL);
+	T_OK("long name: set refuses it, saying why",
+	     store_ref_set(&st, longname, "v2", D1, &err) < 0 && strstr(err.msg, "hash collision") != NULL);
+	T_OK("long name: rmi refuses it", store_ref_remove(&st, longname, "v1", &err) < 0);
 
 	struct image_spec spec = {0}, back;
 	spec.manifest_digest = (char *)D1;

@@ -288,27 +288,27 @@ static bool key_valid(const char *key)
 	return true;
 }
 
-static char *ref_relpath(const char *name, const char *key, struct qerr *err)
+/* The ref's file, images/<dir>/<key>; *dir (images/<dir>, caller frees) and *hashed describe its directory. */
+static char *ref_relpath(const char *name, const char *key, char **dir, bool *hashed, struct qerr *err)
 {
 	if (!name || !*name || strstr(name, "..") || !key || !key_valid(key)) {
 		qerr_set(err, "invalid image name \"%s:%s\"", name ? name : "", key ? key : "");
 		return NULL;
 	}
-	bool hashed;
-	autofree char *dir = name_dir(name, &hashed);
-	return xasprintf("images/%s/%s", dir, key);
+	autofree char *base = name_dir(name, hashed);
+	*dir = xasprintf("images/%s", base);
+	return xasprintf("%s/%s", *dir, key);
 }
 
 int store_ref_set(struct store *st, const char *name, const char *key, const char *manifest_digest, struct qerr *err)
 {
 	if (!digest_valid(manifest_digest))
 		return qerr_set(err, "store: invalid manifest digest");
-	autofree char *rel = ref_relpath(name, key, err);
+	bool hashed;
+	autofree char *dir = NULL;
+	autofree char *rel = ref_relpath(name, key, &dir, &hashed, err);
 	if (!rel)
 		return -1;
-	bool hashed;
-	autofree char *base = name_dir(name, &hashed);
-	autofree char *dir = xasprintf("images/%s", base);
 	if (mkdirat(st->rootfd, dir, 0700) < 0 && errno != EEXIST)
 		return qerr_sys(err, "store: mkdir %s", dir);
 	if (hashed && hashed_dir_check(st, dir, name, true, err) < 0)
@@ -319,13 +319,12 @@ int store_ref_set(struct store *st, const char *name, const char *key, const cha
 
 char *store_ref_get(struct store *st, const char *name, const char *key, struct qerr *err)
 {
-	autofree char *rel = ref_relpath(name, key, err);
+	bool hashed;
+	autofree char *dir = NULL;
+	autofree char *rel = ref_relpath(name, key, &dir, &hashed, err);
 	if (!rel)
 		return NULL;
 	struct qerr ignore;
-	bool hashed;
-	autofree char *base = name_dir(name, &hashed);
-	autofree char *dir = xasprintf("images/%s", base);
 	char *data = !hashed || hashed_dir_check(st, dir, name, false, &ignore) == 0
 	                 ? read_file_at(st->rootfd, rel, 256, NULL, &ignore)
 	                 : NULL;
@@ -348,15 +347,15 @@ char *store_ref_get(struct store *st, const char *name, const char *key, struct 
 
 int store_ref_remove(struct store *st, const char *name, const char *key, struct qerr *err)
 {
-	autofree char *rel = ref_relpath(name, key, err);
+	bool hashed;
+	autofree char *dir = NULL;
+	autofree char *rel = ref_relpath(name, key, &dir, &hashed, err);
 	if (!rel)
 		return -1;
-	bool hashed;
-	autofree char *base = name_dir(name, &hashed);
-	autofree char *dir = xasprintf("images/%s", base);
 	struct qerr ignore;
-	if ((hashed && hashed_dir_check(st, dir, name, false, &ignore) != 0) || unlinkat(st->rootfd, rel, 0) < 0) {
-		if (hashed || errno == ENOENT)
+	bool mine = !hashed || hashed_dir_check(st, dir, name, false, &ignore) == 0;
+	if (!mine || unlinkat(st->rootfd, rel, 0) < 0) {
+		if (!mine || errno == ENOENT)
 			return qerr_set(err, "image not found: %s%s%s", name, digest_valid(key) ? "@" : ":", key);
 		return qerr_sys(err, "store: remove %s", rel);
 	}

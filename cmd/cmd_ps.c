@@ -1,6 +1,5 @@
 /* `qimg ps` and `qimg kill`: the live runs registered in the store (run/record.c). */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,18 +150,11 @@ int cmd_ps(struct gopts *g, int argc, char **argv)
 	return 0;
 }
 
-/* The parent pid of pid from /proc/PID/stat, or -1. */
+/* The parent pid of pid (field 4 of /proc/PID/stat), or -1. */
 static pid_t proc_ppid(pid_t pid)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	struct qerr ignore;
-	autofree char *stat = read_file_at(AT_FDCWD, path, 4096, NULL, &ignore);
-	const char *p = stat ? strrchr(stat, ')') : NULL; /* the command name may hold anything but not after ')' */
-	long ppid = -1;
-	if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1)
-		return -1;
-	return (pid_t)ppid;
+	uint64_t ppid;
+	return run_proc_stat_field(pid, 4, &ppid) < 0 ? -1 : (pid_t)ppid;
 }
 
 /* KILL goes to PID 1 (the whole pid namespace dies with it); the others to qimg, which forwards them.

@@ -87,23 +87,28 @@ static int read_small_at(int dirfd, const char *path, char *buf, size_t size)
 	return 0;
 }
 
-static int proc_start_time(pid_t pid, uint64_t *out)
+int run_proc_stat_field(pid_t pid, int field, uint64_t *out)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if (read_small_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+	if (field < 3 || read_small_at(AT_FDCWD, path, buf, sizeof buf) < 0)
 		return -1;
 	char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
 	if (!p)
 		return -1;
 	/* p moves to the space before field N (fields count from 1; comm is field 2). */
-	for (int field = 3; field <= 22; field++) {
+	for (int f = 3; f <= field; f++) {
 		p = strchr(p + 1, ' ');
 		if (!p)
 			return -1;
 	}
 	*out = strtoull(p + 1, NULL, 10);
 	return 0;
+}
+
+static int proc_start_time(pid_t pid, uint64_t *out)
+{
+	return run_proc_stat_field(pid, 22, out);
 }
 
 static int rec_read(int dirfd, struct keeper_rec *r)

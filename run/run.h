@@ -25,6 +25,8 @@ char *run_idmap_string(const struct idmap *m);
 /* Enter the per-user keeper's user namespace (creating the keeper with newuidmap/newgidmap when it is missing or
    dead). The caller must be single-threaded. As root this is a no-op returning 0. */
 int run_userns_enter(struct qerr *err);
+/* Field number `field` (counted from 1 as in proc(5), 3 or more: after the command name) of /proc/PID/stat. */
+int run_proc_stat_field(pid_t pid, int field, uint64_t *out);
 
 /* ---- the runner (run/run.c) ---- */
 /* struct run_opts and run_container() are defined below by the runner. */

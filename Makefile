@@ -71,16 +71,19 @@ $(BUILD)/cmd/main-heavy.o: cmd/main.c $(wildcard */*.h) Makefile
 # kernel headers (linked into $(BUILD)/kinc). Sanitizer and valgrind builds use glibc, dynamically
 # (MUSL_CC= LIGHT_LDFLAGS=).
 LIGHT_LDFLAGS ?= -static
-MUSL_CC ?= $(shell command -v musl-gcc 2>/dev/null)
-MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+ifeq ($(origin MUSL_CC),undefined)
+MUSL_CC := $(shell command -v musl-gcc 2>/dev/null)
+endif
 ifneq ($(MUSL_CC),)
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 QIMG_OBJS = $(patsubst $(BUILD)/%,$(BUILD)/musl/%,$(BUILD)/cmd/main-light.o $(LIGHT_OBJS))
+MUSL_COMPILE = $(MUSL_CC) -isystem $(BUILD)/kinc $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 $(BUILD)/musl/%.o: %.c $(wildcard */*.h) Makefile $(BUILD)/kinc/.stamp
 	@mkdir -p $(dir $@)
-	$(MUSL_CC) -isystem $(BUILD)/kinc $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(MUSL_COMPILE)
 $(BUILD)/musl/cmd/main-light.o: cmd/main.c $(wildcard */*.h) Makefile $(BUILD)/kinc/.stamp
 	@mkdir -p $(dir $@)
-	$(MUSL_CC) -isystem $(BUILD)/kinc $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(MUSL_COMPILE)
 $(BUILD)/kinc/.stamp:
 	@mkdir -p $(dir $@)
 	ln -sfn /usr/include/linux $(dir $@)linux

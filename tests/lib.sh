@@ -546,6 +546,9 @@ _t_pass_env() {
 	done < <(compgen -e | grep '^QIMG_')
 }
 
+# store_dir: the store of the current MODE (set by `both`): the root or the test user's.
+store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
+
 # as_user CMD...: run CMD as TUSER with a clean environment (HOME, PATH, XDG_RUNTIME_DIR, QIMG_STORE).
 as_user() {
 	if [ -z "$TUSER" ]; then

@@ -20,7 +20,18 @@ PORT=${REG##*:}
 BB_LAYOUT=$(fixture_layout busybox)
 
 runas() { echo "${Q%% *}"; } # as_root or as_user, from $Q set by `both`
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
+slot_hold() { # SLOT: flock it as a run's qimg would, from a background process (HOLDER), until slot_release
+	$(runas) flock -n "$1" sleep 60 &
+	HOLDER=$!
+	local n=0
+	while flock -n "$1" true && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+}
+slot_release() { # SLOT
+	kill "$HOLDER" 2>/dev/null
+	pkill -f "flock -n $1" 2>/dev/null
+	wait "$HOLDER" 2>/dev/null
+	rm -f "$1"
+}
 conf() { # NAME TEXT: write $CONF/NAME.conf
 	printf '%s\n' "$2" >"$CONF/$1.conf"
 	chmod 0644 "$CONF/$1.conf"
@@ -220,43 +231,33 @@ t_names_ps_kill() {
 
 	# A record still being written (locked by its run, no "end" line yet) is neither listed nor marked free, and
 	# reading it leaks nothing (make check: LeakSanitizer; gc under concurrent runs found this).
-	local slot=$s/live/slot-4000 lk
+	local slot=$s/live/slot-4000
 	$(runas) sh -c "printf 'id %064d\nname half\nimage some/image:tag\ncommand sleep 9\npid 1\n' 0 >$slot"
-	$(runas) flock -n "$slot" sleep 60 &
-	lk=$!
-	local n=0
-	while flock -n "$slot" true && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+	slot_hold "$slot"
 	t_ok "half-written record: ps" $Q ps
 	t_eq "half-written record: not listed" "" "$(grep half "$T_OUT")"
 	t_ok "half-written record: ps --format json" $Q ps --format json
 	t_ok "half-written record: gc" $Q gc
 	t_eq "half-written record: not a leftover" 0 "$(sed -n 's/.* \([0-9]*\) leftovers.*/\1/p' "$T_OUT")"
 	t_eq "half-written record: left alone" "id" "$(head -c 2 "$slot")"
-	kill "$lk" 2>/dev/null
-	pkill -f "flock -n $slot" 2>/dev/null
-	wait "$lk" 2>/dev/null
-	rm -f "$slot"
+	slot_release "$slot"
 
 	# A run whose PID 1 ended and whose pid was reused by an unrelated process (here: a live record naming a
 	# process that is not its qimg's child): kill KILL leaves that process alone.
-	local other holder
+	local other
 	sleep 60 &
 	other=$!
 	$(runas) sh -c ": >$slot"
-	$(runas) flock -n "$slot" sleep 60 &
-	holder=$!
-	n=0
-	while flock -n "$slot" true && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+	slot_hold "$slot"
 	$(runas) sh -c "printf 'id %064d\nname reused\nimage some/image:tag\npid %d\ninit %d\ncreated 1\ncommand sleep\nend\n' 7 $(pgrep -n -f "flock -n $slot") $other >>$slot"
 	t_ok "reused pid: ps lists the run" $Q ps
 	t_contains "reused pid: listed" reused "$(cat "$T_OUT")"
 	t_ok "reused pid: kill" $Q kill reused
 	sleep 0.2
 	t_ok "reused pid: the unrelated process is not signalled" kill -0 "$other"
-	kill "$holder" "$other" 2>/dev/null
-	pkill -f "flock -n $slot" 2>/dev/null
-	wait "$holder" "$other" 2>/dev/null
-	rm -f "$slot"
+	kill "$other" 2>/dev/null
+	wait "$other" 2>/dev/null
+	slot_release "$slot"
 }
 
 both t_setup

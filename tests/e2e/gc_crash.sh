@@ -4,7 +4,6 @@
 registry_start plain || { fail "gc_crash: registry_start plain" "did not start"; exit 0; }
 fixture_push debian crash/debian:latest || { fail "gc_crash: push debian" "push failed"; exit 0; }
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 
 # Wait until no process of this test's store is left (orphaned unpack workers finish or die on their own).
 wait_store_idle() {

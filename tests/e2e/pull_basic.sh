@@ -7,7 +7,6 @@ BB=$FIXTURE_DIGEST
 fixture_push busybox other/copy:v1 || { fail "pull_basic: push busybox again" "push failed"; exit 0; }
 ZERO=sha256:0000000000000000000000000000000000000000000000000000000000000000
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 blob_gets() { grep -c '/blobs/sha256:' "$T_ERR"; }
 
 t_pull_tag() {

@@ -46,8 +46,8 @@ t_long_name() {
 	t_eq "long name: run output" long "$(cat "$T_OUT")"
 	t_ok "long name: inspect" $Q inspect "$long"
 	t_ok "long name: pull again (warm)" $Q pull -q --tls-verify=false "$long"
-	local store=$ROOT_STORE
-	[ "$MODE" = root ] || store=$USER_STORE
+	local store
+	store=$(store_dir)
 	t_eq "long name: one hashed directory holding the name" "$REG/$LONG_REPO" "$(cat "$store"/images/%h-*/.name 2>/dev/null)"
 	t_ok "long name: rmi" $Q rmi "$long"
 	t_fail "long name: gone after rmi" $Q run --pull never "$long" true

@@ -8,7 +8,6 @@ S2=$FIXTURE_DIGEST
 fixture_push zstd test/zstd:latest || { fail "pull_formats: push zstd" "push failed"; exit 0; }
 fixture_push multilayer test/ml:latest || { fail "pull_formats: push multilayer" "push failed"; exit 0; }
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 spec_of() { cat "$(store_dir)/specs/${1#sha256:}"; }
 host_arch() { case $(uname -m) in x86_64) echo amd64 ;; aarch64) echo arm64 ;; armv7l) echo arm/v7 ;; *) uname -m ;; esac; }
 

@@ -29,7 +29,6 @@ EOF
 fixture_custom runmany "$TMPD/many.json" run/many:1 || { fail "run_fs: push runmany" "push failed"; exit 0; }
 MANY=$REG/run/many:1
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 
 t_setup() {
 	local img
@@ -108,8 +107,8 @@ t_overlay() {
 		t_eq "fuse: the owner sticks" "1234:5678" "$(tail -1 "$T_OUT")"
 		t_ok "fuse: the writes are gone after the run" $Q run --overlay fuse "$BB" sh -c \
 			'test ! -e /new && test ! -e /f && test -e /etc/os-release'
-		local store=$ROOT_STORE
-		[ "$MODE" = root ] || store=$USER_STORE
+		local store
+		store=$(store_dir)
 		t_ok "QIMG_OVERLAY=fuse selects it" ${Q% *} env QIMG_OVERLAY=fuse "$QIMG" --store "$store" run "$BB" \
 			sh -c 'grep " / " /proc/mounts'
 		t_contains "QIMG_OVERLAY=fuse: fuse mount" "fuse" "$(cat "$T_OUT")"

@@ -5,7 +5,6 @@ registry_start plain || { fail "run_proc: registry_start" "did not start"; exit 
 fixture_push busybox run/busybox:1 || { fail "run_proc: push busybox" "push failed"; exit 0; }
 BB=$REG/run/busybox:1
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 owner() { if [ "$MODE" = root ]; then echo root; else echo "$TUSER"; fi; }
 
 # wait_for FILE PATTERN: up to 10 s for PATTERN to appear in FILE.

@@ -49,7 +49,6 @@ for img in secrun symetc symdev symproc symsys; do
 done
 IMG=$REG/sec/secrun:1
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 layer_dir() { echo "$(store_dir)/layers/$(awk '$1 == "layer" { print $2; exit }' "$(store_dir)/specs/${SEC_DIGEST#sha256:}")"; }
 # Everything about a layer tree that a write could change: names, types, modes, owners, sizes, times, content.
 tree_state() {

@@ -12,7 +12,6 @@ SPECS=$TMPD/hostile-specs
 mkdir -p "$SPECS"
 CASES=()
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 
 canary_intact() {
 	[ "$(cat "$CANARY/file")" = canary ] && [ "$(ls -A "$CANARY")" = file ] && [ ! -e "$TMPD/escape" ] &&

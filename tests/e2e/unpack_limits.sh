@@ -29,7 +29,6 @@ with_env() {
 	(export "${kv[@]}" && "$@")
 }
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 
 # Every blob hashes to its name (a refused unpack leaves verified blobs only), tmp/ is empty, no spec, no ref.
 store_clean() {

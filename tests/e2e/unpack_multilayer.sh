@@ -9,7 +9,6 @@ fixture_push schema2 test/s2:latest || { fail "unpack_multilayer: push schema2" 
 EXPECTED=$QIMG_TESTS_DIR/fixtures/multilayer.expected
 IMG=$REG/test/ml:latest
 
-store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 work_dir() { if [ "$MODE" = root ]; then echo "$TMPD"; else echo "$USER_HOME"; fi; } # writable by the caller
 idmap_opts() { [ "$MODE" = user ] && [ -n "$TUSER" ] && echo "--uidmap $TUSER_UID:$TUSER_SUBUID --gidmap $TUSER_GID:$TUSER_SUBGID"; }
 # A second store the caller may create.

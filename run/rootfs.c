@@ -244,14 +244,24 @@ static int stub_make(struct run_init *in, struct rootfs *r, struct qerr *err)
 }
 
 /* A kept upper may hold the container's own copies (or whiteouts) of the generated files: they would hide the
-   stub's fresh ones. Like docker, every start regenerates them. */
-static void kept_etc_reset(struct run_init *in)
+   stub's fresh ones. Like docker, every start regenerates them. The upper is the container's: its etc may be a
+   symlink to anywhere or not a directory at all, and the names may be symlinks or directory trees, so etc is
+   opened beneath the upper without following anything, and each name is removed as what it is, never followed. */
+static int kept_etc_reset(struct run_init *in, struct qerr *err)
 {
 	static const char *const names[] = {"hosts", "hostname", "resolv.conf", NULL};
-	for (const char *const *n = names; in->upper && *n; n++) {
-		autofree char *p = xasprintf("%s/etc/%s", in->upper, *n);
-		(void)unlink(p);
+	autofree char *rel = xasprintf("%s/etc", in->upper);
+	autoclose int etc = openat_beneath(AT_FDCWD, rel, O_PATH | O_DIRECTORY);
+	if (etc < 0) {
+		/* No etc, or one that is not a directory (a symlink, a file): the container's /etc is not the stub's. */
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			return 0;
+		return qerr_sys(err, "open the kept container's etc (%s)", rel);
 	}
+	for (const char *const *n = names; *n; n++)
+		if (rm_rf_at(etc, *n, err) < 0)
+			return qerr_wrap(err, "reset %s/%s: ", rel, *n);
+	return 0;
 }
 
 /* The run's scratch space: vanishes with the mount namespace, however qimg ends. */
@@ -269,8 +279,8 @@ int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err)
 		return qerr_sys(err, "run tmpfs: mkdir");
 	if (stub_make(in, r, err) < 0)
 		return -1;
-	if (r->stub)
-		kept_etc_reset(in);
+	if (r->stub && in->upper && kept_etc_reset(in, err) < 0)
+		return -1;
 	return attach(r->tmpfd, AT_FDCWD, RUN_TMP, "run tmpfs", err);
 }
 

@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -340,6 +342,18 @@ static int rm_contents(int fd, const char *name, struct qerr *err)
 	return rc;
 }
 
+/* chmod the directory dirfd/name, never through a symlink: fchmodat has no working AT_SYMLINK_NOFOLLOW, so the
+   directory is pinned with an O_PATH|O_NOFOLLOW fd first and changed through its /proc/self/fd link. */
+static int chmod_dir_nofollow(int dirfd, const char *name, mode_t mode)
+{
+	autoclose int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	return chmod(proc, mode);
+}
+
 int rm_rf_at(int dirfd, const char *name, struct qerr *err)
 {
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
@@ -353,7 +367,7 @@ int rm_rf_at(int dirfd, const char *name, struct qerr *err)
 		if (errno == EACCES) {
 			/* A dir without search/read permission for us (e.g. mode 0000 in an image): open it up first.
 			 */
-			if (fchmodat(dirfd, name, 0700, 0) == 0)
+			if (chmod_dir_nofollow(dirfd, name, 0700) == 0)
 				fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (fd < 0)
@@ -577,6 +591,18 @@ int passwd_entry(uid_t uid, char **name, char **home)
 		return 0;
 	autofree char *nss = getent_passwd(uid);
 	return passwd_text_find(nss, NULL, &want, &id, &gid, name, home) ? 0 : -1;
+}
+
+int openat_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+	                       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+	if (flags & O_PATH)
+		how.flags &= ~(uint64_t)O_NOFOLLOW; /* O_PATH|O_NOFOLLOW would open a final symlink itself */
+	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	if (fd < 0 && errno == ENOSYS)
+		return openat_walk(dirfd, path, flags);
+	return fd;
 }
 
 int openat_walk(int dirfd, const char *path, int flags)

@@ -76,6 +76,9 @@ int rm_rf_at(int dirfd, const char *name, struct qerr *err);
    openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) opens, where openat2 is missing (ENOSYS: kernels before 5.6,
    valgrind 3.19, seccomp filters that do not know it). */
 int openat_walk(int dirfd, const char *path, int flags);
+/* path below dirfd opened with flags, never through a symlink, a magic link or "..": openat2(RESOLVE_BENEATH |
+   RESOLVE_NO_SYMLINKS), or openat_walk where openat2 is missing. For anything an image or a container wrote. */
+int openat_beneath(int dirfd, const char *path, int flags);
 /* Write all bytes, retrying on EINTR/short writes. */
 int write_all(int fd, const void *data, size_t len);
 /* Random hex string of n chars (n <= 64) from getrandom. */

@@ -34,19 +34,45 @@ static int kept_lock(struct store *st, const char *name, bool exclusive, struct 
 	return fd;
 }
 
-/* runs/NAME/image names the image the container was made from; a container only runs on that image. */
-static int kept_image_check(struct store *st, const char *name, const char *digest, bool create, struct qerr *err)
+/* runs/NAME, opened without following a symlink. */
+static int kept_dir_open(struct store *st, const char *name, struct qerr *err)
 {
-	autofree char *rel = xasprintf("runs/%s/image", name);
+	autofree char *rel = xasprintf("runs/%s", name);
+	int fd = openat(st->rootfd, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return qerr_set(err, "no such container: %s", name);
+	if (fd < 0)
+		return qerr_sys(err, "open %s/%s", st->root, rel);
+	return fd;
+}
+
+/* runs/NAME/image names the image the container was made from; a container only runs on that image. Only a
+   record that does not exist yet is written (create); one that cannot be read is an error, never rewritten. */
+static int kept_image_check(struct store *st, int dirfd, const char *name, const char *digest, bool create,
+                            struct qerr *err)
+{
 	struct qerr rerr;
-	autofree char *have = read_file_at(st->rootfd, rel, 256, NULL, &rerr);
+	autofree char *have = read_file_at(dirfd, "image", 256, NULL, &rerr);
 	if (!have) {
+		struct stat sb;
+		if (rerr.code != ENOENT)
+			return qerr_set(err, "container %s: cannot read its record %s/runs/%s/image (%s); remove the container "
+			                     "with `qimg rm %s`",
+			                name, st->root, name, rerr.msg, name);
 		if (!create)
-			return qerr_set(err, "no such container: %s", name);
+			return qerr_set(err, "container %s has no image record (runs/%s/image); remove it with `qimg rm %s`",
+			                name, name, name);
+		if (fstatat(dirfd, "upper", &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			return qerr_set(err, "container %s has lost its image record (runs/%s/image); remove it with "
+			                     "`qimg rm %s`",
+			                name, name, name);
 		autofree char *line = xasprintf("%s\n", digest);
-		return write_file_atomic_at(st->rootfd, rel, line, strlen(line), 0644, true, err);
+		return write_file_atomic_at(dirfd, "image", line, strlen(line), 0644, true, err);
 	}
 	have[strcspn(have, "\n")] = '\0';
+	if (!digest_valid(have))
+		return qerr_set(err, "container %s: its record runs/%s/image is damaged; remove it with `qimg rm %s`", name,
+		                name, name);
 	if (strcmp(have, digest) != 0)
 		return qerr_set(err, "container %s was made from image %s, not %s", name, have, digest);
 	return 0;
@@ -55,13 +81,15 @@ static int kept_image_check(struct store *st, const char *name, const char *dige
 static int kept_from(struct store *st, const struct run_opts *o, struct run_init *in, int *lock, struct qerr *err)
 {
 	*lock = kept_lock(st, o->from, false, err);
-	if (*lock < 0 || kept_image_check(st, o->from, o->spec->manifest_digest, false, err) < 0)
+	if (*lock < 0)
 		return -1;
-	autofree char *upper = xasprintf("runs/%s/upper", o->from);
+	autoclose int dir = kept_dir_open(st, o->from, err);
+	if (dir < 0 || kept_image_check(st, dir, o->from, o->spec->manifest_digest, false, err) < 0)
+		return -1;
 	struct stat sb;
-	if (fstatat(st->rootfd, upper, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
+	if (fstatat(dir, "upper", &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
 		return qerr_set(err, "container %s has no upper directory", o->from);
-	strv_push(&in->lowers, upper);
+	strv_push_take(&in->lowers, xasprintf("runs/%s/upper", o->from));
 	return 0;
 }
 
@@ -70,18 +98,26 @@ static int kept_keep(struct store *st, const struct run_opts *o, struct run_init
 	*lock = kept_lock(st, o->keep, true, err);
 	if (*lock < 0)
 		return -1;
-	autofree char *dir = xasprintf("runs/%s", o->keep);
-	if (mkdirat(st->rootfd, dir, 0700) < 0 && errno != EEXIST)
-		return qerr_sys(err, "create %s/%s", st->root, dir);
-	if (kept_image_check(st, o->keep, o->spec->manifest_digest, true, err) < 0)
+	autofree char *rel = xasprintf("runs/%s", o->keep);
+	if (mkdirat(st->rootfd, rel, 0700) < 0 && errno != EEXIST)
+		return qerr_sys(err, "create %s/%s", st->root, rel);
+	autoclose int dir = kept_dir_open(st, o->keep, err);
+	if (dir < 0 || kept_image_check(st, dir, o->keep, o->spec->manifest_digest, true, err) < 0)
 		return -1;
-	in->upper = xasprintf("%s/upper", dir);
-	in->work = xasprintf("%s/work", dir);
-	in->upper_fresh = mkdirat(st->rootfd, in->upper, 0755) == 0;
+	in->upper_fresh = mkdirat(dir, "upper", 0755) == 0;
 	if (!in->upper_fresh && errno != EEXIST)
-		return qerr_sys(err, "create %s/%s", st->root, in->upper);
-	if (mkdirat(st->rootfd, in->work, 0700) < 0 && errno != EEXIST)
-		return qerr_sys(err, "create %s/%s", st->root, in->work);
+		return qerr_sys(err, "create %s/%s/upper", st->root, rel);
+	if (mkdirat(dir, "work", 0700) < 0 && errno != EEXIST)
+		return qerr_sys(err, "create %s/%s/work", st->root, rel);
+	/* Both are handed to the overlay mount by path: they must be the directories, not symlinks to elsewhere. */
+	static const char *const sub[] = {"upper", "work"};
+	for (size_t i = 0; i < 2; i++) {
+		struct stat sb;
+		if (fstatat(dir, sub[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
+			return qerr_set(err, "container %s: %s/%s/%s is not a directory", o->keep, st->root, rel, sub[i]);
+	}
+	in->upper = xasprintf("%s/upper", rel);
+	in->work = xasprintf("%s/work", rel);
 	return 0;
 }
 
@@ -102,16 +138,18 @@ int run_kept_remove(struct store *st, const char *name, struct qerr *err)
 	autoclose int lock = kept_lock(st, name, true, err);
 	if (lock < 0)
 		return -1;
-	autofree char *dir = xasprintf("runs/%s", name);
-	struct stat sb;
-	if (fstatat(st->rootfd, dir, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
-		return qerr_set(err, "no such container: %s", name);
+	autoclose int dir = kept_dir_open(st, name, err);
+	if (dir < 0)
+		return -1;
 	/* Rootless: the container's files belong to subordinate ids, removable only inside the user namespace. */
 	if (st->rootless && run_userns_enter(err) < 0)
 		return -1;
-	if (rm_rf_at(st->rootfd, dir, err) < 0)
+	autofree char *rel = xasprintf("runs/%s", name);
+	if (rm_rf_at(st->rootfd, rel, err) < 0)
 		return qerr_wrap(err, "rm %s: ", name);
+	/* Unlinked while held: a run that opened the file before is sent to the new one by store_lock_object. */
 	autofree char *lockrel = xasprintf("locks/run-%s.lock", name);
-	(void)unlinkat(st->rootfd, lockrel, 0);
+	if (unlinkat(st->rootfd, lockrel, 0) < 0 && errno != ENOENT)
+		return qerr_sys(err, "rm %s: remove its lock %s", name, lockrel);
 	return 0;
 }

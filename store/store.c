@@ -630,23 +630,43 @@ char *store_layer_path(struct store *st, const char *layer_id)
 
 /* ---- locks ---- */
 
+/* The lock is taken on the file the path names when the lock is granted: rm and gc unlink lock files of objects
+   they remove (while holding them), so a process that opened the path before the unlink and locked the orphaned
+   inode after it would hold a lock nobody else can see. It checks, and tries again on the new file. */
 static int lock_file(struct store *st, const char *rel, bool exclusive, bool wait, struct qerr *err)
 {
-	int fd = openat(st->rootfd, rel, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return qerr_sys(err, "store: open lock %s", rel);
 	int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
-	while (flock(fd, op) < 0) {
-		if (errno == EINTR)
-			continue;
-		int saved = errno;
-		close(fd);
-		errno = saved;
-		qerr_sys(err, "store: lock %s", rel);
-		err->code = saved;
-		return -1;
+	for (;;) {
+		int fd = openat(st->rootfd, rel, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return qerr_sys(err, "store: open lock %s", rel);
+		int rc;
+		while ((rc = flock(fd, op)) < 0 && errno == EINTR)
+			;
+		if (rc < 0) {
+			int saved = errno;
+			close(fd);
+			errno = saved;
+			qerr_sys(err, "store: lock %s", rel);
+			err->code = saved;
+			return -1;
+		}
+		struct stat held, named;
+		if (fstat(fd, &held) < 0) {
+			qerr_sys(err, "store: lock %s: fstat", rel);
+			close(fd);
+			return -1;
+		}
+		int named_rc = fstatat(st->rootfd, rel, &named, AT_SYMLINK_NOFOLLOW);
+		if (named_rc == 0 && named.st_ino == held.st_ino && named.st_dev == held.st_dev)
+			return fd;
+		if (named_rc < 0 && errno != ENOENT) {
+			qerr_sys(err, "store: lock %s: stat", rel);
+			close(fd);
+			return -1;
+		}
+		close(fd); /* unlinked (or replaced) while we waited: lock what the path names now */
 	}
-	return fd;
 }
 
 int store_lock(struct store *st, bool exclusive, bool wait, struct qerr *err)

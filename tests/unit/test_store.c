@@ -1,12 +1,78 @@
 /* Unit tests: store layout, digests, refs, run specs, name escaping (store/store.c). */
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include "../../store/store.h"
 #include "t.h"
 
 static const char D1[] = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/* Does pid have an open fd on a file whose path ends in suffix? */
+static int has_fd_on(pid_t pid, const char *suffix)
+{
+	char dir[64], link[PATH_MAX], path[PATH_MAX + 64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int found = 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		ssize_t n = readlink(path, link, sizeof link - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			size_t ls = strlen(suffix);
+			found = (size_t)n >= ls && !strcmp(link + n - ls, suffix);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* rm racing run --keep (issue 13): the holder of an exclusive object lock unlinks its file and releases it while a
+   second process, which had opened that file, waits in flock. The waiter must end up holding the file the path
+   names now, so that a third process finds the lock held; holding the orphaned inode would make two holders. */
+static void t_lock_unlinked_while_held(struct store *st)
+{
+	struct qerr e = {0};
+	int a = store_lock_object(st, "run", "racy", true, true, &e);
+	int ready[2], done[2];
+	if (a < 0 || pipe(ready) < 0 || pipe(done) < 0) {
+		T_OK("lock race: setup", 0);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(a); /* the holder's open file (and its lock) is the parent's alone */
+		struct qerr e2 = {0};
+		int b = store_lock_object(st, "run", "racy", true, true, &e2);
+		char c = b < 0 ? 'n' : 'y';
+		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	for (int i = 0; i < 5000 && !has_fd_on(pid, "/locks/run-racy.lock"); i++)
+		usleep(1000);
+	usleep(20000); /* the waiter is now in flock on the file it opened */
+	T_OK("lock race: holder unlinks its lock file", unlinkat(st->rootfd, "locks/run-racy.lock", 0) == 0);
+	close(a);
+	char c = 0;
+	T_OK("lock race: the waiter gets the lock", read(ready[0], &c, 1) == 1 && c == 'y');
+	int third = store_lock_object(st, "run", "racy", true, false, &e);
+	T_OK("lock race: a third process finds it held (one holder)", third < 0 && e.code == EWOULDBLOCK);
+	if (third >= 0)
+		close(third);
+	if (write(done[1], "x", 1) != 1)
+		kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	close(ready[0]), close(ready[1]), close(done[0]), close(done[1]);
+}
 
 int main(void)
 {
@@ -132,6 +198,7 @@ int main(void)
 	T_OK("parse_duration",
 	     parse_duration("7d") == 7 * 86400 && parse_duration("10m") == 600 && parse_duration("1y") < 0);
 
+	t_lock_unlinked_while_held(&st);
 	struct qerr rmerr;
 	rm_rf_at(AT_FDCWD, tmpl, &rmerr);
 	store_close(&st);

@@ -28,7 +28,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(HEAVY_PKGS) 2>/dev/null) $(ISAL_CPPF
 PKG_LIBS   := $(shell pkg-config --libs $(HEAVY_PKGS) 2>/dev/null)
 
 CPPFLAGS += -D_GNU_SOURCE -DQIMG_LIBEXECDIR='"$(LIBEXECDIR)"'
-CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -fstack-protector-strong
+CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -fstack-protector-strong -fstack-clash-protection
 LDFLAGS  += -Wl,-O1 -Wl,--as-needed
 
 # Sources that need a heavy library; everything else is linked into the light binary too.

@@ -77,6 +77,9 @@ struct run_init {
 	ino_t self_ino;
 };
 __attribute__((noreturn)) void run_init_main(struct run_init *in);
+/* A stack of size bytes for a CLONE_VM child, with guard bytes of PROT_NONE below it: returns its top (NULL and
+   errno on failure). */
+void *run_stack_alloc(size_t size, size_t guard);
 
 /* ---- rootfs.c: the filesystem steps, in this order ---- */
 struct rootfs {

@@ -17,7 +17,9 @@ static const char gc_help[] =
     "Remove blobs, unpacked layers and run specs that no image ref, kept container or live run uses,\n"
     "and leftovers of crashed pulls and runs (also the records of runs whose qimg was killed). Safe to run from cron "
     "while pulls and runs go on:\n"
-    "it waits for pulls in progress and never touches what a live run uses.\n\n"
+    "it waits for pulls in progress and never touches what a live run uses. Anything it cannot read while it\n"
+    "decides what is in use (a run spec, image ref, kept container record, lease or run record) stops it before it\n"
+    "removes anything, with one line naming that file and how to repair it (exit 1).\n\n"
     "  --dry-run              print what would be removed, change nothing\n"
     "  --older-than DURATION  only objects unused for that long (30s, 10m, 2h, 7d, 1w)\n"
     "  --all                  with --older-than: also drop images not run or pulled for that long\n"
@@ -26,15 +28,27 @@ static const char gc_help[] =
     "  --format json          machine-readable report\n\n"
     "Examples:\n  qimg gc --dry-run\n  qimg gc -q --older-than 7d --max-size 20G     # crontab: 17 3 * * *\n";
 
-/* Records of runs whose qimg died (kill -9) count as leftovers; listing the live runs removes them. */
-static int stale_runs_remove(struct store *st, struct gc_report *rep, struct qerr *err)
+/* A failure before gc removed anything says so (the store's own errors do, from store_gc). */
+static int nothing_removed(struct qerr *err, const char *hint)
+{
+	size_t len = strlen(err->msg);
+	snprintf(err->msg + len, sizeof err->msg - len, "; nothing was removed%s%s%s", hint ? " (" : "",
+	         hint ? hint : "", hint ? ")" : "");
+	return -1;
+}
+
+/* Records of runs whose qimg died (kill -9) count as leftovers; listing the live runs marks them free. This goes
+   before the sweep so that a record gc cannot read stops it before it removes anything. */
+static int stale_runs_remove(struct store *st, size_t *stale, struct qerr *err)
 {
 	struct run_record *v;
-	size_t n, stale = 0;
-	if (run_records_list(st, &v, &n, &stale, err) < 0)
-		return -1;
+	size_t n;
+	*stale = 0;
+	if (run_records_list(st, &v, &n, stale, err) < 0) {
+		qerr_wrap(err, "gc: run records: ");
+		return nothing_removed(err, "qimg ps cannot read it either: delete it if no run uses it");
+	}
 	run_records_free(v, n);
-	rep->tmp += stale;
 	return 0;
 }
 
@@ -123,12 +137,19 @@ int cmd_gc(struct gopts *g, int argc, char **argv)
 	}
 	struct qerr err = {0};
 	struct store st;
-	if (cmd_open_store(g, &st, &err) < 0 || enter_store_ns(&st, &err) < 0)
+	if (cmd_open_store(g, &st, &err) < 0)
 		return cmd_fail("gc", &err, 1);
-	struct gc_report rep;
-	int rc = store_gc(&st, &o, &rep, &err);
-	if (rc == 0 && !o.dry_run)
-		rc = stale_runs_remove(&st, &rep, &err);
+	if (enter_store_ns(&st, &err) < 0) {
+		nothing_removed(&err, NULL);
+		store_close(&st);
+		return cmd_fail("gc", &err, 1);
+	}
+	struct gc_report rep = {0};
+	size_t stale = 0;
+	int rc = o.dry_run ? 0 : stale_runs_remove(&st, &stale, &err);
+	if (rc == 0)
+		rc = store_gc(&st, &o, &rep, &err);
+	rep.tmp += stale;
 	if (rc == 0)
 		print_report(&rep, o.dry_run, json, quiet);
 	else

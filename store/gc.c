@@ -59,43 +59,46 @@ static int64_t du_at(int parent, const char *name)
 	return total;
 }
 
+/* Sorted names in rel; a missing directory is an empty one (the caller says why that is legitimate). */
 static int list_names(struct store *st, const char *rel, struct strv *out, struct qerr *err)
 {
-	int fd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : qerr_sys(err, "gc: open %s/%s", st->root, rel);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return qerr_sys(err, "gc: opendir %s/%s", st->root, rel);
+	if (store_dir_list(st, rel, out, err) < 0) {
+		strv_free(out);
+		if (err->code != ENOENT)
+			return -1;
 	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			strv_push(out, e->d_name);
-	closedir(d);
 	set_sort(out);
 	return 0;
 }
 
-static time_t mtime_at(struct store *st, const char *rel)
+static int mtime_at(struct store *st, const char *rel, time_t *t, struct qerr *err)
 {
 	struct stat sb;
-	return fstatat(st->rootfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 ? sb.st_mtime : 0;
+	if (fstatat(st->rootfd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return qerr_sys(err, "%s: stat", rel);
+	*t = sb.st_mtime;
+	return 0;
 }
 
-/* Is a live run holding the image's lease? (We can take the lock exclusively only when nobody holds it.) */
-static bool image_in_use(struct store *st, const char *hex)
+/* Does a live run hold the image's lease? 1 yes, 0 no, -1 error: a lease gc cannot test is not a free one. */
+static int lease_held(struct store *st, const char *hex, struct qerr *err)
 {
-	struct qerr ignore;
-	int fd = store_lock_object(st, "image", hex, true, false, &ignore);
-	if (fd < 0)
-		return ignore.code == EWOULDBLOCK;
-	close(fd);
-	return false;
+	int fd = store_lock_object(st, "image", hex, true, false, err);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (err->code == EWOULDBLOCK)
+		return 1;
+	return qerr_wrap(err, "lease of image sha256:%s: ", hex);
 }
 
-/* ---- the mark phase ---- */
+static bool hex64(const char *s)
+{
+	return strlen(s) == DIGEST_HEX_LEN && strspn(s, "0123456789abcdef") == DIGEST_HEX_LEN;
+}
+
+/* ---- the mark phase: reads only; any failure stops gc before it removes anything ---- */
 
 struct mark {
 	struct strv specs;  /* manifest hex of images to keep */
@@ -110,42 +113,92 @@ static void mark_free(struct mark *m)
 	strv_free(&m->blobs);
 }
 
-static void mark_spec(struct store *st, struct mark *m, const char *hex)
+static void mark_sort(struct mark *m)
 {
-	autofree char *digest = xasprintf("sha256:%s", hex);
-	struct image_spec spec;
-	struct qerr ignore;
-	strv_push(&m->specs, hex);
-	if (store_spec_read(st, digest, &spec, &ignore) < 0)
-		return;
-	strv_push(&m->blobs, hex);
-	if (spec.config_digest && digest_valid(spec.config_digest))
-		strv_push(&m->blobs, digest_hex(spec.config_digest));
-	for (size_t i = 0; i < spec.blobs.n; i++)
-		if (digest_valid(spec.blobs.v[i]))
-			strv_push(&m->blobs, digest_hex(spec.blobs.v[i]));
-	for (size_t i = 0; i < spec.layers.n; i++)
-		strv_push(&m->layers, spec.layers.v[i]);
-	image_spec_free(&spec);
+	set_sort(&m->specs);
+	set_sort(&m->layers);
+	set_sort(&m->blobs);
 }
 
-/* Kept containers (run --keep NAME) record their image in runs/NAME/image. */
-static void mark_kept_runs(struct store *st, struct mark *m)
+/* A spec that parsed may still name things no pull writes: gc would not know what the image needs. */
+static int spec_check(const struct image_spec *s, const char *digest, const char *rel, struct qerr *err)
+{
+	if (strcmp(s->manifest_digest, digest) != 0)
+		return qerr_set(err, "%s: corrupt run spec: it describes image %.80s", rel, s->manifest_digest);
+	if (!digest_valid(s->config_digest))
+		return qerr_set(err, "%s: corrupt run spec: config digest \"%.80s\"", rel,
+		                s->config_digest ? s->config_digest : "");
+	for (size_t i = 0; i < s->blobs.n; i++)
+		if (!digest_valid(s->blobs.v[i]))
+			return qerr_set(err, "%s: corrupt run spec: blob digest \"%.80s\"", rel, s->blobs.v[i]);
+	for (size_t i = 0; i < s->layers.n; i++)
+		if (!hex64(s->layers.v[i]))
+			return qerr_set(err, "%s: corrupt run spec: layer id \"%.80s\"", rel, s->layers.v[i]);
+	return 0;
+}
+
+/* Keep image hex: its spec, manifest, config, blobs and layers. why names what keeps it, for the error. */
+static int mark_spec(struct store *st, struct mark *m, const char *hex, const char *why, struct qerr *err)
+{
+	autofree char *digest = xasprintf("sha256:%s", hex);
+	autofree char *rel = xasprintf("specs/%s", hex);
+	struct image_spec spec;
+	if (store_spec_read(st, digest, &spec, err) < 0) {
+		/* "store: image DIGEST: " says again what why and the path below it say */
+		autofree char *prefix = xasprintf("store: image %s: ", digest);
+		size_t n = strlen(prefix);
+		autofree char *cause = xstrdup(strncmp(err->msg, prefix, n) ? err->msg : err->msg + n);
+		return qerr_set(err, "%s: %s", why, cause);
+	}
+	int rc = spec_check(&spec, digest, rel, err);
+	if (rc < 0) {
+		qerr_wrap(err, "%s: ", why);
+	} else {
+		strv_push(&m->specs, hex);
+		strv_push(&m->blobs, hex);
+		strv_push(&m->blobs, digest_hex(spec.config_digest));
+		for (size_t i = 0; i < spec.blobs.n; i++)
+			strv_push(&m->blobs, digest_hex(spec.blobs.v[i]));
+		for (size_t i = 0; i < spec.layers.n; i++)
+			strv_push(&m->layers, spec.layers.v[i]);
+	}
+	image_spec_free(&spec);
+	return rc;
+}
+
+static char *ref_label(const struct store_ref *r)
+{
+	return xasprintf("%s%s%s", r->name, digest_valid(r->key) ? "@" : ":", r->key);
+}
+
+/* A kept container (run --keep NAME) records its image in runs/NAME/image. A record that is not there is
+   legitimate: `qimg rm` removes containers without the store lock, and a `run --keep` started before gc took
+   the lock writes it after making the directory (its lease, tested before this, keeps the image). */
+static int mark_kept_one(struct store *st, struct mark *m, const char *name, struct qerr *err)
+{
+	autofree char *rel = xasprintf("runs/%s/image", name);
+	autofree char *d = read_file_at(st->rootfd, rel, 256, NULL, err);
+	if (!d && err->code == ENOENT)
+		return 0;
+	if (!d)
+		return qerr_wrap(err, "kept container %s: ", name);
+	d[strcspn(d, "\n")] = '\0';
+	if (!digest_valid(d))
+		return qerr_set(err, "kept container %s: %s: corrupt (\"%.40s\" is not a sha256 digest)", name, rel, d);
+	autofree char *why = xasprintf("kept container %s", name);
+	return mark_spec(st, m, digest_hex(d), why, err);
+}
+
+static int mark_kept_runs(struct store *st, struct mark *m, struct qerr *err)
 {
 	struct strv runs = {0};
-	struct qerr ignore;
-	if (list_names(st, "runs", &runs, &ignore) < 0)
-		return;
-	for (size_t i = 0; i < runs.n; i++) {
-		autofree char *rel = xasprintf("runs/%s/image", runs.v[i]);
-		autofree char *d = read_file_at(st->rootfd, rel, 256, NULL, &ignore);
-		if (!d)
-			continue;
-		d[strcspn(d, "\n")] = '\0';
-		if (digest_valid(d))
-			mark_spec(st, m, digest_hex(d));
-	}
+	/* runs/ missing: no container can have been kept (run --keep makes runs/NAME inside it) */
+	int rc = list_names(st, "runs", &runs, err);
+	for (size_t i = 0; i < runs.n && rc == 0; i++)
+		if (runs.v[i][0] != '.') /* no container name starts with a dot */
+			rc = mark_kept_one(st, m, runs.v[i], err);
 	strv_free(&runs);
+	return rc;
 }
 
 /* ---- reporting ---- */
@@ -177,7 +230,8 @@ struct sweep {
 	const struct gc_opts *o;
 	struct gc_report *rep;
 	time_t now;
-	char *trash; /* tmp/gc-PID-RAND, created on first use */
+	char *trash;  /* tmp/gc-PID-RAND, created on first use */
+	bool removed; /* something is gone already: an error can no longer say "nothing was removed" */
 };
 
 static bool old_enough(const struct sweep *sw, time_t mtime)
@@ -185,6 +239,17 @@ static bool old_enough(const struct sweep *sw, time_t mtime)
 	return sw->o->older_than <= 0 || sw->now - mtime >= sw->o->older_than;
 }
 
+/* End a message about what stopped gc: what it left, and how to repair. */
+static int stopped(const struct sweep *sw, struct qerr *err, const char *hint)
+{
+	size_t n = strlen(err->msg);
+	snprintf(err->msg + n, sizeof err->msg - n, "; nothing %swas removed%s%s%s", sw->removed ? "more " : "",
+	         hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+	return -1;
+}
+
+/* Every object goes by a rename into the trash (files too: one of them may be a directory planted there); gone
+   already is fine (nothing but gc removes these, and one gc runs at a time). */
 static int to_trash(struct sweep *sw, const char *rel, struct qerr *err)
 {
 	if (!sw->trash) {
@@ -200,39 +265,36 @@ static int to_trash(struct sweep *sw, const char *rel, struct qerr *err)
 	autofree char *dst = xasprintf("%s/%s", sw->trash, rnd);
 	if (renameat(sw->st->rootfd, rel, sw->st->rootfd, dst) < 0 && errno != ENOENT)
 		return qerr_sys(err, "gc: move %s to trash", rel);
+	sw->removed = true;
 	return 0;
 }
 
-static void unlink_quiet(struct store *st, const char *rel)
+/* Its lock file goes with an object; one left behind is harmless (a later user recreates it anyway). */
+static void unlink_lock(struct store *st, const char *kind, const char *id)
 {
-	(void)unlinkat(st->rootfd, rel, 0);
+	autofree char *lock = xasprintf("locks/%s-%s.lock", kind, id);
+	(void)unlinkat(st->rootfd, lock, 0);
 }
 
-static int sweep_specs(struct sweep *sw, struct mark *m, struct qerr *err)
+static int sweep_specs(struct sweep *sw, const struct mark *m, const struct strv *specs, struct qerr *err)
 {
-	struct strv specs = {0};
-	if (list_names(sw->st, "specs", &specs, err) < 0)
-		return -1;
-	for (size_t i = 0; i < specs.n; i++) {
-		const char *hex = specs.v[i];
+	int rc = 0;
+	for (size_t i = 0; i < specs->n && rc == 0; i++) {
+		const char *hex = specs->v[i];
 		autofree char *rel = xasprintf("specs/%s", hex);
-		if (strstr(hex, ".tmp-") || set_has(&m->specs, hex) || !old_enough(sw, mtime_at(sw->st, rel)))
+		time_t t = 0;
+		if (strstr(hex, ".tmp-") || set_has(&m->specs, hex))
 			continue;
-		if (image_in_use(sw->st, hex)) {
-			mark_spec(sw->st, m, hex);
-			set_sort(&m->layers);
-			set_sort(&m->blobs);
+		/* A spec's lease and age were judged in the mark; a name that is no digest is no image's. */
+		if (!hex64(hex) && (rc = mtime_at(sw->st, rel, &t, err)) == 0 && !old_enough(sw, t))
 			continue;
-		}
+		if (rc < 0)
+			break;
 		report(sw->rep, "image", hex, du_at(sw->st->rootfd, rel));
-		if (!sw->o->dry_run) {
-			unlink_quiet(sw->st, rel);
-			autofree char *lock = xasprintf("locks/image-%s.lock", hex);
-			unlink_quiet(sw->st, lock);
-		}
+		if (!sw->o->dry_run && (rc = to_trash(sw, rel, err)) == 0)
+			unlink_lock(sw->st, "image", hex);
 	}
-	strv_free(&specs);
-	return 0;
+	return rc;
 }
 
 static int sweep_layers(struct sweep *sw, const struct mark *m, struct qerr *err)
@@ -253,21 +315,28 @@ static int sweep_layers(struct sweep *sw, const struct mark *m, struct qerr *err
 			autofree char *dir = xasprintf("layers/%s", base);
 			struct stat sb;
 			/* The metadata goes with its dir; an orphan (dir already gone) goes now. */
-			if (fstatat(sw->st->rootfd, dir, &sb, AT_SYMLINK_NOFOLLOW) < 0 && !sw->o->dry_run)
-				unlink_quiet(sw->st, rel);
+			if (fstatat(sw->st->rootfd, dir, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT &&
+			    !sw->o->dry_run)
+				rc = to_trash(sw, rel, err);
 			continue;
 		}
+		/* The completion record's time is the layer's; an incomplete layer (no record) has only its dir's. */
 		autofree char *json = xasprintf("layers/%s.json", id);
-		time_t t = mtime_at(sw->st, json);
-		if (!old_enough(sw, t ? t : mtime_at(sw->st, rel)))
+		time_t t = 0;
+		if (mtime_at(sw->st, json, &t, err) < 0 &&
+		    (err->code != ENOENT || mtime_at(sw->st, rel, &t, err) < 0)) {
+			rc = -1;
+			break;
+		}
+		if (!old_enough(sw, t))
 			continue;
 		report(sw->rep, "layer", id, du_at(sw->st->rootfd, rel));
 		if (sw->o->dry_run)
 			continue;
 		rc = to_trash(sw, rel, err);
-		unlink_quiet(sw->st, json);
-		autofree char *lock = xasprintf("locks/layer-%s.lock", id);
-		unlink_quiet(sw->st, lock);
+		if (rc == 0)
+			rc = to_trash(sw, json, err);
+		unlink_lock(sw->st, "layer", id);
 	}
 	strv_free(&names);
 	return rc;
@@ -278,19 +347,20 @@ static int sweep_blobs(struct sweep *sw, const struct mark *m, struct qerr *err)
 	struct strv names = {0};
 	if (list_names(sw->st, "blobs/sha256", &names, err) < 0)
 		return -1;
-	for (size_t i = 0; i < names.n; i++) {
+	int rc = 0;
+	for (size_t i = 0; i < names.n && rc == 0; i++) {
 		autofree char *rel = xasprintf("blobs/sha256/%s", names.v[i]);
-		if (set_has(&m->blobs, names.v[i]) || !old_enough(sw, mtime_at(sw->st, rel)))
+		time_t t = 0;
+		if (set_has(&m->blobs, names.v[i]))
+			continue;
+		if ((rc = mtime_at(sw->st, rel, &t, err)) < 0 || !old_enough(sw, t))
 			continue;
 		report(sw->rep, "blob", names.v[i], du_at(sw->st->rootfd, rel));
-		if (!sw->o->dry_run) {
-			unlink_quiet(sw->st, rel);
-			autofree char *lock = xasprintf("locks/blob-%s.lock", names.v[i]);
-			unlink_quiet(sw->st, lock);
-		}
+		if (!sw->o->dry_run && (rc = to_trash(sw, rel, err)) == 0)
+			unlink_lock(sw->st, "blob", names.v[i]);
 	}
 	strv_free(&names);
-	return 0;
+	return rc;
 }
 
 /* tmp/<what>-<pid>-<rand>: removable once its owner is gone (or it is an older gc's trash). */
@@ -308,6 +378,24 @@ static bool tmp_owner_alive(const char *name)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
+/* An older gc's trash (it stopped before emptying it): its entries join ours one by one. Moved whole, each
+   stopped gc would nest one level deeper, and emptying (a descriptor per level) could need more than it has. */
+static int trash_merge(struct sweep *sw, const char *rel, struct qerr *err)
+{
+	struct strv names = {0};
+	if (list_names(sw->st, rel, &names, err) < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < names.n && rc == 0; i++) {
+		autofree char *child = xasprintf("%s/%s", rel, names.v[i]);
+		rc = to_trash(sw, child, err);
+	}
+	strv_free(&names);
+	if (rc == 0 && unlinkat(sw->st->rootfd, rel, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = qerr_sys(err, "gc: remove %s", rel);
+	return rc;
+}
+
 static int sweep_tmp(struct sweep *sw, struct qerr *err)
 {
 	struct strv names = {0};
@@ -321,55 +409,134 @@ static int sweep_tmp(struct sweep *sw, struct qerr *err)
 		if (tmp_owner_alive(names.v[i]))
 			continue;
 		report(sw->rep, "tmp", names.v[i], du_at(sw->st->rootfd, rel));
-		if (!sw->o->dry_run)
-			rc = to_trash(sw, rel, err);
+		if (sw->o->dry_run)
+			continue;
+		rc = strncmp(names.v[i], "gc-", 3) ? to_trash(sw, rel, err) : trash_merge(sw, rel, err);
 	}
 	strv_free(&names);
 	return rc;
 }
 
-/* Drop the refs of images not used for --older-than (with --all). */
-static void drop_old_refs(struct sweep *sw, struct store_ref *refs, size_t n, bool *dropped)
+/* --all --older-than: which refs name images neither used for that long nor held by a live run. */
+static int refs_to_drop(struct sweep *sw, const struct store_ref *refs, size_t n, bool *drop, struct qerr *err)
+{
+	for (size_t i = 0; i < n && sw->o->all && sw->o->older_than > 0; i++) {
+		autofree char *rel = xasprintf("specs/%s", digest_hex(refs[i].digest));
+		autofree char *label = ref_label(&refs[i]);
+		time_t t = 0;
+		int held = 0;
+		if (mtime_at(sw->st, rel, &t, err) < 0 ||
+		    (old_enough(sw, t) && (held = lease_held(sw->st, digest_hex(refs[i].digest), err)) < 0))
+			return qerr_wrap(err, "image %s: ", label);
+		drop[i] = old_enough(sw, t) && !held;
+	}
+	return 0;
+}
+
+/* Everything the store must keep, read before anything is removed. Under the exclusive store lock no pull
+   writes and no run takes a new lease; rmi and rm (which take no store lock) only remove, so what they removed
+   meanwhile (ENOENT) is absent, not an error. Leases are tested before kept records: a run that held its lease
+   when tested keeps its image, and one that had ended by then had written its runs/NAME/image before. */
+static int mark(struct sweep *sw, struct mark *m, const struct store_ref *refs, size_t n, const bool *drop,
+                const struct strv *specs, struct qerr *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		autofree char *rel = xasprintf("specs/%s", digest_hex(refs[i].digest));
-		if (!old_enough(sw, mtime_at(sw->st, rel)) || image_in_use(sw->st, digest_hex(refs[i].digest)))
+		autofree char *label = ref_label(&refs[i]), *why = xasprintf("image %s", label);
+		autofree char *hint =
+		    xasprintf("qimg pull %s again rewrites its run spec; qimg system check lists every "
+		              "image whose spec is damaged",
+		              label);
+		if (!drop[i] && mark_spec(sw->st, m, digest_hex(refs[i].digest), why, err) < 0)
+			return stopped(sw, err, hint);
+	}
+	set_sort(&m->specs);
+	struct strv held = {0}, young = {0};
+	int rc = 0;
+	for (size_t i = 0; i < specs->n && rc == 0; i++) {
+		const char *hex = specs->v[i];
+		autofree char *rel = xasprintf("specs/%s", hex);
+		time_t t = 0;
+		int h;
+		if (!hex64(hex) || set_has(&m->specs, hex))
 			continue;
-		dropped[i] = true;
-		strv_push_take(&sw->rep->items, xasprintf("ref %s:%s 0", refs[i].name, refs[i].key));
-		if (!sw->o->dry_run) {
-			struct qerr ignore;
-			(void)store_ref_remove(sw->st, refs[i].name, refs[i].key, &ignore);
+		if ((h = lease_held(sw->st, hex, err)) < 0) {
+			rc = stopped(sw, err, "delete that lock file if no run of the image is live");
+		} else if (h) {
+			strv_push(&held, hex);
+		} else if (mtime_at(sw->st, rel, &t, err) < 0) {
+			rc = stopped(sw, err, NULL);
+		} else if (!old_enough(sw, t)) {
+			strv_push(&young, hex);
 		}
 	}
+	for (size_t i = 0; i < held.n && rc == 0; i++)
+		if (mark_spec(sw->st, m, held.v[i], "image in use by a live run", err) < 0)
+			rc = stopped(sw, err, "run again once that image's runs have ended");
+	for (size_t i = 0; i < young.n && rc == 0; i++)
+		if (mark_spec(sw->st, m, young.v[i], "image used within --older-than", err) < 0)
+			rc = stopped(sw, err, "no ref names it: deleting that spec file is safe");
+	strv_free(&held);
+	strv_free(&young);
+	if (rc == 0 && mark_kept_runs(sw->st, m, err) < 0)
+		rc = stopped(sw, err,
+		             "qimg rm NAME removes that kept container; qimg pull its image again rewrites a "
+		             "damaged spec");
+	mark_sort(m);
+	return rc;
+}
+
+/* Drop the refs chosen by refs_to_drop; one that cannot go stops gc before its image's objects would. */
+static int sweep_refs(struct sweep *sw, const struct store_ref *refs, size_t n, const bool *drop, struct qerr *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!drop[i])
+			continue;
+		autofree char *label = ref_label(&refs[i]);
+		strv_push_take(&sw->rep->items, xasprintf("ref %s 0", label));
+		if (sw->o->dry_run)
+			continue;
+		if (store_ref_remove(sw->st, refs[i].name, refs[i].key, err) < 0) {
+			qerr_wrap(err, "gc: drop unused image %s: ", label);
+			return stopped(sw, err, NULL);
+		}
+		sw->removed = true;
+	}
+	return 0;
 }
 
 static int mark_and_sweep(struct sweep *sw, bool sweep_tmp_too, struct qerr *err)
 {
 	struct mark m = {0};
+	struct strv specs = {0};
 	struct store_ref *refs;
 	size_t n;
-	if (store_refs_list(sw->st, &refs, &n, err) < 0)
-		return -1;
-	bool *dropped = xcalloc(n ? n : 1, sizeof *dropped);
-	if (sw->o->all && sw->o->older_than > 0)
-		drop_old_refs(sw, refs, n, dropped);
-	for (size_t i = 0; i < n; i++)
-		if (!dropped[i])
-			mark_spec(sw->st, &m, digest_hex(refs[i].digest));
-	free(dropped);
-	store_refs_free(refs, n);
-	mark_kept_runs(sw->st, &m);
-	set_sort(&m.specs);
-	set_sort(&m.layers);
-	set_sort(&m.blobs);
-	int rc = sweep_specs(sw, &m, err);
+	if (store_refs_list_strict(sw->st, &refs, &n, err) < 0) {
+		qerr_wrap(err, "gc: ");
+		return stopped(sw, err, "qimg pull that image again rewrites its ref");
+	}
+	bool *drop = xcalloc(n ? n : 1, sizeof *drop);
+	int rc = refs_to_drop(sw, refs, n, drop, err);
+	if (rc < 0)
+		stopped(sw, err, NULL);
+	if (rc == 0 && (rc = list_names(sw->st, "specs", &specs, err)) < 0)
+		stopped(sw, err, NULL);
+	if (rc == 0)
+		rc = mark(sw, &m, refs, n, drop, &specs, err);
+	if (rc == 0)
+		rc = sweep_refs(sw, refs, n, drop, err);
+	if (rc == 0)
+		rc = sweep_specs(sw, &m, &specs, err);
 	if (rc == 0)
 		rc = sweep_layers(sw, &m, err);
 	if (rc == 0)
 		rc = sweep_blobs(sw, &m, err);
 	if (rc == 0 && sweep_tmp_too)
 		rc = sweep_tmp(sw, err);
+	if (rc < 0 && strncmp(err->msg, "gc: ", 4) != 0)
+		qerr_wrap(err, "gc: ");
+	free(drop);
+	store_refs_free(refs, n);
+	strv_free(&specs);
 	mark_free(&m);
 	return rc;
 }
@@ -388,48 +555,73 @@ int64_t store_usage(struct store *st)
 	return total;
 }
 
-/* --max-size: drop refs least recently used first (never one a live run holds) until the store fits. */
+/* The least recently used ref no live run holds: its index, -1 when none may go, -2 on error. */
+static ssize_t lru_victim(struct sweep *sw, const struct store_ref *refs, size_t n, struct qerr *err)
+{
+	ssize_t victim = -1;
+	time_t best = 0;
+	for (size_t i = 0; i < n; i++) {
+		autofree char *rel = xasprintf("specs/%s", digest_hex(refs[i].digest));
+		time_t t = 0;
+		int held =
+		    mtime_at(sw->st, rel, &t, err) < 0 ? -1 : lease_held(sw->st, digest_hex(refs[i].digest), err);
+		if (held < 0) {
+			autofree char *label = ref_label(&refs[i]);
+			qerr_wrap(err, "gc: --max-size: image %s: ", label);
+			stopped(sw, err, NULL);
+			return -2;
+		}
+		if (!held && (victim < 0 || t < best)) {
+			victim = (ssize_t)i;
+			best = t;
+		}
+	}
+	return victim;
+}
+
+/* --max-size: drop refs least recently used first (never one a live run holds) until the store fits. Each
+   round removes one ref or stops: a ref that cannot be removed is an error, never chosen again. */
 static int evict_lru(struct sweep *sw, struct qerr *err)
 {
 	for (;;) {
-		int64_t used = store_usage(sw->st);
-		if (used <= sw->o->max_size)
+		if (store_usage(sw->st) <= sw->o->max_size)
 			return 0;
 		struct store_ref *refs;
 		size_t n;
-		if (store_refs_list(sw->st, &refs, &n, err) < 0)
-			return -1;
-		ssize_t victim = -1;
-		time_t best = 0;
-		for (size_t i = 0; i < n; i++) {
-			autofree char *rel = xasprintf("specs/%s", digest_hex(refs[i].digest));
-			time_t t = mtime_at(sw->st, rel);
-			if (image_in_use(sw->st, digest_hex(refs[i].digest)))
-				continue;
-			if (victim < 0 || t < best) {
-				victim = (ssize_t)i;
-				best = t;
+		if (store_refs_list_strict(sw->st, &refs, &n, err) < 0) {
+			qerr_wrap(err, "gc: ");
+			return stopped(sw, err, "qimg pull that image again rewrites its ref");
+		}
+		ssize_t victim = lru_victim(sw, refs, n, err);
+		int rc = victim == -2 ? -1 : 0;
+		if (victim >= 0) {
+			autofree char *label = ref_label(&refs[victim]);
+			if (store_ref_remove(sw->st, refs[victim].name, refs[victim].key, err) < 0) {
+				qerr_wrap(err, "gc: --max-size: drop least recently used image %s: ", label);
+				rc = stopped(sw, err, "the store is still larger than --max-size");
+			} else {
+				sw->removed = true;
+				strv_push_take(&sw->rep->items, xasprintf("ref %s 0", label));
 			}
 		}
-		if (victim < 0) {
-			store_refs_free(refs, n);
-			return 0; /* nothing left that may go */
-		}
-		strv_push_take(&sw->rep->items, xasprintf("ref %s:%s 0", refs[victim].name, refs[victim].key));
-		(void)store_ref_remove(sw->st, refs[victim].name, refs[victim].key, err);
 		store_refs_free(refs, n);
+		if (rc < 0)
+			return -1;
+		if (victim < 0)
+			return 0; /* nothing left that may go */
 		struct gc_opts once = *sw->o;
 		once.older_than = 0;
+		once.all = false;
 		const struct gc_opts *saved = sw->o;
 		sw->o = &once;
-		int rc = mark_and_sweep(sw, false, err);
+		rc = mark_and_sweep(sw, false, err);
 		sw->o = saved;
 		if (rc < 0)
 			return -1;
 		if (sw->trash) {
 			/* Empty the trash now so the next size reading sees the space freed. */
 			if (rm_rf_at(sw->st->rootfd, sw->trash, err) < 0)
-				return -1;
+				return qerr_wrap(err, "gc: empty %s: ", sw->trash);
 			free(sw->trash);
 			sw->trash = NULL;
 		}
@@ -443,8 +635,10 @@ int store_gc(struct store *st, const struct gc_opts *o, struct gc_report *rep, s
 	/* Pulls hold the store lock shared for their whole life, runs only while they take their lease: gc waits
 	   for pulls to finish, and a run waits at most for the renames below. */
 	int lock = store_lock(st, true, true, err);
-	if (lock < 0)
-		return -1;
+	if (lock < 0) {
+		qerr_wrap(err, "gc: ");
+		return stopped(&sw, err, NULL);
+	}
 	int rc = mark_and_sweep(&sw, true, err);
 	if (rc == 0 && o->max_size > 0 && !o->dry_run)
 		rc = evict_lru(&sw, err);
@@ -453,8 +647,8 @@ int store_gc(struct store *st, const struct gc_opts *o, struct gc_report *rep, s
 	if (sw.trash) {
 		struct qerr rmerr = {0};
 		if (rm_rf_at(st->rootfd, sw.trash, &rmerr) < 0 && rc == 0) {
-			*err = rmerr;
-			rc = qerr_wrap(err, "gc: ");
+			*err = rmerr; /* what is in there was proven unused; the next gc empties it */
+			rc = qerr_wrap(err, "gc: empty %s: ", sw.trash);
 		}
 		free(sw.trash);
 	}

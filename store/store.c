@@ -235,7 +235,7 @@ char *store_name_unescape(const char *esc)
 #define HASHED_PREFIX "%h-"
 #define NAME_FILE     ".name"
 
-static int list_dir(int dirfd, const char *rel, struct strv *out, struct qerr *err);
+static int list_dir(struct store *st, const char *rel, struct strv *out, struct qerr *err);
 
 static char *name_dir(const char *name, bool *hashed)
 {
@@ -361,7 +361,7 @@ int store_ref_remove(struct store *st, const char *name, const char *key, struct
 	}
 	if (hashed) { /* the last tag gone: the name file goes with the dir */
 		struct strv left = {0};
-		if (list_dir(st->rootfd, dir, &left, &ignore) == 0 && left.n == 0) {
+		if (list_dir(st, dir, &left, &ignore) == 0 && left.n == 0) {
 			autofree char *nf = xasprintf("%s/" NAME_FILE, dir);
 			(void)unlinkat(st->rootfd, nf, 0);
 		}
@@ -371,26 +371,42 @@ int store_ref_remove(struct store *st, const char *name, const char *key, struct
 	return 0;
 }
 
-static int list_dir(int dirfd, const char *rel, struct strv *out, struct qerr *err)
+int store_dir_list(struct store *st, const char *rel, struct strv *out, struct qerr *err)
 {
-	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return qerr_sys(err, "store: open %s", rel);
-	}
+	int fd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return qerr_sys(err, "%s: open", rel);
 	DIR *d = fdopendir(fd);
 	if (!d) {
+		qerr_sys(err, "%s: opendir", rel);
 		close(fd);
-		return qerr_sys(err, "store: opendir %s", rel);
+		return -1;
 	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp-"))
-			continue;
-		strv_push(out, e->d_name);
+	for (;;) {
+		errno = 0; /* readdir tells the end from an error (EIO, a vanished directory) only by errno */
+		struct dirent *e = readdir(d);
+		if (!e)
+			break;
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			strv_push(out, e->d_name);
 	}
+	int rc = errno ? qerr_sys(err, "%s: read directory", rel) : 0;
 	closedir(d);
+	return rc;
+}
+
+/* The names in rel but dot files and atomic writes in progress; a missing directory is an empty one. */
+static int list_dir(struct store *st, const char *rel, struct strv *out, struct qerr *err)
+{
+	struct strv all = {0};
+	if (store_dir_list(st, rel, &all, err) < 0) {
+		strv_free(&all);
+		return err->code == ENOENT ? 0 : -1;
+	}
+	for (size_t i = 0; i < all.n; i++)
+		if (all.v[i][0] != '.' && !strstr(all.v[i], ".tmp-"))
+			strv_push(out, all.v[i]);
+	strv_free(&all);
 	return 0;
 }
 
@@ -406,13 +422,13 @@ int store_refs_list(struct store *st, struct store_ref **out, size_t *n, struct 
 	struct strv names = {0};
 	*out = NULL;
 	*n = 0;
-	if (list_dir(st->rootfd, "images", &names, err) < 0)
+	if (list_dir(st, "images", &names, err) < 0)
 		return -1;
 	size_t cap = 0;
 	for (size_t i = 0; i < names.n; i++) {
 		struct strv keys = {0};
 		autofree char *rel = xasprintf("images/%s", names.v[i]);
-		if (list_dir(st->rootfd, rel, &keys, err) < 0) {
+		if (list_dir(st, rel, &keys, err) < 0) {
 			strv_free(&keys);
 			continue;
 		}
@@ -439,6 +455,87 @@ int store_refs_list(struct store *st, struct store_ref **out, size_t *n, struct 
 		strv_free(&keys);
 	}
 	strv_free(&names);
+	if (*n)
+		qsort(*out, *n, sizeof **out, cmp_ref);
+	return 0;
+}
+
+/* The repository a directory under images/ holds: its NAME_FILE for a hashed one, else its unescaped name. NULL
+   with *gone when a concurrent rmi removed the directory's last ref (and so its NAME_FILE) meanwhile. */
+static char *repo_name_strict(struct store *st, const char *rel, const char *base, bool *gone, struct qerr *err)
+{
+	*gone = false;
+	if (strncmp(base, HASHED_PREFIX, strlen(HASHED_PREFIX)) != 0)
+		return store_name_unescape(base);
+	autofree char *nf = xasprintf("%s/" NAME_FILE, rel);
+	char *name = read_file_at(st->rootfd, nf, 4096, NULL, err);
+	if (name || err->code != ENOENT)
+		return name;
+	struct strv left = {0}; /* rmi unlinks NAME_FILE only once no ref is left in the directory */
+	struct qerr lerr;
+	*gone = list_dir(st, rel, &left, &lerr) == 0 && left.n == 0;
+	strv_free(&left);
+	return NULL;
+}
+
+/* Append every ref of images/<base>; what a concurrent rmi (which takes no store lock) removed is skipped. */
+static int repo_refs_strict(struct store *st, const char *base, struct store_ref **out, size_t *n, size_t *cap,
+                            struct qerr *err)
+{
+	autofree char *rel = xasprintf("images/%s", base);
+	struct strv keys = {0};
+	if (list_dir(st, rel, &keys, err) < 0) /* ENOENT: rmi removed the directory with its last ref */
+		return -1;
+	bool gone;
+	autofree char *name = keys.n ? repo_name_strict(st, rel, base, &gone, err) : NULL;
+	if (keys.n && !name) {
+		strv_free(&keys);
+		return gone ? 0 : qerr_wrap(err, "repository directory %s: ", rel);
+	}
+	int rc = 0;
+	for (size_t k = 0; k < keys.n && rc == 0; k++) {
+		autofree char *label = xasprintf("%s%s%s", name, digest_valid(keys.v[k]) ? "@" : ":", keys.v[k]);
+		autofree char *file = xasprintf("%s/%s", rel, keys.v[k]);
+		char *dg = read_file_at(st->rootfd, file, 256, NULL, err);
+		if (!dg && err->code == ENOENT)
+			continue; /* rmi removed it since the directory was listed */
+		if (!dg) {
+			rc = qerr_wrap(err, "image ref %s: ", label);
+			break;
+		}
+		dg[strcspn(dg, "\n")] = '\0';
+		if (!digest_valid(dg)) {
+			rc = qerr_set(err, "image ref %s: %s: corrupt (\"%.40s\" is not a sha256 digest)", label, file,
+			              dg);
+			free(dg);
+			break;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			*out = xrealloc(*out, *cap * sizeof **out);
+		}
+		(*out)[(*n)++] = (struct store_ref){xstrdup(name), xstrdup(keys.v[k]), dg};
+	}
+	strv_free(&keys);
+	return rc;
+}
+
+int store_refs_list_strict(struct store *st, struct store_ref **out, size_t *n, struct qerr *err)
+{
+	struct strv dirs = {0};
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	int rc = list_dir(st, "images", &dirs, err);
+	for (size_t i = 0; i < dirs.n && rc == 0; i++)
+		rc = repo_refs_strict(st, dirs.v[i], out, n, &cap, err);
+	strv_free(&dirs);
+	if (rc < 0) {
+		store_refs_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return -1;
+	}
 	if (*n)
 		qsort(*out, *n, sizeof **out, cmp_ref);
 	return 0;
@@ -546,7 +643,7 @@ int store_spec_read(struct store *st, const char *manifest_digest, struct image_
 	char *save = NULL;
 	char *line = strtok_r(data, "\n", &save);
 	if (!line || strcmp(line, SPEC_MAGIC) != 0)
-		return qerr_set(err, "store: %s/%s: not a qimg run spec", st->root, rel);
+		return qerr_set(err, "store: image %s: %s: not a qimg run spec", manifest_digest, rel);
 	bool ended = false;
 	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
 		char *val = strchr(line, ' ');
@@ -580,7 +677,7 @@ int store_spec_read(struct store *st, const char *manifest_digest, struct image_
 	}
 	if (!ended || !spec->manifest_digest) {
 		image_spec_free(spec);
-		return qerr_set(err, "store: %s/%s: truncated run spec", st->root, rel);
+		return qerr_set(err, "store: image %s: %s: truncated run spec", manifest_digest, rel);
 	}
 	return 0;
 }

@@ -62,6 +62,9 @@ struct store_ref {
 	char *name, *key, *digest;
 };
 int store_refs_list(struct store *st, struct store_ref **out, size_t *n, struct qerr *err);
+/* The same for gc, which must not miss one: a ref, repository directory or name file that cannot be read or
+   parsed is an error naming it (relative to the root); only what a concurrent rmi removed is skipped. */
+int store_refs_list_strict(struct store *st, struct store_ref **out, size_t *n, struct qerr *err);
 void store_refs_free(struct store_ref *refs, size_t n);
 
 /* The run spec of one image (one manifest). */
@@ -90,6 +93,10 @@ void image_spec_free(struct image_spec *spec);
 /* Unpacked layers. */
 bool store_layer_exists(struct store *st, const char *layer_id);
 char *store_layer_path(struct store *st, const char *layer_id); /* absolute; caller frees */
+
+/* Every name in directory rel (relative to the root) but "." and ".."; any failure, ENOENT too, is -1 with
+   err->code set and err naming rel. */
+int store_dir_list(struct store *st, const char *rel, struct strv *out, struct qerr *err);
 
 /* Locks (flock on files under locks/). Returned fds are released by close(). */
 /* The store-wide lock: shared for pull/run/rmi, exclusive for gc's sweep of one object. */

@@ -114,13 +114,13 @@ static void check_layers(struct check *c)
 	names(c->st, "layers", &v);
 	for (size_t i = 0; i < v.n; i++) {
 		const char *id = v.v[i];
-		size_t n = strlen(id);
-		if (n > 5 && !strcmp(id + n - 5, ".json")) {
-			autofree char *base = xstrndup(id, n - 5);
+		size_t idlen;
+		if (store_layer_sidefile(id, &idlen)) {
+			autofree char *base = xstrndup(id, idlen);
 			if (!store_layer_exists(c->st, base)) {
 				autofree char *rel = xasprintf("layers/%s", id);
 				bool fixed = c->repair && unlinkat(c->st->rootfd, rel, 0) == 0;
-				problem(c, fixed, "layer %s: metadata without a layer directory", base);
+				problem(c, fixed, "layer %s: %s without a layer directory", base, id + idlen);
 			}
 			continue;
 		}

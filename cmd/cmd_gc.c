@@ -170,7 +170,19 @@ struct df_row {
 	int64_t bytes, reclaim;
 };
 
-static size_t count_entries(struct store *st, const char *dir, const char *skip_suffix)
+static bool skip_none(const char *name)
+{
+	(void)name;
+	return false;
+}
+
+static bool skip_layer_sidefile(const char *name)
+{
+	size_t idlen;
+	return store_layer_sidefile(name, &idlen);
+}
+
+static size_t count_entries(struct store *st, const char *dir, bool (*skip)(const char *name))
 {
 	int fd = openat(st->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	size_t n = 0;
@@ -178,9 +190,7 @@ static size_t count_entries(struct store *st, const char *dir, const char *skip_
 		DIR *d = fdopendir(fd);
 		struct dirent *e;
 		while (d && (e = readdir(d)) != NULL) {
-			size_t l = strlen(e->d_name);
-			if (e->d_name[0] == '.' || (skip_suffix && l > strlen(skip_suffix) &&
-			                            !strcmp(e->d_name + l - strlen(skip_suffix), skip_suffix)))
+			if (e->d_name[0] == '.' || skip(e->d_name))
 				continue;
 			n++;
 		}
@@ -222,9 +232,9 @@ int cmd_system_df(struct gopts *g, int argc, char **argv)
 	if (store_refs_list(&st, &refs, &nrefs, &err) == 0)
 		store_refs_free(refs, nrefs);
 	struct df_row rows[] = {
-	    {"images", "specs", count_entries(&st, "specs", NULL), 0, 0},
-	    {"layers", "layers", count_entries(&st, "layers", ".json"), 0, 0},
-	    {"blobs", "blobs/sha256", count_entries(&st, "blobs/sha256", NULL), 0, 0},
+	    {"images", "specs", count_entries(&st, "specs", skip_none), 0, 0},
+	    {"layers", "layers", count_entries(&st, "layers", skip_layer_sidefile), 0, 0},
+	    {"blobs", "blobs/sha256", count_entries(&st, "blobs/sha256", skip_none), 0, 0},
 	    {"containers", "runs", count_entries(&st, "runs", NULL), 0, 0},
 	    {"leftovers", "tmp", count_entries(&st, "tmp", NULL), 0, 0},
 	};

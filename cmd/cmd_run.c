@@ -434,6 +434,7 @@ int cmd_run(struct gopts *g, int argc, char **argv)
 			log_debug("run: registered as %s after %.1f us", id, (now_mono() - t0) * 1e6);
 		a.o.st = &st;
 		a.o.spec = &spec;
+		a.o.image = a.image;
 		status = run_container(&a.o, &err);
 		if (a.cidfile)
 			(void)unlink(a.cidfile);

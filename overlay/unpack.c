@@ -1333,13 +1333,13 @@ static int write_layer_json(struct store *st, const struct ovl_layer_job *job, c
 
 /* Make the layer durable (one syncfs for all its files), then publish: metadata first, the dir last. */
 static int publish(struct store *st, const struct ovl_layer_job *job, int rootfd, const char *tmpname,
-                   const char *label, const struct layer_stats *ls, struct qerr *err)
+                   const char *label, const struct layer_stats *ls, const char *map, struct qerr *err)
 {
 	autofree char *from = xasprintf("tmp/%s", tmpname);
 	autofree char *to = xasprintf("layers/%s", job->layer_id);
 	if (syncfs(rootfd) < 0)
 		return qerr_sys(err, "unpack %s: syncfs", label);
-	if (write_layer_json(st, job, ls, err) < 0)
+	if (write_layer_json(st, job, ls, err) < 0 || store_layer_idmap_set(st, job->layer_id, map, err) < 0)
 		return qerr_wrap(err, "unpack %s: ", label);
 	if (renameat2(st->rootfd, from, st->rootfd, to, RENAME_NOREPLACE) < 0) {
 		int saved = errno;
@@ -1379,8 +1379,31 @@ static int wait_verified(const struct task *t, const char *label, struct qerr *e
 	return qerr_set(err, "unpack %s: blob %s was not verified", label, t->job.blob_digest);
 }
 
+/* A layer unpacked for another id map (the user's subuid range changed since): its files show the wrong owners in
+   this map and cannot be removed from inside it. It is moved aside into tmp/ (for gc, or an administrator) and
+   unpacked again. */
+static int layer_map_current(struct store *st, const char *id, const char *label, const char *map, bool *ok,
+                             struct qerr *err)
+{
+	char have[RUN_IDMAP_MAX];
+	int rc = store_layer_idmap_check(st, id, map, have, sizeof have, err);
+	if (rc < 0)
+		return qerr_wrap(err, "unpack %s: ", label);
+	*ok = rc == 1;
+	if (*ok)
+		return 0;
+	char rnd[17];
+	random_hex(rnd, 16);
+	autofree char *from = xasprintf("layers/%s", id), *to = xasprintf("tmp/" STORE_TMP_STALE "%d-%s", (int)getpid(), rnd);
+	log_warn("layer %s was unpacked for the id map \"%s\", not this one (\"%s\"): unpacking it again", label,
+	         have, map);
+	if (renameat(st->rootfd, from, st->rootfd, to) < 0)
+		return qerr_sys(err, "unpack %s: move the layer unpacked for another id map aside", label);
+	return 0;
+}
+
 static int unpack_one(struct store *st, const struct task *t, const char *tmpname, const struct ovl_unpack_limits *lim,
-                      struct qerr *err)
+                      const char *map, struct qerr *err)
 {
 	const struct ovl_layer_job *job = &t->job;
 	char label[LABEL_LEN + 1];
@@ -1388,8 +1411,10 @@ static int unpack_one(struct store *st, const struct task *t, const char *tmpnam
 	autoclose int lock = store_lock_object(st, "layer", job->layer_id, true, true, err);
 	if (lock < 0)
 		return qerr_wrap(err, "unpack %s: ", label);
-	if (store_layer_exists(st, job->layer_id))
-		return remove_tmp(st, tmpname, err);
+	bool current = false;
+	if (store_layer_exists(st, job->layer_id) &&
+	    (layer_map_current(st, job->layer_id, label, map, &current, err) < 0 || current))
+		return current ? remove_tmp(st, tmpname, err) : -1;
 	autofree char *rel = xasprintf("tmp/%s", tmpname);
 	autoclose int rootfd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rootfd < 0)
@@ -1401,7 +1426,7 @@ static int unpack_one(struct store *st, const struct task *t, const char *tmpnam
 	if (r == 0)
 		r = wait_verified(t, label, err);
 	if (r == 0)
-		r = publish(st, job, rootfd, tmpname, label, &ls, err);
+		r = publish(st, job, rootfd, tmpname, label, &ls, map, err);
 	if (r != 0) {
 		struct qerr ignored = {0};
 		remove_tmp(st, tmpname, &ignored);
@@ -1452,6 +1477,7 @@ struct ovl_unpacker {
 	struct qerr err; /* the first failure */
 	char **dead;     /* tmp dirs of killed workers */
 	size_t ndead, capdead;
+	char map[RUN_IDMAP_MAX]; /* the id map layers are unpacked for ("" until the first job asks) */
 };
 
 static void worker_setup(void)
@@ -1483,14 +1509,15 @@ static _Noreturn void worker_main(struct store *st, const struct task *t, const 
 {
 	struct qerr e = {0};
 	int rc = 0;
-	if (st->rootless && run_userns_enter(&e) < 0)
+	char map[RUN_IDMAP_MAX];
+	if (run_userns_join(map, &e) < 0)
 		rc = qerr_wrap(&e, "unpack: enter the user namespace: ");
 	/* Die with the pull (set after the namespace switch, which clears it). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
 	worker_setup();
 	if (rc == 0) {
-		rc = unpack_one(st, t, tmpname, lim, &e);
+		rc = unpack_one(st, t, tmpname, lim, map, &e);
 	} else {
 		struct qerr ignored = {0};
 		remove_tmp(st, tmpname, &ignored); /* still empty and ours */
@@ -1703,7 +1730,9 @@ int ovl_unpacker_add(struct ovl_unpacker *u, const struct ovl_layer_job *job, in
 	for (size_t j = 0; j < u->njobs; j++)
 		if (!strcmp(u->jobs[j].job.layer_id, job->layer_id))
 			return 0;
-	if (store_layer_exists(u->st, job->layer_id))
+	if (!u->map[0] && run_userns_map(u->map, err) < 0)
+		return qerr_wrap(err, "unpack: ");
+	if (store_layer_current(u->st, job->layer_id, u->map))
 		return 0;
 	int fd = blob_fd >= 0 ? fcntl(blob_fd, F_DUPFD_CLOEXEC, 0) : -1;
 	if (blob_fd >= 0 && fd < 0)

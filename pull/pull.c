@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "../overlay/overlay.h"
+#include "../run/run.h"
 #include "../store/digest.h"
 #include "internal.h"
 
@@ -613,10 +614,16 @@ static int pull_present(struct pull *p, struct image_spec *spec_out, struct qerr
 	autofree char *cur = NULL;
 	int rc = 1;
 
+	char map[RUN_IDMAP_MAX];
 	if (store_spec_read(p->st, p->manifest_digest, &spec, &ignored) < 0)
 		return 0;
+	if (run_userns_map(map, err) < 0) {
+		image_spec_free(&spec);
+		return -1;
+	}
+	/* A layer unpacked for another id map (the user's range changed) is not present: the pull unpacks it again. */
 	for (size_t i = 0; i < spec.layers.n && rc == 1; i++)
-		if (!store_layer_exists(p->st, spec.layers.v[i]))
+		if (!store_layer_current(p->st, spec.layers.v[i], map))
 			rc = 0;
 	if (rc == 1 && p->have_index && !spec_has_blob(&spec, p->index_digest))
 		rc = 0; /* first pulled without this index: write the spec again so gc keeps the index */

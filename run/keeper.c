@@ -31,6 +31,7 @@ struct keeper_rec {
 	pid_t pid;
 	uint64_t ino;   /* inode of its user namespace */
 	uint64_t start; /* start time (clock ticks since boot, /proc/PID/stat field 22): defeats pid reuse */
+	char map[RUN_IDMAP_MAX]; /* its uid/gid map (run_userns_join); "" in records of older qimg versions */
 };
 
 /* ---- where the record lives ---- */
@@ -113,15 +114,49 @@ static int proc_start_time(pid_t pid, uint64_t *out)
 
 static int rec_read(int dirfd, struct keeper_rec *r)
 {
-	char buf[128];
+	char buf[128 + RUN_IDMAP_MAX];
 	if (read_small_at(dirfd, KEEPER_RECORD, buf, sizeof buf) < 0)
 		return -1;
-	int pid;
+	int pid, off = 0;
 	unsigned long long ino, start;
-	if (sscanf(buf, "%d %llu %llu", &pid, &ino, &start) != 3 || pid <= 1)
+	if (sscanf(buf, "%d %llu %llu %n", &pid, &ino, &start, &off) != 3 || pid <= 1 || off <= 0)
 		return -1;
-	*r = (struct keeper_rec){pid, ino, start};
+	*r = (struct keeper_rec){pid, ino, start, ""};
+	snprintf(r->map, sizeof r->map, "%.*s", (int)strcspn(buf + off, "\n"), buf + off);
 	return 0;
+}
+
+/* One /proc/PID/{uid,gid}_map as "0:1000:1,1:100000:65536" appended to b. */
+static int map_file_put(pid_t pid, const char *which, struct buf *b)
+{
+	char path[64], text[1024];
+	snprintf(path, sizeof path, "/proc/%d/%s_map", (int)pid, which);
+	if (read_small_at(AT_FDCWD, path, text, sizeof text) < 0)
+		return -1;
+	buf_printf(b, "%c", which[0]);
+	char *save = NULL;
+	int n = 0;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long in, out, count;
+		if (sscanf(line, "%lu %lu %lu", &in, &out, &count) != 3)
+			return -1;
+		buf_printf(b, "%s%lu:%lu:%lu", n++ ? "," : "", in, out, count);
+	}
+	return n > 0 ? 0 : -1;
+}
+
+/* The id map of pid's user namespace in run_idmap_string's form, into map (RUN_IDMAP_MAX bytes). */
+static int map_from_proc(pid_t pid, char *map)
+{
+	struct buf b = {0};
+	int rc = map_file_put(pid, "uid", &b) == 0 && (buf_printf(&b, " "), map_file_put(pid, "gid", &b)) == 0 &&
+	                 b.len < RUN_IDMAP_MAX
+	             ? 0
+	             : -1;
+	if (rc == 0)
+		memcpy(map, b.p, b.len + 1);
+	buf_free(&b);
+	return rc;
 }
 
 /* Open the recorded keeper's user namespace if it is still the same process, namespace and owner. */
@@ -473,9 +508,13 @@ static int keeper_create(int dirfd, struct qerr *err)
 		goto fail;
 	}
 	r.ino = sb.st_ino;
-	char line[96];
-	int len = snprintf(line, sizeof line, "%d %llu %llu\n", (int)r.pid, (unsigned long long)r.ino,
-	                   (unsigned long long)r.start);
+	if (map_from_proc(pid, r.map) < 0) {
+		qerr_set(err, "keeper: read the id map of process %d", (int)pid);
+		goto fail;
+	}
+	char line[128 + RUN_IDMAP_MAX];
+	int len = snprintf(line, sizeof line, "%d %llu %llu %s\n", (int)r.pid, (unsigned long long)r.ino,
+	                   (unsigned long long)r.start, r.map);
 	if (write_file_atomic_at(dirfd, KEEPER_RECORD, line, (size_t)len, 0600, false, err) < 0)
 		goto fail;
 	log_info("keeper: started pid %d (user namespace %llu)", (int)pid, (unsigned long long)r.ino);
@@ -487,17 +526,27 @@ fail:
 	return -1;
 }
 
-int run_userns_enter(struct qerr *err)
+/* The map of the keeper joined: from its record, or for a record written by an older qimg from /proc. */
+static int keeper_map_get(const struct keeper_rec *r, char *map, struct qerr *err)
 {
-	if (geteuid() == 0)
+	if (r->map[0]) {
+		memcpy(map, r->map, sizeof r->map);
 		return 0;
+	}
+	if (map_from_proc(r->pid, map) < 0)
+		return qerr_set(err, "keeper: read the id map of process %d", (int)r->pid);
+	return 0;
+}
+
+/* The live keeper (started if there is none): its record and an fd of its user namespace. */
+static int keeper_get(struct keeper_rec *r, struct qerr *err)
+{
 	autoclose int dirfd = keeper_dir_open(err);
 	if (dirfd < 0)
 		return -1;
-	struct keeper_rec r;
-	autoclose int nsfd = rec_read(dirfd, &r) == 0 ? rec_open_ns(&r) : -1;
+	int nsfd = rec_read(dirfd, r) == 0 ? rec_open_ns(r) : -1;
 	if (nsfd >= 0)
-		return join(nsfd, err);
+		return nsfd;
 	/* Slow path, once per boot (or after `keeper stop`): one creator at a time. */
 	autoclose int lock = openat(dirfd, KEEPER_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lock < 0)
@@ -505,12 +554,42 @@ int run_userns_enter(struct qerr *err)
 	while (flock(lock, LOCK_EX) < 0)
 		if (errno != EINTR)
 			return qerr_sys(err, "keeper: lock");
-	nsfd = rec_read(dirfd, &r) == 0 ? rec_open_ns(&r) : -1;
-	if (nsfd < 0)
-		nsfd = keeper_create(dirfd, err);
-	if (nsfd < 0)
+	nsfd = rec_read(dirfd, r) == 0 ? rec_open_ns(r) : -1;
+	if (nsfd < 0 && (nsfd = keeper_create(dirfd, err)) >= 0 && rec_read(dirfd, r) < 0) {
+		close(nsfd);
+		return qerr_set(err, "keeper: its record vanished after it started");
+	}
+	return nsfd;
+}
+
+int run_userns_join(char *map, struct qerr *err)
+{
+	if (geteuid() == 0) {
+		if (map)
+			snprintf(map, RUN_IDMAP_MAX, "%s", RUN_IDMAP_HOST);
+		return 0;
+	}
+	struct keeper_rec r;
+	autoclose int nsfd = keeper_get(&r, err);
+	if (nsfd < 0 || (map && keeper_map_get(&r, map, err) < 0))
 		return -1;
 	return join(nsfd, err);
+}
+
+int run_userns_map(char *map, struct qerr *err)
+{
+	if (geteuid() == 0) {
+		snprintf(map, RUN_IDMAP_MAX, "%s", RUN_IDMAP_HOST);
+		return 0;
+	}
+	struct keeper_rec r;
+	autoclose int nsfd = keeper_get(&r, err);
+	return nsfd < 0 ? -1 : keeper_map_get(&r, map, err);
+}
+
+int run_userns_enter(struct qerr *err)
+{
+	return run_userns_join(NULL, err);
 }
 
 /* ---- `qimg system keeper status|stop` ---- */

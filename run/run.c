@@ -345,15 +345,36 @@ static pid_t init_clone(unsigned long flags, struct init_arg *a)
 	return pid;
 }
 
+/* Every layer must have been unpacked for the map this run has: after the user's /etc/subuid range changed (or
+   between the single-id and the full map) its files would show the wrong owners, and gc could not remove them. */
+static int layers_idmap_check(const struct run_opts *o, const char *map, struct qerr *err)
+{
+	for (size_t i = 0; i < o->spec->layers.n; i++) {
+		char have[RUN_IDMAP_MAX];
+		int rc = store_layer_idmap_check(o->st, o->spec->layers.v[i], map, have, sizeof have, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return qerr_set(err,
+			                "layer %.12s was unpacked for the id map \"%s\", but this run maps \"%s\" (your "
+			                "/etc/subuid or /etc/subgid range changed?): `qimg pull %s` unpacks it again",
+			                o->spec->layers.v[i], have, map, o->image ? o->image : "IMAGE");
+	}
+	return 0;
+}
+
 /* Fork PID 1 into a new pid namespace (the other namespaces it makes itself) and wait for the command. */
 static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct fds *f, struct waitst *w,
                           struct qerr *err)
 {
 	double t0 = qlog_level >= LOG_DEBUG ? now_mono() : 0;
-	if (in->rootless && run_userns_enter(err) < 0)
+	char map[RUN_IDMAP_MAX];
+	if (run_userns_join(map, err) < 0)
 		return -1;
 	if (t0 > 0)
 		log_debug("run: joined the user namespace in %.1f us", (now_mono() - t0) * 1e6);
+	if (layers_idmap_check(o, map, err) < 0)
+		return -1;
 	in->msg_fd = f->msg[1];
 	in->alive_fd = f->pidfd;
 	in->tty_sock = o->tty ? f->sock[1] : -1;

@@ -25,6 +25,13 @@ char *run_idmap_string(const struct idmap *m);
 /* Enter the per-user keeper's user namespace (creating the keeper with newuidmap/newgidmap when it is missing or
    dead). The caller must be single-threaded. As root this is a no-op returning 0. */
 int run_userns_enter(struct qerr *err);
+/* The same, and the uid/gid map of the namespace joined, in run_idmap_string's form, copied into map
+   (RUN_IDMAP_MAX bytes): what a layer unpacked there is owned as. As root: RUN_IDMAP_HOST. */
+#define RUN_IDMAP_MAX  256
+#define RUN_IDMAP_HOST "u0:0:4294967295 g0:0:4294967295"
+int run_userns_join(char *map, struct qerr *err);
+/* Only the map (the keeper started if needed), without joining: for a process that must stay outside. */
+int run_userns_map(char *map, struct qerr *err);
 /* Field number `field` (counted from 1 as in proc(5), 3 or more: after the command name) of /proc/PID/stat. */
 int run_proc_stat_field(pid_t pid, int field, uint64_t *out);
 
@@ -60,6 +67,7 @@ struct run_bind {
 struct run_opts {
 	struct store *st;
 	const struct image_spec *spec;
+	const char *image;          /* as given on the command line (for messages) */
 	char *const *args;          /* CMD [ARG...] from the command line (replace the image's Cmd) */
 	size_t nargs;
 	const char *entrypoint;     /* --entrypoint: NULL = not given; "" = none (also clears the image's Cmd) */

@@ -305,16 +305,16 @@ static int sweep_layers(struct sweep *sw, const struct mark *m, struct qerr *err
 	int rc = 0;
 	for (size_t i = 0; i < names.n && rc == 0; i++) {
 		const char *id = names.v[i];
-		size_t n = strlen(id);
-		bool meta = n > 5 && !strcmp(id + n - 5, ".json");
-		autofree char *base = xstrndup(id, meta ? n - 5 : n);
+		size_t idlen = strlen(id);
+		bool meta = store_layer_sidefile(id, &idlen);
+		autofree char *base = xstrndup(id, idlen);
 		autofree char *rel = xasprintf("layers/%s", id);
 		if (set_has(&m->layers, base))
 			continue;
 		if (meta) {
 			autofree char *dir = xasprintf("layers/%s", base);
 			struct stat sb;
-			/* The metadata goes with its dir; an orphan (dir already gone) goes now. */
+			/* Side files go with their dir; an orphan (dir already gone) goes now. */
 			if (fstatat(sw->st->rootfd, dir, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT &&
 			    !sw->o->dry_run)
 				rc = to_trash(sw, rel, err);
@@ -336,6 +336,9 @@ static int sweep_layers(struct sweep *sw, const struct mark *m, struct qerr *err
 		rc = to_trash(sw, rel, err);
 		if (rc == 0)
 			rc = to_trash(sw, json, err);
+		autofree char *idmap = xasprintf("layers/%s.idmap", id);
+		if (rc == 0)
+			rc = to_trash(sw, idmap, err);
 		unlink_lock(sw->st, "layer", id);
 	}
 	strv_free(&names);
@@ -406,12 +409,39 @@ static int sweep_tmp(struct sweep *sw, struct qerr *err)
 		autofree char *rel = xasprintf("tmp/%s", names.v[i]);
 		if (sw->trash && !strcmp(rel, sw->trash))
 			continue;
-		if (tmp_owner_alive(names.v[i]))
-			continue;
+		if (tmp_owner_alive(names.v[i]) || !strncmp(names.v[i], STORE_TMP_STALE, strlen(STORE_TMP_STALE)))
+			continue; /* stale layers: stale_remove(), after the lock */
 		report(sw->rep, "tmp", names.v[i], du_at(sw->st->rootfd, rel));
 		if (sw->o->dry_run)
 			continue;
 		rc = strncmp(names.v[i], "gc-", 3) ? to_trash(sw, rel, err) : trash_merge(sw, rel, err);
+	}
+	strv_free(&names);
+	return rc;
+}
+
+/* tmp/stale-*: layers unpacked for an id map the user no longer has, moved aside by the pull that unpacked them
+   again (overlay/unpack.c). Their files may belong to ids outside the current map, which nobody but root can
+   remove: such a tree is reported once per gc with what to do, and gc carries on. */
+static int stale_remove(struct store *st, const struct gc_opts *o, struct qerr *err)
+{
+	struct strv names = {0};
+	if (list_names(st, "tmp", &names, err) < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < names.n && rc == 0; i++) {
+		if (strncmp(names.v[i], STORE_TMP_STALE, strlen(STORE_TMP_STALE)) != 0 || tmp_owner_alive(names.v[i]) || o->dry_run)
+			continue;
+		autofree char *rel = xasprintf("tmp/%s", names.v[i]);
+		struct qerr rmerr = {0};
+		if (rm_rf_at(st->rootfd, rel, &rmerr) == 0)
+			continue;
+		if (rmerr.code == EPERM || rmerr.code == EACCES)
+			log_warn("gc: %s/%s holds files owned by ids outside your id map (a layer unpacked before your "
+			         "/etc/subuid or /etc/subgid range changed): an administrator can remove it",
+			         st->root, rel);
+		else
+			rc = qerr_set(err, "gc: remove %s: %s", rel, rmerr.msg);
 	}
 	strv_free(&names);
 	return rc;
@@ -652,5 +682,7 @@ int store_gc(struct store *st, const struct gc_opts *o, struct gc_report *rep, s
 		}
 		free(sw.trash);
 	}
+	if (rc == 0)
+		rc = stale_remove(st, o, err);
 	return rc;
 }

@@ -720,6 +720,59 @@ bool store_layer_exists(struct store *st, const char *layer_id)
 	return fstatat(st->rootfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 }
 
+bool store_layer_sidefile(const char *name, size_t *idlen)
+{
+	static const char *const suffixes[] = {".json", ".idmap", NULL};
+	size_t n = strlen(name);
+	for (const char *const *sfx = suffixes; *sfx; sfx++) {
+		size_t l = strlen(*sfx);
+		if (n > l && !strcmp(name + n - l, *sfx)) {
+			*idlen = n - l;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool store_layer_current(struct store *st, const char *layer_id, const char *map)
+{
+	char have[512];
+	struct qerr ignored;
+	return store_layer_exists(st, layer_id) &&
+	       store_layer_idmap_check(st, layer_id, map, have, sizeof have, &ignored) == 1;
+}
+
+int store_layer_idmap_set(struct store *st, const char *layer_id, const char *map, struct qerr *err)
+{
+	char rnd[17];
+	random_hex(rnd, 16);
+	autofree char *rel = xasprintf("layers/%s.idmap", layer_id);
+	autofree char *tmp = xasprintf("%s.tmp-%d-%s", rel, (int)getpid(), rnd);
+	if (symlinkat(map, st->rootfd, tmp) < 0)
+		return qerr_sys(err, "store: record the id map of layer %.12s", layer_id);
+	if (renameat(st->rootfd, tmp, st->rootfd, rel) < 0) {
+		int saved = errno;
+		unlinkat(st->rootfd, tmp, 0);
+		errno = saved;
+		return qerr_sys(err, "store: record the id map of layer %.12s", layer_id);
+	}
+	return 0;
+}
+
+int store_layer_idmap_check(struct store *st, const char *layer_id, const char *map, char *have, size_t size,
+                            struct qerr *err)
+{
+	char rel[32 + DIGEST_HEX_LEN];
+	snprintf(rel, sizeof rel, "layers/%s.idmap", layer_id);
+	ssize_t n = readlinkat(st->rootfd, rel, have, size - 1);
+	if (n < 0 && errno == ENOENT)
+		return 1;
+	if (n < 0)
+		return qerr_sys(err, "store: read the id map record %s", rel);
+	have[n] = '\0';
+	return (size_t)n < size - 1 && !strcmp(have, map) ? 1 : 0;
+}
+
 char *store_layer_path(struct store *st, const char *layer_id)
 {
 	return xasprintf("%s/layers/%s", st->root, layer_id);

@@ -17,7 +17,7 @@
  *   runs/<name>/               kept uppers (--keep)
  *   live/slot-N                run records, each flock'ed by one live run's qimg (run/record.c; ps, kill)
  *   locks/                     flock files
- *   idmap                      the uid/gid mapping the layers were unpacked with
+ *   layers/<id>.idmap          symlink whose target is the uid/gid map the layer was unpacked for
  */
 
 struct store {
@@ -46,6 +46,8 @@ bool store_blob_exists(struct store *st, const char *digest);
 char *store_blob_relpath(const char *digest);
 int store_blob_open(struct store *st, const char *digest, struct qerr *err); /* O_RDONLY|O_CLOEXEC */
 char *store_blob_read(struct store *st, const char *digest, size_t max, size_t *len, struct qerr *err);
+/* tmp/stale-<pid>-<rand>: a layer unpacked for an id map the user no longer has, moved aside (gc removes it). */
+#define STORE_TMP_STALE "stale-"
 /* Create a temp file in tmp/ (mode 0600); *name_out gets its name relative to tmp/ (caller frees). */
 int store_tmp_file(struct store *st, const char *what, char **name_out, struct qerr *err);
 /* Create a temp dir in tmp/; *name_out relative to tmp/. */
@@ -92,7 +94,19 @@ void image_spec_free(struct image_spec *spec);
 
 /* Unpacked layers. */
 bool store_layer_exists(struct store *st, const char *layer_id);
+/* A side file of a layer in layers/ (<id>.json, its completion record; <id>.idmap): true, *idlen = the id's length.
+   Anything else there is a layer directory. */
+bool store_layer_sidefile(const char *name, size_t *idlen);
+/* Present and unpacked for map (store_layer_idmap_check); a layer for another map is not current. */
+bool store_layer_current(struct store *st, const char *layer_id, const char *map);
 char *store_layer_path(struct store *st, const char *layer_id); /* absolute; caller frees */
+/* The uid/gid map a layer's files are owned for ("u0:1000:1,1:100000:65536 g..."), kept as the target of the
+   symlink layers/<id>.idmap: one readlinkat on the run path. Written before the layer is published. */
+int store_layer_idmap_set(struct store *st, const char *layer_id, const char *map, struct qerr *err);
+/* 1: unpacked for map (or a layer from before these records: taken as such); 0: for another map, copied into
+   have (size bytes); -1: error. */
+int store_layer_idmap_check(struct store *st, const char *layer_id, const char *map, char *have, size_t size,
+                            struct qerr *err);
 
 /* Every name in directory rel (relative to the root) but "." and ".."; any failure, ENOENT too, is -1 with
    err->code set and err naming rel. */

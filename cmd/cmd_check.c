@@ -1,5 +1,4 @@
 /* `qimg system check`: verify every blob's digest, every layer's completeness and every ref; optionally repair. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -68,27 +67,23 @@ static int hash_fd(int fd, char out[DIGEST_HEX_LEN + 1], struct qerr *err)
 	return rc;
 }
 
-static void names(struct store *st, const char *rel, struct strv *out)
+/* The entries of rel but dot files; one that cannot be listed is a problem (a missing one is empty). */
+static void names(struct check *c, const char *rel, struct strv *out)
 {
-	int fd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			strv_push(out, e->d_name);
-	closedir(d);
+	struct strv all = {0};
+	struct qerr err = {0};
+	if (store_dir_list(c->st, rel, &all, &err) < 0 && err.code != ENOENT)
+		problem(c, false, "%s", err.msg);
+	for (size_t i = 0; i < all.n; i++)
+		if (all.v[i][0] != '.')
+			strv_push(out, all.v[i]);
+	strv_free(&all);
 }
 
 static void check_blobs(struct check *c)
 {
 	struct strv v = {0};
-	names(c->st, "blobs/sha256", &v);
+	names(c, "blobs/sha256", &v);
 	for (size_t i = 0; i < v.n; i++) {
 		autofree char *digest = xasprintf("sha256:%s", v.v[i]);
 		autofree char *rel = xasprintf("blobs/sha256/%s", v.v[i]);
@@ -111,7 +106,7 @@ static void check_blobs(struct check *c)
 static void check_layers(struct check *c)
 {
 	struct strv v = {0};
-	names(c->st, "layers", &v);
+	names(c, "layers", &v);
 	for (size_t i = 0; i < v.n; i++) {
 		const char *id = v.v[i];
 		size_t idlen;

@@ -1,5 +1,4 @@
 /* `qimg gc` and `qimg system df`: collect garbage, report usage. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -170,35 +169,23 @@ struct df_row {
 	int64_t bytes, reclaim;
 };
 
-static bool skip_none(const char *name)
-{
-	(void)name;
-	return false;
-}
-
 static bool skip_layer_sidefile(const char *name)
 {
 	size_t idlen;
 	return store_layer_sidefile(name, &idlen);
 }
 
+/* Entries of dir but dot files and those skip (may be NULL) says to leave out. gc's dry run above has already
+   listed every directory and stopped on any error, so one here is not repeated. */
 static size_t count_entries(struct store *st, const char *dir, bool (*skip)(const char *name))
 {
-	int fd = openat(st->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct strv names = {0};
+	struct qerr ignored;
 	size_t n = 0;
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		struct dirent *e;
-		while (d && (e = readdir(d)) != NULL) {
-			if (e->d_name[0] == '.' || skip(e->d_name))
-				continue;
-			n++;
-		}
-		if (d)
-			closedir(d);
-		else
-			close(fd);
-	}
+	if (store_dir_list(st, dir, &names, &ignored) == 0)
+		for (size_t i = 0; i < names.n; i++)
+			n += names.v[i][0] != '.' && !(skip && skip(names.v[i]));
+	strv_free(&names);
 	return n;
 }
 
@@ -232,9 +219,9 @@ int cmd_system_df(struct gopts *g, int argc, char **argv)
 	if (store_refs_list(&st, &refs, &nrefs, &err) == 0)
 		store_refs_free(refs, nrefs);
 	struct df_row rows[] = {
-	    {"images", "specs", count_entries(&st, "specs", skip_none), 0, 0},
+	    {"images", "specs", count_entries(&st, "specs", NULL), 0, 0},
 	    {"layers", "layers", count_entries(&st, "layers", skip_layer_sidefile), 0, 0},
-	    {"blobs", "blobs/sha256", count_entries(&st, "blobs/sha256", skip_none), 0, 0},
+	    {"blobs", "blobs/sha256", count_entries(&st, "blobs/sha256", NULL), 0, 0},
 	    {"containers", "runs", count_entries(&st, "runs", NULL), 0, 0},
 	    {"leftovers", "tmp", count_entries(&st, "tmp", NULL), 0, 0},
 	};

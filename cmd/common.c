@@ -154,7 +154,7 @@ int cmd_open_store(const struct gopts *g, struct store *st, struct qerr *err)
 static const char *id_hex(const char *arg)
 {
 	const char *h = strncmp(arg, "sha256:", 7) == 0 ? arg + 7 : arg;
-	size_t n = strspn(h, "0123456789abcdef");
+	size_t n = hex_span(h);
 	return h[n] == '\0' && n >= ID_PREFIX_MIN && n <= DIGEST_HEX_LEN ? h : NULL;
 }
 

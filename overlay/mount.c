@@ -135,21 +135,10 @@ static int bind_ro(const char *dir, const char *target, struct qerr *err)
 	return attach(tfd, target, err);
 }
 
-/* fuse-overlayfs: $PATH, then the usual place. Caller frees. */
+/* fuse-overlayfs: $PATH, then the usual places. Caller frees. */
 static char *fuse_exe(void)
 {
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/bin:/bin";
-	autofree char *copy = xstrdup(path);
-	char *save = NULL;
-	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		char *p = xasprintf("%s/%s", d, FUSE_OVERLAYFS);
-		if (*d == '/' && access(p, X_OK) == 0)
-			return p;
-		free(p);
-	}
-	return access("/usr/bin/" FUSE_OVERLAYFS, X_OK) == 0 ? xstrdup("/usr/bin/" FUSE_OVERLAYFS) : NULL;
+	return path_find(FUSE_OVERLAYFS, "/usr/bin:/bin");
 }
 
 /* fuse-overlayfs splits its option on ',' and lowerdir on ':'. */

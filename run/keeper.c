@@ -199,21 +199,9 @@ static int join(int nsfd, struct qerr *err)
    what we are (the kernel reads /proc/PID/cmdline from our own memory between arg_start and arg_end). */
 static void keeper_retitle(void)
 {
-	char buf[2048];
-	autoclose int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	/* arg_start and arg_end are fields 48 and 49. */
-	for (int field = 3; p && field <= 48; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return;
-	char *next;
-	unsigned long start = strtoul(p + 1, &next, 10), end = strtoul(next, NULL, 10);
-	if (end <= start || end - start > ARGS_MAX)
+	uint64_t start, end; /* arg_start and arg_end: fields 48 and 49 */
+	if (run_proc_stat_field(getpid(), 48, &start) < 0 || run_proc_stat_field(getpid(), 49, &end) < 0 ||
+	    end <= start || end - start > ARGS_MAX)
 		return;
 	char *args = (char *)(uintptr_t)start;
 	size_t len = end - start;
@@ -391,21 +379,6 @@ static pid_t keeper_spawn(struct qerr *err)
 	return msg.pid;
 }
 
-/* A setuid helper (newuidmap/newgidmap): $PATH, then the usual places. Caller frees. */
-static char *helper_find(const char *name)
-{
-	const char *path = getenv("PATH");
-	autofree char *dirs = xasprintf("%s:/usr/bin:/bin:/usr/sbin:/sbin", path ? path : "");
-	char *save = NULL;
-	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		char *p = xasprintf("%s/%s", d, name);
-		if (*d == '/' && access(p, X_OK) == 0)
-			return p;
-		free(p);
-	}
-	return NULL;
-}
-
 struct helper {
 	const char *name;
 	pid_t pid;
@@ -414,7 +387,8 @@ struct helper {
 
 static int helper_start(struct helper *h, pid_t target, const struct idmap_range *r, int n, struct qerr *err)
 {
-	autofree char *exe = helper_find(h->name);
+	/* A setuid helper (newuidmap/newgidmap): $PATH, then the usual places. */
+	autofree char *exe = path_find(h->name, "/usr/bin:/bin:/usr/sbin:/sbin");
 	if (!exe)
 		return qerr_set(err, "%s not found (install the uidmap package)", h->name);
 	char args[2 + 3 * 2][16];

@@ -27,11 +27,6 @@ static void record_line(struct buf *b, const char *key, const char *value)
 	buf_printf(b, "%s %s\n", key, esc);
 }
 
-static bool id_valid(const char *s)
-{
-	size_t n = strspn(s, "0123456789abcdef");
-	return n == RUN_ID_LEN && s[n] == '\0';
-}
 
 /* Parse a record up to its "end" line (what follows is an older, longer record's tail). 0 when complete. */
 static int record_parse(char *text, struct run_record *r)
@@ -46,7 +41,7 @@ static int record_parse(char *text, struct run_record *r)
 			continue;
 		*v++ = '\0';
 		line_unescape(v);
-		if (!strcmp(line, "id") && id_valid(v))
+		if (!strcmp(line, "id") && hex_exact(v, RUN_ID_LEN))
 			memcpy(r->id, v, RUN_ID_LEN + 1);
 		else if (!strcmp(line, "name"))
 			r->name = xstrdup(v);
@@ -332,7 +327,7 @@ int run_record_find(struct store *st, const char *key, struct run_record *out, s
 			hits = 1;
 			break;
 		}
-		if (klen > 0 && strspn(key, "0123456789abcdef") == klen && !strncmp(v[i].id, key, klen)) {
+		if (klen > 0 && hex_span(key) == klen && !strncmp(v[i].id, key, klen)) {
 			hit = i;
 			hits++;
 		}

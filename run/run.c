@@ -85,16 +85,6 @@ static void signals_forwarded(sigset_t *fwd)
 		sigaddset(fwd, sigs[i]);
 }
 
-/* Layer ids become path components: 64 lowercase hex digits, nothing else. */
-static bool layer_id_valid(const char *id)
-{
-	size_t n = 0;
-	for (; id[n]; n++)
-		if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
-			return false;
-	return n == DIGEST_HEX_LEN;
-}
-
 static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], struct qerr *err)
 {
 	struct store *st = o->st;
@@ -104,7 +94,7 @@ static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], 
 	in->msg_fd = in->alive_fd = in->tty_sock = -1;
 	for (size_t i = 0; i < o->spec->layers.n; i++) {
 		const char *id = o->spec->layers.v[i];
-		if (!layer_id_valid(id))
+		if (!hex_exact(id, DIGEST_HEX_LEN)) /* layer ids become path components */
 			return qerr_set(err, "image %s: corrupt run spec: layer id \"%.80s\"", o->spec->manifest_digest,
 			                id);
 		strv_push_take(&in->lowers, xasprintf("layers/%s", id));

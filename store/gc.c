@@ -93,10 +93,6 @@ static int lease_held(struct store *st, const char *hex, struct qerr *err)
 	return qerr_wrap(err, "lease of image sha256:%s: ", hex);
 }
 
-static bool hex64(const char *s)
-{
-	return strlen(s) == DIGEST_HEX_LEN && strspn(s, "0123456789abcdef") == DIGEST_HEX_LEN;
-}
 
 /* ---- the mark phase: reads only; any failure stops gc before it removes anything ---- */
 
@@ -132,7 +128,7 @@ static int spec_check(const struct image_spec *s, const char *digest, const char
 		if (!digest_valid(s->blobs.v[i]))
 			return qerr_set(err, "%s: corrupt run spec: blob digest \"%.80s\"", rel, s->blobs.v[i]);
 	for (size_t i = 0; i < s->layers.n; i++)
-		if (!hex64(s->layers.v[i]))
+		if (!hex_exact(s->layers.v[i], DIGEST_HEX_LEN))
 			return qerr_set(err, "%s: corrupt run spec: layer id \"%.80s\"", rel, s->layers.v[i]);
 	return 0;
 }
@@ -286,7 +282,7 @@ static int sweep_specs(struct sweep *sw, const struct mark *m, const struct strv
 		if (strstr(hex, ".tmp-") || set_has(&m->specs, hex))
 			continue;
 		/* A spec's lease and age were judged in the mark; a name that is no digest is no image's. */
-		if (!hex64(hex) && (rc = mtime_at(sw->st, rel, &t, err)) == 0 && !old_enough(sw, t))
+		if (!hex_exact(hex, DIGEST_HEX_LEN) && (rc = mtime_at(sw->st, rel, &t, err)) == 0 && !old_enough(sw, t))
 			continue;
 		if (rc < 0)
 			break;
@@ -487,7 +483,7 @@ static int mark(struct sweep *sw, struct mark *m, const struct store_ref *refs, 
 		autofree char *rel = xasprintf("specs/%s", hex);
 		time_t t = 0;
 		int h;
-		if (!hex64(hex) || set_has(&m->specs, hex))
+		if (!hex_exact(hex, DIGEST_HEX_LEN) || set_has(&m->specs, hex))
 			continue;
 		if ((h = lease_held(sw->st, hex, err)) < 0) {
 			rc = stopped(sw, err, "delete that lock file if no run of the image is live");

@@ -88,15 +88,7 @@ void store_close(struct store *st)
 
 bool digest_valid(const char *digest)
 {
-	if (!digest || strncmp(digest, "sha256:", 7) != 0)
-		return false;
-	const char *h = digest + 7;
-	for (int i = 0; i < DIGEST_HEX_LEN; i++) {
-		char c = h[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return h[DIGEST_HEX_LEN] == '\0';
+	return digest && strncmp(digest, "sha256:", 7) == 0 && hex_exact(digest + 7, DIGEST_HEX_LEN);
 }
 
 const char *digest_hex(const char *digest)
@@ -701,19 +693,9 @@ void image_spec_free(struct image_spec *spec)
 
 /* ---- layers ---- */
 
-static bool layer_id_valid(const char *id)
-{
-	if (!id || strlen(id) != DIGEST_HEX_LEN)
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
-}
-
 bool store_layer_exists(struct store *st, const char *layer_id)
 {
-	if (!layer_id_valid(layer_id))
+	if (!hex_exact(layer_id, DIGEST_HEX_LEN))
 		return false;
 	autofree char *rel = xasprintf("layers/%s", layer_id);
 	struct stat sb;

@@ -492,6 +492,16 @@ int64_t parse_duration(const char *s)
 
 /* ---- the caller's passwd entry, without NSS in this (static) binary ---- */
 
+size_t hex_span(const char *s)
+{
+	return strspn(s, "0123456789abcdef");
+}
+
+bool hex_exact(const char *s, size_t n)
+{
+	return s && hex_span(s) == n && s[n] == '\0';
+}
+
 bool id_parse(const char *s, uint32_t *out)
 {
 	size_t n = strspn(s, "0123456789");
@@ -591,6 +601,20 @@ int passwd_entry(uid_t uid, char **name, char **home)
 		return 0;
 	autofree char *nss = getent_passwd(uid);
 	return passwd_text_find(nss, NULL, &want, &id, &gid, name, home) ? 0 : -1;
+}
+
+char *path_find(const char *name, const char *fallback)
+{
+	const char *path = getenv("PATH");
+	autofree char *dirs = xasprintf("%s:%s", path ? path : "", fallback ? fallback : "");
+	char *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char *p = xasprintf("%s/%s", d, name);
+		if (*d == '/' && access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return NULL;
 }
 
 int openat_beneath(int dirfd, const char *path, int flags)

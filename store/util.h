@@ -79,6 +79,9 @@ int openat_walk(int dirfd, const char *path, int flags);
 /* path below dirfd opened with flags, never through a symlink, a magic link or "..": openat2(RESOLVE_BENEATH |
    RESOLVE_NO_SYMLINKS), or openat_walk where openat2 is missing. For anything an image or a container wrote. */
 int openat_beneath(int dirfd, const char *path, int flags);
+/* An executable named name: the first in $PATH's absolute dirs, then in fallback (colon-separated dirs, may be
+   NULL). Caller frees; NULL when there is none. */
+char *path_find(const char *name, const char *fallback);
 /* Write all bytes, retrying on EINTR/short writes. */
 int write_all(int fd, const void *data, size_t len);
 /* Random hex string of n chars (n <= 64) from getrandom. */
@@ -91,6 +94,10 @@ char *line_escape(const char *s);
 /* Unescape in place. */
 void line_unescape(char *s);
 
+/* How many lowercase hex digits s starts with (the one hex check: digests, layer ids, run ids, id prefixes). */
+size_t hex_span(const char *s);
+/* s is exactly n lowercase hex digits. */
+bool hex_exact(const char *s, size_t n);
 /* A decimal id (uid or gid, at most 10 digits, below UINT32_MAX), nothing else. */
 bool id_parse(const char *s, uint32_t *out);
 /* Split one colon-separated line into at most max fields, in place; returns how many. */

@@ -147,7 +147,7 @@ const struct run_seccomp_profile run_seccomp_default = {
 
 /* The numbers 0..maxnr are cut into runs that share one answer (a run of allowed calls, a gap answered by the
    default); a number whose answer depends on an argument is a run of its own. The program checks the ABI, then
-   finds the run by a binary search: about 3 instructions per run, 6 comparisons deep for docker's profile. */
+   finds the run by a binary search: about 2 instructions per run, 6 comparisons deep for docker's profile. */
 
 #define NO_RULE 0xffffu
 
@@ -174,13 +174,15 @@ struct emit {
 	const struct run *runs;
 };
 
+/* Append an instruction (with out NULL: only count it). */
 static int put(struct emit *e, uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
 {
 	if (e->n >= RUN_SECCOMP_INSNS_MAX) {
 		e->full = true;
 		return e->n;
 	}
-	e->out[e->n] = (struct sock_filter){code, jt, jf, k};
+	if (e->out)
+		e->out[e->n] = (struct sock_filter){code, jt, jf, k};
 	return e->n++;
 }
 
@@ -221,11 +223,18 @@ static void emit_tree(struct emit *e, size_t lo, size_t hi)
 		return;
 	}
 	size_t mid = lo + (hi - lo) / 2;
-	put(e, BPF_JMP | BPF_JGE | BPF_K, e->runs[mid].start, 0, 1);
-	int ja = put(e, BPF_JMP | BPF_JA, 0, 0, 0);
+	/* The left half's length, counted first: a conditional jump over it takes 8 bits, a longer one a JA. */
+	struct emit count = *e;
+	count.out = NULL;
+	count.n = 0;
+	emit_tree(&count, lo, mid);
+	if (count.n <= 255) {
+		put(e, BPF_JMP | BPF_JGE | BPF_K, e->runs[mid].start, (uint8_t)count.n, 0);
+	} else {
+		put(e, BPF_JMP | BPF_JGE | BPF_K, e->runs[mid].start, 0, 1);
+		put(e, BPF_JMP | BPF_JA, (uint32_t)count.n, 0, 0);
+	}
 	emit_tree(e, lo, mid);
-	if (!e->full)
-		e->out[ja].k = (uint32_t)(e->n - ja - 1);
 	emit_tree(e, mid, hi);
 }
 

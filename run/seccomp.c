@@ -53,8 +53,7 @@ static const struct run_seccomp_rule default_rules[] = {
 	DENY(add_key, EPERM), DENY(keyctl, EPERM), DENY(request_key, EPERM),
 	DENY(kexec_load, EPERM), DENY(kexec_file_load, EPERM), DENY(userfaultfd, EPERM),
 	DENY(swapon, EPERM), DENY(swapoff, EPERM), DENY(pivot_root, EPERM), DENY(move_pages, EPERM),
-	DENY(migrate_pages, EPERM), DENY(nfsservctl, EPERM), DENY(uselib, EPERM), DENY(ustat, EPERM),
-	DENY(sysfs, EPERM),
+	DENY(migrate_pages, EPERM), DENY(nfsservctl, EPERM),
 
 	/* Allowed only with the capability that guards them (docker's "includes": {"caps": ...}). */
 	A_CAP(bpf, SYS_ADMIN | CAPB(CAP_BPF)), A_CAP(perf_event_open, SYS_ADMIN | CAPB(CAP_PERFMON)),
@@ -124,6 +123,7 @@ static const struct run_seccomp_rule default_rules[] = {
 	A(uname), A(unlinkat), A(utimensat), A(vmsplice), A(wait4), A(waitid), A(write), A(writev),
 #if defined(__x86_64__)
 	/* The x86_64-only calls (the legacy ones the generic table dropped). */
+	DENY(uselib, EPERM), DENY(ustat, EPERM), DENY(sysfs, EPERM),
 	A_CAP(iopl, CAPB(CAP_SYS_RAWIO)), A_CAP(ioperm, CAPB(CAP_SYS_RAWIO)),
 	A(access), A(alarm), A(arch_prctl), A(chmod), A(chown), A(creat), A(dup2), A(epoll_create), A(epoll_ctl_old),
 	A(epoll_wait), A(epoll_wait_old), A(eventfd), A(fork), A(futimesat), A(get_thread_area), A(getdents),

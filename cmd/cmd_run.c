@@ -36,7 +36,7 @@ static const char run_help[] =
     "      --cap-drop CAP       drop a capability (e.g. CHOWN, ALL)\n"
     "      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n"
     "      --security-opt seccomp=unconfined  no syscall filter (by default docker's profile: keyrings, kexec,\n"
-    "                           bpf, perf_event_open, mount, new namespaces, ... fail with EPERM)\n"
+    "                           bpf, perf_event_open, io_uring, mount, new namespaces, ... fail with EPERM)\n"
     "      --name NAME          name the run (unique among running containers) for qimg ps and qimg kill\n"
     "      --cidfile FILE       write the run's id to FILE (refused if FILE exists; removed when the run ends)\n"
     "      --pull missing|always|never   pull IMAGE when it is not in the store (default), before every\n"

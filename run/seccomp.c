@@ -42,6 +42,22 @@
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
 #endif
+/* Calls of Linux 6.5-6.7 that docker allows (moby#47341), missing from older kernel headers; one number on every
+   architecture since 5.x. */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452
+#endif
+#ifndef __NR_map_shadow_stack
+#define __NR_map_shadow_stack 453
+#endif
+#ifndef __NR_futex_wake
+#define __NR_futex_wake    454
+#define __NR_futex_wait    455
+#define __NR_futex_requeue 456
+#endif
 
 /* moby's profiles/seccomp/default.json, as the rows that matter on this architecture. Anything not allowed
    here returns EPERM (docker's defaultErrnoRet); a number above the highest one named here ENOSYS (runc's stub
@@ -54,6 +70,8 @@ static const struct run_seccomp_rule default_rules[] = {
 	DENY(kexec_load, EPERM), DENY(kexec_file_load, EPERM), DENY(userfaultfd, EPERM),
 	DENY(swapon, EPERM), DENY(swapoff, EPERM), DENY(pivot_root, EPERM), DENY(move_pages, EPERM),
 	DENY(migrate_pages, EPERM), DENY(nfsservctl, EPERM),
+	/* io_uring runs calls the filter never sees; docker dropped it in 25.0 (moby#46762), containerd in 2.0. */
+	DENY(io_uring_setup, EPERM), DENY(io_uring_enter, EPERM), DENY(io_uring_register, EPERM),
 
 	/* Allowed only with the capability that guards them (docker's "includes": {"caps": ...}). */
 	A_CAP(bpf, SYS_ADMIN | CAPB(CAP_BPF)), A_CAP(perf_event_open, SYS_ADMIN | CAPB(CAP_PERFMON)),
@@ -97,7 +115,7 @@ static const struct run_seccomp_rule default_rules[] = {
 	A(getppid), A(getpriority), A(getrandom), A(getresgid), A(getresuid), A(getrlimit), A(getrusage), A(getsid),
 	A(getsockname), A(getsockopt), A(gettid), A(gettimeofday), A(getuid), A(getxattr), A(inotify_add_watch),
 	A(inotify_init1), A(inotify_rm_watch), A(io_cancel), A(io_destroy), A(io_getevents), A(io_pgetevents),
-	A(io_setup), A(io_submit), A(io_uring_enter), A(io_uring_register), A(io_uring_setup), A(ioctl),
+	A(io_setup), A(io_submit), A(ioctl),
 	A(ioprio_get), A(ioprio_set), A(kill), A(landlock_add_rule), A(landlock_create_ruleset),
 	A(landlock_restrict_self), A(lgetxattr), A(linkat), A(listen), A(listxattr), A(llistxattr), A(lremovexattr),
 	A(lseek), A(lsetxattr), A(madvise), A(membarrier), A(memfd_create), A(memfd_secret), A(mincore),
@@ -121,6 +139,7 @@ static const struct run_seccomp_rule default_rules[] = {
 	A(tee), A(tgkill), A(timer_create), A(timer_delete), A(timer_getoverrun), A(timer_gettime), A(timer_settime),
 	A(timerfd_create), A(timerfd_gettime), A(timerfd_settime), A(times), A(tkill), A(truncate), A(umask),
 	A(uname), A(unlinkat), A(utimensat), A(vmsplice), A(wait4), A(waitid), A(write), A(writev),
+	A(cachestat), A(fchmodat2), A(map_shadow_stack), A(futex_wake), A(futex_wait), A(futex_requeue),
 #if defined(__x86_64__)
 	/* The x86_64-only calls (the legacy ones the generic table dropped). */
 	DENY(uselib, EPERM), DENY(ustat, EPERM), DENY(sysfs, EPERM),

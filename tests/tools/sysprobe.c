@@ -20,7 +20,8 @@
 #define AF_VSOCK 40
 #endif
 #define X32_BIT      0x40000000L
-#define NR_FCHMODAT2 452 /* Linux 6.6: newer than the profile's table */
+#define NR_FCHMODAT2 452 /* Linux 6.6, in the profile */
+#define NR_MSEAL     462 /* Linux 6.10: newer than the profile's table */
 
 static long r(long rc)
 {
@@ -121,6 +122,8 @@ static long probe(const char *name)
 		unsigned char params[120] = {0}; /* struct io_uring_params */
 		return r(syscall(SYS_io_uring_setup, 4, params));
 	}
+	if (!strcmp(name, "mseal")) /* unknown flags: EINVAL from the kernel */
+		return r(syscall(NR_MSEAL, 0, 0, ~0UL));
 	if (!strcmp(name, "fchmodat2"))
 		return r(syscall(NR_FCHMODAT2, AT_FDCWD, "/nonexistent-sysprobe", 0644, 0));
 	if (!strcmp(name, "threads"))

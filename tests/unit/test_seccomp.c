@@ -81,7 +81,19 @@ static long c_unix(void)
 }
 static long c_newer(void)
 {
-	return syscall(452 /* fchmodat2, newer than the table */, -100, "/nonexistent", 0644, 0);
+	return syscall(462 /* mseal, newer than the table */, 0, 0, ~0UL);
+}
+static long c_fchmodat2(void)
+{
+	return syscall(452, -100, "/nonexistent-test-seccomp", 0644, 0);
+}
+static long c_io_uring(void)
+{
+	unsigned char params[120] = {0};
+	long fd = syscall(SYS_io_uring_setup, 4, params);
+	if (fd >= 0)
+		close((int)fd);
+	return fd;
 }
 static long c_x32(void)
 {
@@ -144,6 +156,8 @@ static void test_calls(void)
 	T_OK("socket(AF_VSOCK): EPERM", errno_under(dflt, c_vsock) == EPERM);
 	T_OK("socket(AF_UNIX): allowed", errno_under(dflt, c_unix) == 0);
 	T_OK("a syscall newer than the table: ENOSYS", errno_under(dflt, c_newer) == ENOSYS);
+	T_OK("fchmodat2 (6.6, allowed): the kernel's ENOENT", errno_under(dflt, c_fchmodat2) == ENOENT);
+	T_OK("io_uring_setup: EPERM", errno_under(~(uint64_t)0, c_io_uring) == EPERM);
 	T_OK("x32 ABI: ENOSYS", errno_under(dflt, c_x32) == ENOSYS);
 }
 

@@ -164,9 +164,9 @@ const struct run_seccomp_profile run_seccomp_default = {
 
 /* ---- the builder ---- */
 
-/* The numbers 0..maxnr are cut into runs that share one answer (a run of allowed calls, a gap answered by the
-   default); a number whose answer depends on an argument is a run of its own. The program checks the ABI, then
-   finds the run by a binary search: about 2 instructions per run, 6 comparisons deep for docker's profile. */
+/* The numbers 0..maxnr are cut into spans that share one answer (a span of allowed calls, a gap answered by the
+   default); a number whose answer depends on an argument is a span of its own. The program checks the ABI, then
+   finds the span by a binary search: about 2 instructions per span, 6 comparisons deep for docker's profile. */
 
 #define NO_RULE 0xffffu
 
@@ -178,10 +178,10 @@ const struct run_seccomp_profile run_seccomp_default = {
 #define OFF_NR   ((uint32_t)offsetof(struct seccomp_data, nr))
 #define OFF_ARCH ((uint32_t)offsetof(struct seccomp_data, arch))
 
-struct run {
-	uint16_t start; /* first nr; the run ends where the next one starts */
+struct span {
+	uint16_t start; /* first nr; the span ends where the next one starts */
 	uint16_t rule;  /* a number with argument tests: its first rule that applies; else NO_RULE */
-	uint32_t ret;   /* otherwise: the answer of the whole run */
+	uint32_t ret;   /* otherwise: the answer of the whole span */
 };
 
 struct emit {
@@ -190,7 +190,7 @@ struct emit {
 	bool full;
 	const struct run_seccomp_profile *p;
 	const uint16_t *next; /* per rule: the next rule of its nr that applies */
-	const struct run *runs;
+	const struct span *spans;
 };
 
 /* Append an instruction (with out NULL: only count it). */
@@ -231,14 +231,14 @@ static void emit_rules(struct emit *e, unsigned i)
 	put_ret(e, e->p->ret_default);
 }
 
-/* Binary search over runs[lo, hi): A >= runs[mid].start goes right. */
+/* Binary search over spans[lo, hi): A >= spans[mid].start goes right. */
 static void emit_tree(struct emit *e, size_t lo, size_t hi)
 {
 	if (hi - lo == 1) {
-		if (e->runs[lo].rule != NO_RULE)
-			emit_rules(e, e->runs[lo].rule);
+		if (e->spans[lo].rule != NO_RULE)
+			emit_rules(e, e->spans[lo].rule);
 		else
-			put_ret(e, e->runs[lo].ret);
+			put_ret(e, e->spans[lo].ret);
 		return;
 	}
 	size_t mid = lo + (hi - lo) / 2;
@@ -248,9 +248,9 @@ static void emit_tree(struct emit *e, size_t lo, size_t hi)
 	count.n = 0;
 	emit_tree(&count, lo, mid);
 	if (count.n <= 255) {
-		put(e, BPF_JMP | BPF_JGE | BPF_K, e->runs[mid].start, (uint8_t)count.n, 0);
+		put(e, BPF_JMP | BPF_JGE | BPF_K, e->spans[mid].start, (uint8_t)count.n, 0);
 	} else {
-		put(e, BPF_JMP | BPF_JGE | BPF_K, e->runs[mid].start, 0, 1);
+		put(e, BPF_JMP | BPF_JGE | BPF_K, e->spans[mid].start, 0, 1);
 		put(e, BPF_JMP | BPF_JA, (uint32_t)count.n, 0, 0);
 	}
 	emit_tree(e, lo, mid);
@@ -260,7 +260,7 @@ static void emit_tree(struct emit *e, size_t lo, size_t hi)
 int run_seccomp_build(const struct run_seccomp_profile *p, uint64_t caps, struct sock_filter *out)
 {
 	uint16_t first[RUN_SECCOMP_NR_MAX], next[1024];
-	struct run runs[RUN_SECCOMP_NR_MAX];
+	struct span spans[RUN_SECCOMP_NR_MAX];
 	if (p->nrules > sizeof next / sizeof next[0])
 		return -1;
 	memset(first, 0xff, sizeof first);
@@ -277,15 +277,15 @@ int run_seccomp_build(const struct run_seccomp_profile *p, uint64_t caps, struct
 		next[i] = first[r->nr];
 		first[r->nr] = (uint16_t)i;
 	}
-	size_t nruns = 0;
+	size_t nspans = 0;
 	for (unsigned nr = 0; nr <= maxnr; nr++) {
 		uint16_t i = first[nr];
 		bool cond = i != NO_RULE && p->rules[i].cmp != RUN_SC_ANY;
 		uint32_t ret = i == NO_RULE ? p->ret_default : p->rules[i].ret;
-		if (cond || !nruns || runs[nruns - 1].rule != NO_RULE || runs[nruns - 1].ret != ret)
-			runs[nruns++] = (struct run){(uint16_t)nr, cond ? i : NO_RULE, ret};
+		if (cond || !nspans || spans[nspans - 1].rule != NO_RULE || spans[nspans - 1].ret != ret)
+			spans[nspans++] = (struct span){(uint16_t)nr, cond ? i : NO_RULE, ret};
 	}
-	struct emit e = {.out = out, .p = p, .next = next, .runs = runs};
+	struct emit e = {.out = out, .p = p, .next = next, .spans = spans};
 	put(&e, BPF_LD | BPF_W | BPF_ABS, OFF_ARCH, 0, 0);
 	put(&e, BPF_JMP | BPF_JEQ | BPF_K, SC_ARCH, 1, 0);
 	put_ret(&e, p->ret_foreign);
@@ -296,7 +296,7 @@ int run_seccomp_build(const struct run_seccomp_profile *p, uint64_t caps, struct
 #endif
 	put(&e, BPF_JMP | BPF_JGT | BPF_K, maxnr, 0, 1);
 	put_ret(&e, p->ret_unknown);
-	emit_tree(&e, 0, nruns);
+	emit_tree(&e, 0, nspans);
 	return e.full ? -1 : e.n;
 }
 

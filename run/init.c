@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "mountapi.h"
+#include "seccomp.h"
 
 /* What the command is started with, worked out by PID 1 after pivot_root. */
 struct plan {
@@ -28,7 +29,9 @@ struct plan {
 	struct run_user user;
 	char *workdir;
 	uint64_t caps, ambient;
-	int slave; /* -t: the pty slave; else -1 */
+	int slave;      /* -t: the pty slave; else -1 */
+	int filter_len; /* the seccomp program's length; 0: --security-opt seccomp=unconfined */
+	struct sock_filter filter[RUN_SECCOMP_INSNS_MAX];
 };
 
 /* PID 1's state through the steps. */
@@ -152,6 +155,19 @@ static int step_tty(struct run_init *in, struct state *st, struct qerr *err)
 	return in->o->tty && p->slave < 0 ? -1 : 0;
 }
 
+/* The syscall filter for the command's capabilities (docker's default profile), built here so that the command's
+   side only loads it. */
+static int step_seccomp(struct run_init *in, struct state *st, struct qerr *err)
+{
+	struct plan *p = &st->p;
+	if (in->o->seccomp_unconfined)
+		return 0;
+	p->filter_len = run_seccomp_build(&run_seccomp_default, p->caps, p->filter);
+	if (p->filter_len <= 0)
+		return qerr_set(err, "the %s profile does not fit the filter builder", run_seccomp_default.name);
+	return 0;
+}
+
 /* The filesystem steps (run/rootfs.c) in the same shape. */
 #define ROOTFS_STEP(name)                                                                                              \
 	static int step_##name(struct run_init *in, struct state *st, struct qerr *err)                                \
@@ -192,6 +208,7 @@ static const struct step steps[] = {
     {"config", step_plan},
     {"read-only", step_readonly},
     {"tty", step_tty},
+    {"seccomp", step_seccomp},
 };
 
 static int setup(struct run_init *in, struct state *st, struct qerr *err)
@@ -347,6 +364,13 @@ static __attribute__((noreturn)) void command_main(struct run_init *in, struct p
 	setup_stdio(in, p);
 	if (chdir(p->workdir) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "chdir to the working directory %s: %s", p->workdir, strerror(errno));
+	/* The filter goes on first, while we still hold CAP_SYS_ADMIN in our user namespace (root: all
+	   capabilities; rootless: those of the namespace's root), so the kernel takes it without no_new_privs, which
+	   would break setuid programs in the container; every call from here to execve is one the profile allows. */
+	if (p->filter_len > 0 && run_seccomp_install(p->filter, p->filter_len) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG,
+		              "install the seccomp filter: %s (--security-opt seccomp=unconfined runs without it)",
+		              strerror(errno));
 	drop_privileges(in, p);
 	/* Backstop: whatever fd anyone forgot to mark, none reaches the command. */
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);

@@ -78,6 +78,7 @@ struct run_opts {
 	const struct run_bind *binds;
 	size_t nbinds;
 	bool read_only, tty, interactive, net_none, no_new_privs;
+	bool seccomp_unconfined;   /* --security-opt seccomp=unconfined: no syscall filter */
 	enum ovl_kind overlay;
 	const char *keep;           /* --keep NAME: upper+work in runs/NAME/ */
 	const char *from;           /* --from NAME: runs/NAME/upper as the top-most lower */

@@ -21,14 +21,15 @@ BB_LAYOUT=$(fixture_layout busybox)
 
 runas() { echo "${Q%% *}"; } # as_root or as_user, from $Q set by `both`
 slot_hold() { # SLOT: flock it as a run's qimg would, from a background process (HOLDER), until slot_release
-	$(runas) flock -n "$1" sleep 60 &
+	# The holder waits for the lock (not -n): the probe below holds it for an instant and must not make it give up.
+	$(runas) flock -x "$1" sleep 60 &
 	HOLDER=$!
 	local n=0
 	while flock -n "$1" true && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 }
 slot_release() { # SLOT
 	kill "$HOLDER" 2>/dev/null
-	pkill -f "flock -n $1" 2>/dev/null
+	pkill -f "flock -x $1" 2>/dev/null
 	wait "$HOLDER" 2>/dev/null
 	rm -f "$1"
 }
@@ -249,7 +250,7 @@ t_names_ps_kill() {
 	other=$!
 	$(runas) sh -c ": >$slot"
 	slot_hold "$slot"
-	$(runas) sh -c "printf 'id %064d\nname reused\nimage some/image:tag\npid %d\ninit %d\ncreated 1\ncommand sleep\nend\n' 7 $(pgrep -n -f "flock -n $slot") $other >>$slot"
+	$(runas) sh -c "printf 'id %064d\nname reused\nimage some/image:tag\npid %d\ninit %d\ncreated 1\ncommand sleep\nend\n' 7 $(pgrep -n -f "flock -x $slot") $other >>$slot"
 	t_ok "reused pid: ps lists the run" $Q ps
 	t_contains "reused pid: listed" reused "$(cat "$T_OUT")"
 	t_ok "reused pid: kill" $Q kill reused

@@ -6,14 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "../run/run.h"
 #include "../store/util.h"
 
-/* Exit codes (docker's convention for run). */
-enum {
-	EXIT_QIMG = 125,     /* qimg's own error */
-	EXIT_NOEXEC = 126,   /* command cannot be executed */
-	EXIT_NOTFOUND = 127, /* command not found */
-};
+/* Exit codes: qimg's own error is a run's (docker's convention, run/run.h); usage errors 2. */
+#define EXIT_QIMG  EXIT_RUN_QIMG
 #define EXIT_USAGE 2
 
 /* Options that come before the command name; passed down explicitly (no globals). */

@@ -1,10 +1,8 @@
 /* `qimg ps` and `qimg kill`: the live runs registered in the store (run/record.c). */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,44 +148,6 @@ int cmd_ps(struct gopts *g, int argc, char **argv)
 	return 0;
 }
 
-/* The parent pid of pid (field 4 of /proc/PID/stat), or -1. */
-static pid_t proc_ppid(pid_t pid)
-{
-	uint64_t ppid;
-	return run_proc_stat_field(pid, 4, &ppid) < 0 ? -1 : (pid_t)ppid;
-}
-
-/* KILL goes to PID 1 (the whole pid namespace dies with it); the others to qimg, which forwards them.
-   The target is pinned with a pidfd first, then checked to still be the run's (its record still live, so its qimg
-   is alive; PID 1 still qimg's child): a run that ended meanwhile never gets a reused pid signalled. */
-static int kill_one(struct store *st, const char *key, int sig, struct qerr *err)
-{
-	struct run_record rec, again;
-	struct qerr ignore;
-	if (run_record_find(st, key, &rec, err) < 0)
-		return -1;
-	pid_t target = sig == SIGKILL && rec.init > 0 ? rec.init : rec.pid;
-	int rc = 0;
-	int pfd = (int)syscall(SYS_pidfd_open, target, 0);
-	if (pfd < 0 && errno == ENOSYS) { /* before Linux 5.3 */
-		if (kill(target, sig) < 0 && errno != ESRCH)
-			rc = qerr_sys(err, "kill %s (pid %ld)", key, (long)target);
-	} else if (pfd < 0) {
-		if (errno != ESRCH)
-			rc = qerr_sys(err, "kill %s: pidfd_open %ld", key, (long)target);
-	} else {
-		bool live = run_record_find(st, rec.id, &again, &ignore) == 0;
-		bool same = live && again.pid == rec.pid && (target == rec.pid || proc_ppid(target) == rec.pid);
-		if (live)
-			run_record_free(&again);
-		if (same && syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) < 0 && errno != ESRCH)
-			rc = qerr_sys(err, "kill %s (pid %ld)", key, (long)target);
-		close(pfd);
-	}
-	run_record_free(&rec);
-	return rc;
-}
-
 int cmd_kill(struct gopts *g, int argc, char **argv)
 {
 	static const char *const with_value[] = {"-s", "--signal", NULL};
@@ -222,7 +182,7 @@ int cmd_kill(struct gopts *g, int argc, char **argv)
 		return cmd_fail("kill", &err, 1);
 	int rc = 0;
 	for (int i = s.i; i < argc; i++) {
-		if (kill_one(&st, argv[i], sig, &err) < 0)
+		if (run_record_signal(&st, argv[i], sig, &err) < 0)
 			rc = cmd_fail("kill", &err, 1);
 		else
 			printf("%s\n", argv[i]);

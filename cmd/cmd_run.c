@@ -312,7 +312,7 @@ static int resolve_and_lease(struct gopts *g, struct run_args *a, struct store *
 	autoclose int slock = store_lock(st, false, true, err);
 	if (slock < 0 || cmd_resolve_image(g, a->image, st, spec, err) < 0)
 		return -1;
-	return run_image_lease(st, spec->manifest_digest, err);
+	return store_image_lease_take(st, spec->manifest_digest, err);
 }
 
 /* `qimg-pull pull IMAGE` with this run's store, log level and pull options; its stdout goes to our stderr. */

@@ -51,14 +51,17 @@ static int kept_dir_open(struct store *st, const char *name, struct qerr *err)
 static int kept_image_check(struct store *st, int dirfd, const char *name, const char *digest, bool create,
                             struct qerr *err)
 {
-	struct qerr rerr;
-	autofree char *have = read_file_at(dirfd, "image", 256, NULL, &rerr);
-	if (!have) {
+	struct qerr rerr = {0};
+	autofree char *have = NULL;
+	int rc = store_kept_image_get(st, name, &have, &rerr);
+	if (rc < 0 && rerr.code == EBADMSG)
+		return qerr_set(err, "container %s: its record runs/%s/image is damaged; remove it with `qimg rm %s`", name,
+		                name, name);
+	if (rc < 0)
+		return qerr_set(err, "container %s: cannot read its record (%s); remove the container with `qimg rm %s`",
+		                name, rerr.msg, name);
+	if (rc == 0) {
 		struct stat sb;
-		if (rerr.code != ENOENT)
-			return qerr_set(err, "container %s: cannot read its record %s/runs/%s/image (%s); remove the container "
-			                     "with `qimg rm %s`",
-			                name, st->root, name, rerr.msg, name);
 		if (!create)
 			return qerr_set(err, "container %s has no image record (runs/%s/image); remove it with `qimg rm %s`",
 			                name, name, name);
@@ -66,13 +69,8 @@ static int kept_image_check(struct store *st, int dirfd, const char *name, const
 			return qerr_set(err, "container %s has lost its image record (runs/%s/image); remove it with "
 			                     "`qimg rm %s`",
 			                name, name, name);
-		autofree char *line = xasprintf("%s\n", digest);
-		return write_file_atomic_at(dirfd, "image", line, strlen(line), 0644, true, err);
+		return store_kept_image_set(st, name, digest, err);
 	}
-	have[strcspn(have, "\n")] = '\0';
-	if (!digest_valid(have))
-		return qerr_set(err, "container %s: its record runs/%s/image is damaged; remove it with `qimg rm %s`", name,
-		                name, name);
 	if (strcmp(have, digest) != 0)
 		return qerr_set(err, "container %s was made from image %s, not %s", name, have, digest);
 	return 0;

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define LIVE_DIR    "live"
@@ -342,5 +344,43 @@ int run_record_find(struct store *st, const char *key, struct run_record *out, s
 		memset(&v[hit], 0, sizeof v[hit]);
 	}
 	run_records_free(v, n);
+	return rc;
+}
+
+/* The parent pid of pid (field 4 of /proc/PID/stat), or -1. */
+static pid_t proc_ppid(pid_t pid)
+{
+	uint64_t ppid;
+	return run_proc_stat_field(pid, 4, &ppid) < 0 ? -1 : (pid_t)ppid;
+}
+
+/* KILL goes to PID 1 (the whole pid namespace dies with it); the others to qimg, which forwards them.
+   The target is pinned with a pidfd first, then checked to still be the run's (its record still live, so its qimg
+   is alive; PID 1 still qimg's child): a run that ended meanwhile never gets a reused pid signalled. */
+int run_record_signal(struct store *st, const char *key, int sig, struct qerr *err)
+{
+	struct run_record rec, again;
+	struct qerr ignore;
+	if (run_record_find(st, key, &rec, err) < 0)
+		return -1;
+	pid_t target = sig == SIGKILL && rec.init > 0 ? rec.init : rec.pid;
+	int rc = 0;
+	int pfd = (int)syscall(SYS_pidfd_open, target, 0);
+	if (pfd < 0 && errno == ENOSYS) { /* before Linux 5.3 */
+		if (kill(target, sig) < 0 && errno != ESRCH)
+			rc = qerr_sys(err, "kill %s (pid %ld)", key, (long)target);
+	} else if (pfd < 0) {
+		if (errno != ESRCH)
+			rc = qerr_sys(err, "kill %s: pidfd_open %ld", key, (long)target);
+	} else {
+		bool live = run_record_find(st, rec.id, &again, &ignore) == 0;
+		bool same = live && again.pid == rec.pid && (target == rec.pid || proc_ppid(target) == rec.pid);
+		if (live)
+			run_record_free(&again);
+		if (same && syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) < 0 && errno != ESRCH)
+			rc = qerr_sys(err, "kill %s (pid %ld)", key, (long)target);
+		close(pfd);
+	}
+	run_record_free(&rec);
 	return rc;
 }

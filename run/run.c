@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #define HOSTNAME_HEX       12
-#define SPEC_TOUCH_SECONDS 60
 
 /* What the wait for PID 1 has seen so far. */
 struct waitst {
@@ -33,18 +32,6 @@ struct waitst {
 	struct run_msg error;
 };
 
-int run_image_lease(struct store *st, const char *manifest_digest, struct qerr *err)
-{
-	int fd = store_lock_object(st, "image", digest_hex(manifest_digest), false, true, err);
-	if (fd < 0)
-		return -1;
-	/* The spec's mtime is the image's last use (gc --older-than); touching it once a minute is enough. */
-	autofree char *rel = xasprintf("specs/%s", digest_hex(manifest_digest));
-	struct stat sb;
-	if (fstatat(st->rootfd, rel, &sb, 0) == 0 && time(NULL) - sb.st_mtime > SPEC_TOUCH_SECONDS)
-		(void)utimensat(st->rootfd, rel, NULL, 0);
-	return fd;
-}
 
 /* The -v sources: checked now for a clear error, made absolute (PID 1 works from the store directory). */
 static int binds_check(const struct run_opts *o, struct strv *abs, struct qerr *err)

@@ -7,6 +7,9 @@
 #include "../store/store.h"
 #include "../overlay/overlay.h"
 
+/* Exit statuses of a run (docker's convention); cmd/ uses the same for qimg's own errors. */
+enum { EXIT_RUN_QIMG = 125, EXIT_RUN_NOEXEC = 126, EXIT_RUN_NOTFOUND = 127 };
+
 /* ---- id mapping and the keeper (run/idmap.c, run/keeper.c) ---- */
 
 struct idmap_range {
@@ -86,9 +89,6 @@ struct run_opts {
 	int record_fd;              /* the run's live record (run_record_create), PID 1's pid is added; -1 none */
 };
 
-/* gc's lease on an image: a shared lock held for the run's life (take it under the shared store lock, right
-   after resolving the image). Returns the lock fd. */
-int run_image_lease(struct store *st, const char *manifest_digest, struct qerr *err);
 
 /* ---- live runs (run/record.c): live/slot-N, line files each flock'ed by one run's qimg for the run's life ---- */
 
@@ -122,6 +122,9 @@ void run_records_free(struct run_record *v, size_t n);
 void run_record_free(struct run_record *r);
 /* The live run named key: its name, its id, or a unique prefix of its id. */
 int run_record_find(struct store *st, const char *key, struct run_record *out, struct qerr *err);
+/* `qimg kill`: sig to the run key names: KILL to its PID 1 (the whole pid namespace dies with it), the others to
+   its qimg, which forwards them. */
+int run_record_signal(struct store *st, const char *key, int sig, struct qerr *err);
 
 /* Run the container and wait for it (the caller holds the image's lease). Returns the command's exit status
    (128+N when killed by signal N), or -1 with err set (err->exit_status: 125 qimg's error, 126 cannot execute,

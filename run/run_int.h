@@ -8,8 +8,6 @@
 
 #include "run.h"
 
-/* Exit statuses of a run (docker's convention). */
-enum { EXIT_RUN_QIMG = 125, EXIT_RUN_NOEXEC = 126, EXIT_RUN_NOTFOUND = 127 };
 
 /* ---- caps.c ---- */
 extern const uint64_t run_caps_default;

@@ -80,20 +80,6 @@ static int mtime_at(struct store *st, const char *rel, time_t *t, struct qerr *e
 	return 0;
 }
 
-/* Does a live run hold the image's lease? 1 yes, 0 no, -1 error: a lease gc cannot test is not a free one. */
-static int lease_held(struct store *st, const char *hex, struct qerr *err)
-{
-	int fd = store_lock_object(st, "image", hex, true, false, err);
-	if (fd >= 0) {
-		close(fd);
-		return 0;
-	}
-	if (err->code == EWOULDBLOCK)
-		return 1;
-	return qerr_wrap(err, "lease of image sha256:%s: ", hex);
-}
-
-
 /* ---- the mark phase: reads only; any failure stops gc before it removes anything ---- */
 
 struct mark {
@@ -172,15 +158,10 @@ static char *ref_label(const struct store_ref *r)
    the lock writes it after making the directory (its lease, tested before this, keeps the image). */
 static int mark_kept_one(struct store *st, struct mark *m, const char *name, struct qerr *err)
 {
-	autofree char *rel = xasprintf("runs/%s/image", name);
-	autofree char *d = read_file_at(st->rootfd, rel, 256, NULL, err);
-	if (!d && err->code == ENOENT)
-		return 0;
-	if (!d)
-		return qerr_wrap(err, "kept container %s: ", name);
-	d[strcspn(d, "\n")] = '\0';
-	if (!digest_valid(d))
-		return qerr_set(err, "kept container %s: %s: corrupt (\"%.40s\" is not a sha256 digest)", name, rel, d);
+	autofree char *d = NULL;
+	int rc = store_kept_image_get(st, name, &d, err);
+	if (rc <= 0)
+		return rc == 0 ? 0 : qerr_wrap(err, "kept container %s: ", name);
 	autofree char *why = xasprintf("kept container %s", name);
 	return mark_spec(st, m, digest_hex(d), why, err);
 }
@@ -452,7 +433,7 @@ static int refs_to_drop(struct sweep *sw, const struct store_ref *refs, size_t n
 		time_t t = 0;
 		int held = 0;
 		if (mtime_at(sw->st, rel, &t, err) < 0 ||
-		    (old_enough(sw, t) && (held = lease_held(sw->st, digest_hex(refs[i].digest), err)) < 0))
+		    (old_enough(sw, t) && (held = store_image_lease_held(sw->st, digest_hex(refs[i].digest), err)) < 0))
 			return qerr_wrap(err, "image %s: ", label);
 		drop[i] = old_enough(sw, t) && !held;
 	}
@@ -485,7 +466,7 @@ static int mark(struct sweep *sw, struct mark *m, const struct store_ref *refs, 
 		int h;
 		if (!hex_exact(hex, DIGEST_HEX_LEN) || set_has(&m->specs, hex))
 			continue;
-		if ((h = lease_held(sw->st, hex, err)) < 0) {
+		if ((h = store_image_lease_held(sw->st, hex, err)) < 0) {
 			rc = stopped(sw, err, "delete that lock file if no run of the image is live");
 		} else if (h) {
 			strv_push(&held, hex);
@@ -590,7 +571,7 @@ static ssize_t lru_victim(struct sweep *sw, const struct store_ref *refs, size_t
 		autofree char *rel = xasprintf("specs/%s", digest_hex(refs[i].digest));
 		time_t t = 0;
 		int held =
-		    mtime_at(sw->st, rel, &t, err) < 0 ? -1 : lease_held(sw->st, digest_hex(refs[i].digest), err);
+		    mtime_at(sw->st, rel, &t, err) < 0 ? -1 : store_image_lease_held(sw->st, digest_hex(refs[i].digest), err);
 		if (held < 0) {
 			autofree char *label = ref_label(&refs[i]);
 			qerr_wrap(err, "gc: --max-size: image %s: ", label);

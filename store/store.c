@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SPEC_MAX   (4u << 20)
@@ -700,6 +701,77 @@ bool store_layer_exists(struct store *st, const char *layer_id)
 	autofree char *rel = xasprintf("layers/%s", layer_id);
 	struct stat sb;
 	return fstatat(st->rootfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* ---- image leases, kept containers' records ---- */
+
+#define SPEC_TOUCH_SECONDS 60
+
+int store_image_lease_take(struct store *st, const char *manifest_digest, struct qerr *err)
+{
+	int fd = store_lock_object(st, "image", digest_hex(manifest_digest), false, true, err);
+	if (fd < 0)
+		return -1;
+	/* The spec's mtime is the image's last use (gc --older-than); touching it once a minute is enough. */
+	autofree char *rel = xasprintf("specs/%s", digest_hex(manifest_digest));
+	struct stat sb;
+	if (fstatat(st->rootfd, rel, &sb, 0) == 0 && time(NULL) - sb.st_mtime > SPEC_TOUCH_SECONDS)
+		(void)utimensat(st->rootfd, rel, NULL, 0);
+	return fd;
+}
+
+int store_image_lease_held(struct store *st, const char *hex, struct qerr *err)
+{
+	int fd = store_lock_object(st, "image", hex, true, false, err);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (err->code == EWOULDBLOCK)
+		return 1;
+	return qerr_wrap(err, "lease of image sha256:%s: ", hex);
+}
+
+static int kept_dir(struct store *st, const char *name, struct qerr *err)
+{
+	autofree char *rel = xasprintf("runs/%s", name);
+	int fd = openat(st->rootfd, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? qerr_sys(err, "open %s", rel) : fd;
+}
+
+int store_kept_image_get(struct store *st, const char *name, char **digest, struct qerr *err)
+{
+	*digest = NULL;
+	autoclose int dir = kept_dir(st, name, err);
+	if (dir < 0)
+		return err->code == ENOENT ? 0 : -1;
+	autoclose int fd = openat(dir, "image", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		qerr_sys(err, "open runs/%s/image", name);
+		return err->code == ENOENT ? 0 : -1;
+	}
+	char buf[DIGEST_LEN + 2];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n < 0)
+		return qerr_sys(err, "read runs/%s/image", name);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (!digest_valid(buf)) {
+		qerr_set(err, "runs/%s/image: corrupt (\"%.40s\" is not a sha256 digest)", name, buf);
+		err->code = EBADMSG;
+		return -1;
+	}
+	*digest = xstrdup(buf);
+	return 1;
+}
+
+int store_kept_image_set(struct store *st, const char *name, const char *digest, struct qerr *err)
+{
+	autoclose int dir = kept_dir(st, name, err);
+	if (dir < 0)
+		return -1;
+	autofree char *line = xasprintf("%s\n", digest);
+	return write_file_atomic_at(dir, "image", line, strlen(line), 0644, true, err);
 }
 
 bool store_layer_sidefile(const char *name, size_t *idlen)

@@ -92,6 +92,18 @@ int store_spec_write(struct store *st, const struct image_spec *spec, struct qer
 int store_spec_read(struct store *st, const char *manifest_digest, struct image_spec *spec, struct qerr *err);
 void image_spec_free(struct image_spec *spec);
 
+/* A run's lease on its image: a shared lock held for the run's life (taken under the shared store lock, right
+   after resolving the image); touches the spec now and then (its mtime is the image's last use). Returns the fd. */
+int store_image_lease_take(struct store *st, const char *manifest_digest, struct qerr *err);
+/* gc's side: 1 some run holds the lease of image hex, 0 none, -1 error (a lease that cannot be tested is not free). */
+int store_image_lease_held(struct store *st, const char *hex, struct qerr *err);
+
+/* Kept containers (run --keep NAME): runs/NAME/image names the manifest digest the container was made from.
+   get: 1 read (*digest, caller frees), 0 no record (err->code ENOENT), -1 error (err->code EBADMSG: it holds no
+   digest). runs/NAME is opened without following a symlink. */
+int store_kept_image_get(struct store *st, const char *name, char **digest, struct qerr *err);
+int store_kept_image_set(struct store *st, const char *name, const char *digest, struct qerr *err);
+
 /* Unpacked layers. */
 bool store_layer_exists(struct store *st, const char *layer_id);
 /* A side file of a layer in layers/ (<id>.json, its completion record; <id>.idmap): true, *idlen = the id's length.

@@ -191,31 +191,60 @@ char *authfile_helper(const char *json, size_t len, const char *domain);
 /* GET /v2/ with c's credentials through the registry's auth flow: 0 when the registry accepts them. */
 int registry_check_login(struct registry *r, const struct credentials *c, struct qerr *err);
 
-/* ---- registries.c: registries.conf (containers-registries.conf v2 subset; plain C) ---- */
+/* ---- registries.c: registries.conf (containers-registries.conf(5) v2 and v1, and .conf.d; plain C) ---- */
 
-#define REGCONF_SYSTEM "/etc/qimg/registries.conf"
+#define REGCONF_SYSTEM                "/etc/qimg/registries.conf"
+#define CONTAINERS_REGISTRIES_CONF    "/etc/containers/registries.conf"
+#define CONTAINERS_REGISTRIES_CONF_D  "/etc/containers/registries.conf.d"
+#define SHORT_NAME_ALIASES_ROOT       "/var/cache/containers/short-name-aliases.conf"
+
+enum regconf_pfm { PFM_UNSET, PFM_ALL, PFM_DIGEST_ONLY, PFM_TAG_ONLY }; /* a mirror's pull-from-mirror */
+enum regconf_snm { SNM_UNSET, SNM_ENFORCING, SNM_PERMISSIVE, SNM_DISABLED }; /* short-name-mode */
 
 struct regconf_mirror {
 	char *location; /* host[:port][/path] */
 	bool insecure;
+	enum regconf_pfm pull_from;
 };
 struct regconf_registry {
 	char *prefix, *location; /* prefix defaults to location; "*.domain" wildcards take no location */
 	bool insecure, blocked, mirror_by_digest_only;
 	struct regconf_mirror *mirrors;
 	size_t nmirrors;
-	int line; /* of its [[registry]] header */
+	char *file; /* the file it came from */
+	int line;   /* of its [[registry]] header */
 };
 struct regconf {
-	char *path; /* the file read; NULL when there was none */
+	char *path; /* the files read, ", " between them; NULL when there was none */
 	struct regconf_registry *regs;
 	size_t nregs;
-	struct strv search;                    /* unqualified-search-registries */
-	struct strv alias_names, alias_values; /* [aliases] */
+	struct strv search; /* unqualified-search-registries */
+	bool search_set;    /* some file set it (maybe to []) */
+	char *search_file;
+	enum regconf_snm mode; /* SNM_UNSET: podman's default, permissive */
+	char *mode_file;
+	struct strv cred_helpers; /* credential-helpers; "containers-auth.json" = the auth files */
+	bool cred_helpers_set;
+	struct strv alias_names, alias_values, alias_files; /* [aliases]; a value "" resets the alias */
 };
-/* The file: $QIMG_REGISTRIES_CONF (must exist), else $XDG_CONFIG_HOME/qimg/registries.conf (~/.config when
-   unset), else REGCONF_SYSTEM; the first that exists, none = empty. Errors name FILE:LINE. */
+/* The files read, in order, each merged over the ones before as containers-registries.conf.d(5) says; NULL
+   members are skipped. */
+struct regconf_files {
+	const char *containers;              /* $CONTAINERS_REGISTRIES_CONF: must exist; else user's, else system */
+	const char *user, *system;           /* registries.conf: the user's when it exists, else the system's */
+	const char *system_dir, *user_dir;   /* registries.conf.d (the system's not when the user's file is read) */
+	const char *qimg, *qimg_fallback;    /* qimg's own (the fallback when qimg is missing) */
+	bool qimg_must;                      /* qimg must exist ($QIMG_REGISTRIES_CONF) */
+	const char *aliases_cache;           /* short-name-aliases.conf: [aliases] over everything else */
+};
+/* containers' $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else
+   /etc/containers/registries.conf; the drop-ins of /etc/containers/registries.conf.d (not when the user's file is
+   read) and ~/.config/containers/registries.conf.d in lexical order; then qimg's own file ($QIMG_REGISTRIES_CONF,
+   which must exist, else $XDG_CONFIG_HOME/qimg/registries.conf (~/.config when unset), else REGCONF_SYSTEM), so
+   qimg's wins; then the short-name aliases cache. No file: an empty configuration. Errors name FILE:LINE. */
 int regconf_load(struct regconf *rc, struct qerr *err);
+int regconf_load_files(const struct regconf_files *f, struct regconf *rc, struct qerr *err);
+/* One registries.conf file's text (version 2, or version 1 converted). */
 int regconf_parse(const char *text, const char *path, struct regconf *rc, struct qerr *err);
 void regconf_free(struct regconf *rc);
 /* The [[registry]] whose prefix matches name ("domain/path", or a bare host) most specifically, or NULL. */
@@ -224,7 +253,8 @@ const struct regconf_registry *regconf_find(const struct regconf *rc, const char
 bool regconf_is_short(const char *ref);
 
 /* The qualified references refstr stands for, appended to out: its alias, else each unqualified-search registry
-   (else refstr itself, which ref_parse puts on docker.io); a qualified refstr stands for itself. */
+   (else, when no file sets that list, refstr itself, which ref_parse puts on docker.io); a qualified refstr stands
+   for itself. */
 void regconf_candidates(const struct regconf *rc, const char *refstr, struct strv *out);
 
 /* One place a pull tries. */
@@ -234,8 +264,8 @@ struct pull_source {
 	bool insecure, mirror;
 };
 /* Where to pull refstr from, in order: for a short name its alias, else each unqualified-search registry (else
-   docker.io); for each, its mirrors, then its location. Blocked registries are left out (error when nothing
-   is left). */
+   docker.io; short-name-mode enforcing refuses more than one); for each, its mirrors (as mirror-by-digest-only and
+   pull-from-mirror allow), then its location. Blocked registries are left out (error when nothing is left). */
 int regconf_sources(const struct regconf *rc, const char *refstr, struct pull_source **out, size_t *n,
                     struct qerr *err);
 void pull_sources_free(struct pull_source *v, size_t n);

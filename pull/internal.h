@@ -115,7 +115,8 @@ struct credentials {
 /* Look up domain[/path] in the text of an auth.json: 1 found, 0 none, -1 error. */
 int authfile_parse(const char *json, size_t len, const char *domain, const char *path, struct credentials *c,
                    struct qerr *err);
-/* Search the credential files (auth_file, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
+/* Ask registries.conf's credential-helpers in order; "containers-auth.json" (the default, alone) searches the
+   credential files (auth_file, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
    ~/.config/containers/auth.json, ~/.docker/config.json): 1 found, 0 none, -1 error. */
 int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err);
 void credentials_free(struct credentials *c);
@@ -197,6 +198,7 @@ int registry_check_login(struct registry *r, const struct credentials *c, struct
 #define CONTAINERS_REGISTRIES_CONF    "/etc/containers/registries.conf"
 #define CONTAINERS_REGISTRIES_CONF_D  "/etc/containers/registries.conf.d"
 #define SHORT_NAME_ALIASES_ROOT       "/var/cache/containers/short-name-aliases.conf"
+#define REGCONF_AUTH_FILES            "containers-auth.json" /* in credential-helpers: the auth files */
 
 enum regconf_pfm { PFM_UNSET, PFM_ALL, PFM_DIGEST_ONLY, PFM_TAG_ONLY }; /* a mirror's pull-from-mirror */
 enum regconf_snm { SNM_UNSET, SNM_ENFORCING, SNM_PERMISSIVE, SNM_DISABLED }; /* short-name-mode */

@@ -197,3 +197,42 @@ t_meaningless() {
 		"$(cat "$T_ERR")"
 }
 both t_meaningless
+
+# credential-helpers: asked in order (one that fails is passed over, as podman does), instead of the auth files
+# unless "containers-auth.json" is listed.
+registry_start basic || { fail "eco_regconf: registry_start basic" "did not start"; exit 0; }
+fixture_push busybox test/private:1 || { fail "eco_regconf: push (basic)" "push failed"; exit 0; }
+HELPERS=$TMPD/helpers
+mkdir -p "$HELPERS"
+cat >"$HELPERS/docker-credential-qimgrc" <<EOF
+#!/bin/sh
+[ "\$1" = get ] || exit 1
+server=\$(cat)
+echo "\$server" >>"$HELPERS/qimgrc.log"
+[ "\$server" = "$REG" ] || { echo "credentials not found in native keychain"; exit 1; }
+printf '{"ServerURL": "%s", "Username": "%s", "Secret": "%s"}\n' "$REG" "$REG_USER" "$REG_PASS"
+EOF
+printf '#!/bin/sh\necho "the keyring is locked"\nexit 1\n' >"$HELPERS/docker-credential-qimgrc-broken"
+chmod 0755 "$HELPERS" "$HELPERS"/docker-credential-*
+: >"$HELPERS/qimgrc.log" && chmod 0666 "$HELPERS/qimgrc.log"
+rm -f "$ETC/registries.conf.d/"*.conf
+
+t_cred_helpers() {
+	local asked
+	etc_write "$ETC" <<<'credential-helpers = ["qimgrc-broken", "qimgrc"]'
+	t_ok "credential-helpers: the helper registries.conf names" \
+		in_etc env PATH="$HELPERS:/usr/bin:/bin" "$QIMG" -v pull --certs-dir "$REG_CERTS_DIR" "$REG/test/private:1"
+	t_eq "credential-helpers: asked for the registry's host" "$REG" "$(tail -n 1 "$HELPERS/qimgrc.log")"
+	t_contains "credential-helpers: -v names it" "docker-credential-qimgrc (credential-helpers in registries.conf)" \
+		"$(cat "$T_ERR")"
+	asked=$(wc -l <"$HELPERS/qimgrc.log")
+	etc_write "$ETC" <<<'credential-helpers = ["containers-auth.json"]'
+	t_fail "credential-helpers: only the auth files, which hold nothing" \
+		in_etc env PATH="$HELPERS:/usr/bin:/bin" "$QIMG" pull --certs-dir "$REG_CERTS_DIR" "$REG/test/private:1"
+	t_eq "credential-helpers: ... and the helper was not asked" "$asked" "$(wc -l <"$HELPERS/qimgrc.log")"
+	etc_write "$ETC" <<<'credential-helpers = ["qimgrc-broken"]'
+	t_fail "credential-helpers: a failing helper alone" \
+		in_etc env PATH="$HELPERS:/usr/bin:/bin" "$QIMG" pull --certs-dir "$REG_CERTS_DIR" "$REG/test/private:1"
+	t_contains "credential-helpers: ... its error is the answer" "the keyring is locked" "$(cat "$T_ERR")"
+}
+both t_cred_helpers

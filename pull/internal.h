@@ -192,6 +192,28 @@ char *authfile_helper(const char *json, size_t len, const char *domain);
 /* GET /v2/ with c's credentials through the registry's auth flow: 0 when the registry accepts them. */
 int registry_check_login(struct registry *r, const struct credentials *c, struct qerr *err);
 
+/* ---- toml.c: the TOML subset of registries.conf files, as a tree (plain C) ---- */
+
+enum tkind { TK_TABLE, TK_ARRAY, TK_STR, TK_BOOL };
+/* How a table or array came to be: TOML forbids defining a table twice and extending an inline one. */
+enum thow { TH_IMPLICIT, TH_HEADER, TH_DOTTED, TH_INLINE, TH_AOT, TH_VALUE };
+
+struct tnode {
+	enum tkind kind;
+	enum thow how;
+	char *key; /* in its table; NULL for an array element */
+	int line;  /* where it was defined */
+	char *str;
+	bool b;
+	struct tnode **kids; /* a table's members, an array's elements */
+	size_t n;
+};
+/* text into a tree (its root table; toml_free frees it), or NULL with "PATH:LINE: why" in err. */
+struct tnode *toml_parse(const char *text, const char *path, struct qerr *err);
+void toml_free(struct tnode *n);
+/* t's member named key, or NULL. */
+struct tnode *toml_get(const struct tnode *t, const char *key);
+
 /* ---- registries.c: registries.conf (containers-registries.conf(5) v2 and v1, and .conf.d; plain C) ---- */
 
 #define REGCONF_SYSTEM                "/etc/qimg/registries.conf"
@@ -249,6 +271,8 @@ int regconf_load_files(const struct regconf_files *f, struct regconf *rc, struct
 /* One registries.conf file's text (version 2, or version 1 converted). */
 int regconf_parse(const char *text, const char *path, struct regconf *rc, struct qerr *err);
 void regconf_free(struct regconf *rc);
+/* src's settings over dst's (src is consumed and left empty), as containers-registries.conf.d(5) merges files. */
+void regconf_merge(struct regconf *dst, struct regconf *src);
 /* The [[registry]] whose prefix matches name ("domain/path", or a bare host) most specifically, or NULL. */
 const struct regconf_registry *regconf_find(const struct regconf *rc, const char *name);
 /* True when ref has no registry host (no '.', ':' or "localhost" before the first '/'). */

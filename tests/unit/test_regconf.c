@@ -194,6 +194,8 @@ static void rejects(void)
 	bad("registry = [{location = 'a.io', location = 'b.io'}]\n", "r.conf:1: location given twice");
 	bad("a = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n", "nested more than 32 deep");
 	bad("[[registry]\nlocation = 'a.io'\n", "r.conf:1: unterminated table header [registry");
+	bad("a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a = 'x'\n",
+	    "r.conf:1: a dotted key of more than 32 parts");
 	bad("'''x''' = 'y'\n", "a key cannot be a multi-line string");
 	bad("= 'y'\n", "r.conf:1: expected a key");
 	/* version 1: not mixed with version 2 */

@@ -283,6 +283,10 @@ bool regconf_is_short(const char *ref);
    for itself. */
 void regconf_candidates(const struct regconf *rc, const char *refstr, struct strv *out);
 
+/* The names a local image refstr may be stored under, in podman's order: its alias, else each unqualified-search
+   registry's, then docker.io's; a qualified refstr is itself. */
+void regconf_local_names(const struct regconf *rc, const char *refstr, struct strv *out);
+
 /* One place a pull tries. */
 struct pull_source {
 	char *ref;                 /* the image's qualified reference, as the store names it */

@@ -717,6 +717,35 @@ static int pull_from(struct store *st, const struct pull_source *src, const stru
 	return pull_finish(&p, rc, spec_out, err);
 }
 
+/* The full name of a local image a short name already stands for, or NULL: podman pulls that name again rather
+   than resolve the short name anew (so short-name-mode has nothing to ask). */
+static char *pull_local_full_name(struct store *st, const struct regconf *conf, const char *ref)
+{
+	struct strv names = {0};
+	char *found = NULL;
+
+	if (!regconf_is_short(ref))
+		return NULL;
+	regconf_local_names(conf, ref, &names);
+	for (size_t i = 0; i < names.n && !found; i++) {
+		struct image_ref r;
+		struct qerr e;
+		autofree char *name = NULL, *digest = NULL;
+
+		if (ref_parse(names.v[i], &r, &e) < 0)
+			continue;
+		name = ref_name(&r);
+		digest = store_ref_get(st, name, ref_key(&r), &e);
+		if (digest)
+			found = ref_string(&r);
+		ref_free(&r);
+	}
+	strv_free(&names);
+	if (found)
+		log_info("%s: the local image %s, pulled again by that name", ref, found);
+	return found;
+}
+
 /* Registries.conf decides where to go: mirrors first, the registry itself on failure (pull/registries.c). */
 int pull_image(struct store *st, const char *ref, const struct pull_opts *o, struct image_spec *spec_out,
                struct qerr *err)
@@ -724,13 +753,16 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 	static const struct pull_opts defaults;
 	struct pull_source *src = NULL;
 	struct regconf conf;
+	autofree char *local = NULL;
 	size_t n = 0;
 	bool remote = false;
 	int rc;
 
 	rc = regconf_load(&conf, err);
 	if (rc == 0)
-		rc = regconf_sources(&conf, ref, &src, &n, err);
+		local = pull_local_full_name(st, &conf, ref);
+	if (rc == 0)
+		rc = regconf_sources(&conf, local ? local : ref, &src, &n, err);
 	regconf_free(&conf);
 	for (size_t i = 0; i < n; i++) {
 		struct pull_opts oi = o ? *o : defaults;

@@ -962,11 +962,24 @@ void pull_sources_free(struct pull_source *v, size_t n)
 	free(v);
 }
 
+void regconf_local_names(const struct regconf *rc, const char *refstr, struct strv *out)
+{
+	size_t first = out->n, base = strcspn(refstr, ":@");
+	bool have_plain = false;
+
+	regconf_candidates(rc, refstr, out);
+	if (!regconf_is_short(refstr) || alias_of(rc, refstr, base))
+		return;
+	for (size_t i = first; i < out->n; i++)
+		have_plain = have_plain || !strcmp(out->v[i], refstr);
+	/* After the search registries, docker.io (the plain short name normalises to it), as podman looks locally. */
+	if (!have_plain)
+		strv_push(out, refstr);
+}
+
 int pull_local_names(const char *refstr, struct strv *out, struct qerr *err)
 {
 	struct regconf conf;
-	size_t first = out->n, base = strcspn(refstr, ":@");
-	bool have_plain = false, aliased;
 
 	if (!regconf_is_short(refstr)) {
 		strv_push(out, refstr);
@@ -974,13 +987,7 @@ int pull_local_names(const char *refstr, struct strv *out, struct qerr *err)
 	}
 	if (regconf_load(&conf, err) < 0)
 		return -1;
-	regconf_candidates(&conf, refstr, out);
-	aliased = alias_of(&conf, refstr, base) != NULL;
-	for (size_t i = first; i < out->n; i++)
-		have_plain = have_plain || !strcmp(out->v[i], refstr);
-	/* After the search registries, docker.io (the plain short name normalises to it), as podman looks locally. */
-	if (!aliased && !have_plain)
-		strv_push(out, refstr);
+	regconf_local_names(&conf, refstr, out);
 	regconf_free(&conf);
 	return 0;
 }

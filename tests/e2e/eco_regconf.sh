@@ -3,7 +3,7 @@
 # aliases, and the user's drop-in that overrides one [[registry]]: qimg pulls a docker.io name from the mirror, an
 # alias from its target and the overridden prefix from the user's location, exactly as `podman pull` does with the
 # same files (both run here; the registries' logs say which endpoints each contacted); an ambiguous short name is
-# refused without a TTY by both. The version-1 format is read as podman reads it; a key outside the format is an
+# refused without a TTY by both, unless a local image already has that short name. The version-1 format is read as podman reads it; a key outside the format is an
 # error naming FILE:LINE; a format key without meaning for qimg is accepted and reported with -v.
 # The files sit at the real paths (/etc/containers/...), bind-mounted in a private mount namespace for each
 # command: the machine's own files are never modified, so nothing needs restoring and concurrent tests never see
@@ -151,7 +151,12 @@ t_enforcing() { # two search registries, no alias, no TTY: refused before any re
 	t_eq "enforcing: podman asked no registry either" "" "$(contacted)"
 }
 
+t_local_short() { # a short name a local image already has: pulled again by that image's name, no question asked
+	pull_both "local short name" qimgrc "hub /v2/library/qimgrc/manifests/latest;"
+}
+
 both t_site
+both t_local_short
 both t_enforcing
 
 # Version 1: [registries.search], [registries.insecure], [registries.block], read as podman reads them.

@@ -3,7 +3,8 @@
 # aliases, and the user's drop-in that overrides one [[registry]]: qimg pulls a docker.io name from the mirror, an
 # alias from its target and the overridden prefix from the user's location, exactly as `podman pull` does with the
 # same files (both run here; the registries' logs say which endpoints each contacted); an ambiguous short name is
-# refused without a TTY by both, unless a local image already has that short name. The version-1 format is read as podman reads it; a key outside the format is an
+# refused without a TTY by both, unless a local image already has that short name; the short-name aliases cache is
+# read over the files' aliases; credential-helpers are asked in order. The version-1 format is read as podman reads it; a key outside the format is an
 # error naming FILE:LINE; a format key without meaning for qimg is accepted and reported with -v.
 # The files sit at the real paths (/etc/containers/...), bind-mounted in a private mount namespace for each
 # command: the machine's own files are never modified, so nothing needs restoring and concurrent tests never see
@@ -155,9 +156,39 @@ t_local_short() { # a short name a local image already has: pulled again by that
 	pull_both "local short name" qimgrc "hub /v2/library/qimgrc/manifests/latest;"
 }
 
+# The short-name aliases podman records (root: /var/cache/containers, here the namespace's tmpfs; a user: ~/.cache)
+# are read, over the registries.conf files' aliases.
+ALIASES_CACHE=$TMPD/short-name-aliases.conf
+printf '[aliases]\n  "qimgrc-cached" = "%s/test/app"\n  "qimgrc-alias" = "%s/test/app"\n' "$SITE" "$SITE" >"$ALIASES_CACHE"
+chmod a+r "$ALIASES_CACHE"
+
+t_alias_cache() {
+	local pre=() name
+	if [ "$MODE" = root ]; then
+		pre=(sh -c 'mkdir -p /var/cache/containers &&
+			cp "$0" /var/cache/containers/short-name-aliases.conf && exec "$@"' "$ALIASES_CACHE")
+	else
+		mkdir -p "$USER_HOME/.cache/containers" && cp "$ALIASES_CACHE" "$USER_HOME/.cache/containers/"
+		[ -z "$TUSER" ] || chown -R "$TUSER_UID:$TUSER_GID" "$USER_HOME/.cache"
+	fi
+	for name in qimgrc-cached:1 qimgrc-alias:1; do
+		log_mark
+		t_ok "aliases cache: qimg pull $name" in_etc "${pre[@]}" "$QIMG" pull "$name"
+		t_eq "aliases cache: $name from the cache's target" "site /v2/test/app/manifests/1;" "$(contacted)"
+		[ "$MODE" = root ] && [ -n "$HAVE_PODMAN" ] || continue
+		log_mark
+		t_ok "aliases cache: podman pull $name" in_etc "${pre[@]}" podman --root "$PODMAN_DIR/root" \
+			--runroot /var/cache/qimg-test-podman --tmpdir /var/cache/qimg-test-tmp --storage-driver vfs \
+			--events-backend none --cgroup-manager cgroupfs pull "$name"
+		t_eq "aliases cache: podman's endpoints, the same" "site /v2/test/app/manifests/1;" "$(contacted)"
+	done
+	rm -rf "$USER_HOME/.cache/containers"
+}
+
 both t_site
 both t_local_short
 both t_enforcing
+both t_alias_cache
 
 # Version 1: [registries.search], [registries.insecure], [registries.block], read as podman reads them.
 etc_write "$ETC" <<EOF

@@ -283,6 +283,12 @@ bool regconf_is_short(const char *ref);
    for itself. */
 void regconf_candidates(const struct regconf *rc, const char *refstr, struct strv *out);
 
+/* Whether podman would ask which of names (regconf_candidates of refstr) to pull: a short name without alias that
+   stands for more than one, short-name-mode enforcing or permissive. */
+bool regconf_ambiguous(const struct regconf *rc, const char *refstr, const struct strv *names);
+/* Record short_name (tag and digest dropped) as an alias of full's name in the short-name aliases cache, as podman
+   records the user's pick. */
+int regconf_alias_record(const char *short_name, const char *full, struct qerr *err);
 /* The names a local image refstr may be stored under, in podman's order: its alias, else each unqualified-search
    registry's, then docker.io's; a qualified refstr is itself. */
 void regconf_local_names(const struct regconf *rc, const char *refstr, struct strv *out);

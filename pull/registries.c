@@ -711,10 +711,84 @@ int regconf_load_files(const struct regconf_files *f, struct regconf *rc, struct
 	return 0;
 }
 
+/* The short-name aliases podman records: root's, else the user's ($XDG_CACHE_HOME, else ~/.cache); NULL without a
+   home. Caller frees. */
+static char *aliases_cache_path(void)
+{
+	const char *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (geteuid() == 0)
+		return xstrdup(SHORT_NAME_ALIASES_ROOT);
+	if (cache && *cache)
+		return xasprintf("%s/containers/short-name-aliases.conf", cache);
+	if (home && *home)
+		return xasprintf("%s/.cache/containers/short-name-aliases.conf", home);
+	return NULL;
+}
+
+/* name = value into the aliases cache, under its lock (the fcntl lock on FILE.lock that podman takes too). */
+static int alias_write(const char *path, const char *name, const char *value, struct qerr *err)
+{
+	autofree char *lockpath = xasprintf("%s.lock", path);
+	autoclose int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct regconf_files f = {.aliases_cache = path};
+	struct regconf cache, add = {.path = xstrdup(path)};
+	struct buf b = {0};
+	int rc;
+
+	strv_push(&add.alias_names, name);
+	strv_push(&add.alias_values, value);
+	strv_push(&add.alias_files, path);
+	if (lock < 0) {
+		regconf_free(&add);
+		return qerr_sys(err, "short-name aliases: open %s", lockpath);
+	}
+	while ((rc = fcntl(lock, F_SETLKW, &fl)) < 0 && errno == EINTR)
+		;
+	if (rc < 0) {
+		regconf_free(&add);
+		return qerr_sys(err, "short-name aliases: lock %s", lockpath);
+	}
+	if (regconf_load_files(&f, &cache, err) < 0) {
+		regconf_free(&add);
+		return -1;
+	}
+	regconf_merge(&cache, &add);
+	buf_printf(&b, "[aliases]\n");
+	for (size_t i = 0; i < cache.alias_names.n; i++) /* validated names: no quote or backslash to escape */
+		buf_printf(&b, "  \"%s\" = \"%s\"\n", cache.alias_names.v[i], cache.alias_values.v[i]);
+	regconf_free(&cache);
+	rc = write_file_atomic_at(AT_FDCWD, path, b.p, b.len, 0600, true, err);
+	buf_free(&b);
+	return rc;
+}
+
+int regconf_alias_record(const char *short_name, const char *full, struct qerr *err)
+{
+	autofree char *path = aliases_cache_path(), *name = xstrndup(short_name, strcspn(short_name, ":@"));
+	autofree char *dir = NULL, *value = NULL;
+	struct image_ref r;
+
+	if (!path)
+		return qerr_set(err, "short-name aliases: no home directory to keep them in");
+	if (ref_parse(full, &r, err) < 0)
+		return -1;
+	value = ref_name(&r);
+	ref_free(&r);
+	dir = xstrndup(path, (size_t)(strrchr(path, '/') - path));
+	if (mkdir_p(dir, 0700, err) < 0)
+		return qerr_wrap(err, "short-name aliases: ");
+	if (alias_write(path, name, value, err) < 0)
+		return -1;
+	log_info("%s: recorded as an alias of %s in %s", name, value, path);
+	return 0;
+}
+
 int regconf_load(struct regconf *rc, struct qerr *err)
 {
 	const char *qenv = getenv("QIMG_REGISTRIES_CONF"), *cenv = getenv("CONTAINERS_REGISTRIES_CONF");
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME"), *cache = getenv("XDG_CACHE_HOME");
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
 	autofree char *user = NULL, *user_dir = NULL, *qimg = NULL, *aliases = NULL;
 	struct regconf_files f = {
 	    .containers = cenv && *cenv ? cenv : NULL,
@@ -737,12 +811,7 @@ int regconf_load(struct regconf *rc, struct qerr *err)
 		f.qimg = qimg ? qimg : REGCONF_SYSTEM;
 		f.qimg_fallback = qimg ? REGCONF_SYSTEM : NULL;
 	}
-	if (geteuid() == 0)
-		f.aliases_cache = SHORT_NAME_ALIASES_ROOT;
-	else if (cache && *cache)
-		f.aliases_cache = aliases = xasprintf("%s/containers/short-name-aliases.conf", cache);
-	else if (home && *home)
-		f.aliases_cache = aliases = xasprintf("%s/.cache/containers/short-name-aliases.conf", home);
+	f.aliases_cache = aliases = aliases_cache_path();
 	return regconf_load_files(&f, rc, err);
 }
 
@@ -900,8 +969,14 @@ void regconf_candidates(const struct regconf *rc, const char *refstr, struct str
 		strv_push(out, refstr); /* no unqualified-search-registries anywhere: docker.io, as docker does */
 }
 
-/* A short name that resolves to nothing, or (short-name-mode enforcing) to more than one place. qimg never
-   prompts: enforcing refuses an ambiguous name as podman does without a terminal. */
+bool regconf_ambiguous(const struct regconf *rc, const char *refstr, const struct strv *names)
+{
+	return names->n > 1 && rc->mode != SNM_DISABLED && regconf_is_short(refstr) &&
+	       !alias_of(rc, refstr, strcspn(refstr, ":@"));
+}
+
+/* A short name that resolves to nothing, or (short-name-mode enforcing) to more than one place: refused, as podman
+   refuses it without a terminal (on one, pull_image asks first). */
 static int short_name_check(const struct regconf *rc, const char *refstr, const struct strv *names, struct qerr *err)
 {
 	struct buf b = {0};
@@ -912,15 +987,16 @@ static int short_name_check(const struct regconf *rc, const char *refstr, const 
 		    "short name \"%s\" did not resolve to an alias and no unqualified-search registries are "
 		    "defined in %s",
 		    refstr, rc->search_file ? rc->search_file : "registries.conf");
-	if (names->n == 1 || rc->mode != SNM_ENFORCING || !regconf_is_short(refstr))
+	if (rc->mode != SNM_ENFORCING || !regconf_ambiguous(rc, refstr, names))
 		return 0;
 	buf_append(&b, "", 0);
 	for (size_t i = 0; i < names->n; i++)
 		buf_printf(&b, "%s%s", i ? ", " : "", names->v[i]);
-	qerr_set(err,
-	         "short-name resolution enforced but qimg cannot prompt: \"%s\" could be %s (short-name-mode = "
-	         "\"enforcing\" in %s); give the full name or add an [aliases] entry",
-	         refstr, b.p, rc->mode_file ? rc->mode_file : "registries.conf");
+	qerr_set(
+	    err,
+	    "short-name resolution enforced but cannot prompt without a TTY: \"%s\" could be %s (short-name-mode = "
+	    "\"enforcing\" in %s); give the full name or add an [aliases] entry",
+	    refstr, b.p, rc->mode_file ? rc->mode_file : "registries.conf");
 	buf_free(&b);
 	return -1;
 }

@@ -19,6 +19,8 @@ fixture_push schema2 test/aliased:latest || { fail "eco_regconf: push test/alias
 ALIAS_DIGEST=$FIXTURE_DIGEST
 fixture_push busybox test/app:1 || { fail "eco_regconf: push test/app" "push failed"; exit 0; }
 APP_DIGEST=$FIXTURE_DIGEST
+fixture_push busybox qimgrc-pick:latest || { fail "eco_regconf: push qimgrc-pick" "push failed"; exit 0; }
+PICK_DIGEST=$FIXTURE_DIGEST
 SITE=$REG SITE_LOG=$REG_LOG
 
 HAVE_PODMAN=
@@ -142,7 +144,7 @@ t_enforcing() { # two search registries, no alias, no TTY: refused before any re
 	log_mark
 	t_fail "enforcing: an ambiguous short name is refused" in_etc "$QIMG" pull qimgrc-ambiguous
 	t_contains "enforcing: says why and names the file" \
-		"short-name resolution enforced but qimg cannot prompt: \"qimgrc-ambiguous\" could be docker.io/qimgrc-ambiguous, $SITE/qimgrc-ambiguous (short-name-mode = \"enforcing\" in /etc/containers/registries.conf)" \
+		"short-name resolution enforced but cannot prompt without a TTY: \"qimgrc-ambiguous\" could be docker.io/qimgrc-ambiguous, $SITE/qimgrc-ambiguous (short-name-mode = \"enforcing\" in /etc/containers/registries.conf)" \
 		"$(cat "$T_ERR")"
 	t_eq "enforcing: no registry asked" "" "$(contacted)"
 	[ "$MODE" = root ] && [ -n "$HAVE_PODMAN" ] || return 0
@@ -185,9 +187,40 @@ t_alias_cache() {
 	rm -rf "$USER_HOME/.cache/containers"
 }
 
+# On a terminal (script(1) makes one) an ambiguous short name is asked, as podman asks; the pick is recorded in the
+# short-name aliases cache, where qimg's local lookup and podman then find it.
+t_prompt() {
+	local cache=$USER_HOME/.cache/containers/short-name-aliases.conf
+	[ "$MODE" = root ] && cache=/var/cache/containers/short-name-aliases.conf
+	log_mark
+	t_ok "prompt: qimg asks, pulls the pick, records it" in_etc sh -c 'printf "2\n" |
+		script -qec "$0 pull qimgrc-pick" /dev/null && echo "--- $1" && cat "$1" && $0 inspect qimgrc-pick' \
+		"$QIMG" "$cache"
+	t_contains "prompt: the candidates, numbered" "2. $SITE/qimgrc-pick" "$(cat "$T_OUT")"
+	t_eq "prompt: only the pick was asked" "site /v2/qimgrc-pick/manifests/latest;" "$(contacted)"
+	t_contains "prompt: recorded as podman records it" "--- $cache" "$(cat "$T_OUT")"
+	t_contains "prompt: ... the alias" "\"qimgrc-pick\" = \"$SITE/qimgrc-pick\"" "$(cat "$T_OUT")"
+	t_contains "prompt: inspect finds the image by the recorded alias" "$PICK_DIGEST" "$(cat "$T_OUT")"
+	printf '3\n' >"$TMPD/three"
+	t_fail "prompt: an answer out of range" in_etc sh -c 'script -qec "$0 pull qimgrc-ambiguous" /dev/null <"$1"' \
+		"$QIMG" "$TMPD/three"
+	t_contains "prompt: ... says so" "qimgrc-ambiguous: no image selected (\"3\" is not 1-2)" "$(cat "$T_OUT")"
+	rm -rf "$USER_HOME/.cache/containers"
+	[ "$MODE" = root ] && [ -n "$HAVE_PODMAN" ] || return 0
+	podman_reset
+	t_ok "prompt: podman follows the alias qimg recorded" in_etc sh -c 'printf "2\n" |
+		QIMG_STORE=/var/cache/qimg-test-store script -qec "$0 pull qimgrc-pick" /dev/null >/dev/null &&
+		exec "$@"' "$QIMG" podman --root "$PODMAN_DIR/root" --runroot /var/cache/qimg-test-podman \
+		--tmpdir /var/cache/qimg-test-tmp --storage-driver vfs --events-backend none --cgroup-manager cgroupfs \
+		pull qimgrc-pick
+	t_contains "prompt: ... which podman says" "Resolved \"qimgrc-pick\" as an alias (/var/cache/containers/short-name-aliases.conf)" \
+		"$(cat "$T_ERR")"
+}
+
 both t_site
 both t_local_short
 both t_enforcing
+both t_prompt
 both t_alias_cache
 
 # Version 1: [registries.search], [registries.insecure], [registries.block], read as podman reads them.

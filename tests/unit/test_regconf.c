@@ -267,7 +267,7 @@ static void podman_file(void)
 	check_plan(&rc, ref, want);
 	/* enforcing: an ambiguous short name is refused (qimg never prompts); an alias or a full name is not */
 	check_plan(&rc, "busybox",
-	           "error: short-name resolution enforced but qimg cannot prompt: \"busybox\" could be "
+	           "error: short-name resolution enforced but cannot prompt without a TTY: \"busybox\" could be "
 	           "registry.fedoraproject.org/busybox, quay.io/busybox, docker.io/busybox (short-name-mode = "
 	           "\"enforcing\" in p.conf); give the full name or add an [aliases] entry");
 	check_plan(&rc, "alpine:3",

@@ -15,6 +15,14 @@ static const char pull_help[] =
     "Pull an image from a registry into the store, verify every blob, unpack its layers once, and print the\n"
     "digest of the image manifest.\n\n"
     "REFERENCE is [REGISTRY/]NAME[:TAG][@DIGEST]; docker.io and :latest are the defaults.\n\n"
+    "Where it is pulled from (mirrors, insecure and blocked registries, short names, credential helpers) is read\n"
+    "from registries.conf as podman reads it: $CONTAINERS_REGISTRIES_CONF, else\n"
+    "~/.config/containers/registries.conf, else /etc/containers/registries.conf; then the *.conf drop-ins of\n"
+    "/etc/containers/registries.conf.d (not with the user's file) and ~/.config/containers/registries.conf.d;\n"
+    "then qimg's own file, which wins: $QIMG_REGISTRIES_CONF, else ~/.config/qimg/registries.conf, else\n"
+    "/etc/qimg/registries.conf. A short name that could come from more than one registry, and has no alias, is\n"
+    "asked about on a terminal as podman asks (not under short-name-mode = \"disabled\"), and the pick is\n"
+    "recorded as an alias; without a terminal it is refused under \"enforcing\", else tried on each in order.\n\n"
     "Options:\n"
     "  -q, --quiet            no progress output, only the digest\n"
     "  --platform OS/ARCH[/VARIANT]\n"
@@ -28,6 +36,7 @@ static const char pull_help[] =
     CMD_LIMITS_HELP
     "  -h, --help             this help\n\n"
     "Environment: QIMG_HTTP_TIMEOUT (seconds, default 30): connect timeout and stall limit.\n"
+    "CONTAINERS_REGISTRIES_CONF, QIMG_REGISTRIES_CONF: the registries.conf files above (each must exist).\n"
     CMD_LIMITS_ENV_HELP "\n"
     "Examples:\n"
     "  qimg pull debian:bookworm\n"
@@ -96,6 +105,26 @@ static int pull_options(int argc, char **argv, struct pull_opts *o)
 	return cmd_limits_env("pull", &o->limits) < 0 ? -1 : s.i;
 }
 
+/* Which registry an ambiguous short name means, asked on the terminal (podman's prompt, as a numbered list). */
+static int pull_choose(const char *short_name, const struct strv *names, struct qerr *err)
+{
+	char line[64], *end;
+	long k;
+
+	fprintf(stderr, "? Please select an image for %s:\n", short_name);
+	for (size_t i = 0; i < names->n; i++)
+		fprintf(stderr, "  %zu. %s\n", i + 1, names->v[i]);
+	fprintf(stderr, "number [1-%zu]: ", names->n);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return qerr_set(err, "%s: no image selected (end of input)", short_name);
+	k = strtol(line, &end, 10);
+	if (end == line || (*end && *end != '\n') || k < 1 || (size_t)k > names->n)
+		return qerr_set(err, "%s: no image selected (\"%.*s\" is not 1-%zu)", short_name,
+		                (int)strcspn(line, "\n"), line, names->n);
+	return (int)(k - 1);
+}
+
 int cmd_pull(struct gopts *g, int argc, char **argv)
 {
 	struct pull_opts o = {0};
@@ -108,6 +137,8 @@ int cmd_pull(struct gopts *g, int argc, char **argv)
 		return at == 0 ? 0 : EXIT_USAGE;
 	o.quiet = o.quiet || qlog_level == LOG_QUIET;
 	o.progress = !o.quiet && isatty(STDERR_FILENO);
+	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) /* where podman asks */
+		o.choose = pull_choose;
 	if (cmd_open_store(g, &st, &err) < 0)
 		return cmd_fail("pull", &err, 1);
 	rc = pull_image(&st, argv[at], &o, &spec, &err);

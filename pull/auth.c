@@ -538,7 +538,9 @@ static int creds_from_file(const char *file, bool must, const char *domain, cons
 	return rc;
 }
 
-int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err)
+/* The auth files: auth_file, else $REGISTRY_AUTH_FILE, else each of the usual places. */
+static int creds_from_authfiles(const char *auth_file, const char *domain, const char *path, struct credentials *c,
+                                struct qerr *err)
 {
 	const char *env = getenv("REGISTRY_AUTH_FILE");
 	const char *xdg = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
@@ -562,6 +564,45 @@ int creds_find(const char *auth_file, const char *domain, const char *path, stru
 	for (size_t i = 0; i < 3; i++)
 		free(cand[i]);
 	return rc;
+}
+
+/* registries.conf's credential-helpers in order (default: the auth files alone, "containers-auth.json"); as
+   podman does, a helper that fails is passed over, and its error is the answer only when no other has
+   credentials. */
+int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err)
+{
+	struct regconf conf;
+	struct qerr first = {0};
+	size_t n;
+	int found = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (regconf_load(&conf, err) < 0)
+		return -1;
+	n = conf.cred_helpers.n ? conf.cred_helpers.n : 1;
+	for (size_t i = 0; i < n && found <= 0; i++) {
+		const char *h = conf.cred_helpers.n ? conf.cred_helpers.v[i] : REGCONF_AUTH_FILES;
+		struct qerr e = {0};
+
+		found = !strcmp(h, REGCONF_AUTH_FILES) ? creds_from_authfiles(auth_file, domain, path, c, &e)
+		                                       : credhelper_get(h, domain, c, &e);
+		if (found < 0 && !first.msg[0])
+			first = e;
+		if (found < 0)
+			credentials_free(c);
+		if (found == 1 && strcmp(h, REGCONF_AUTH_FILES)) {
+			free(c->source);
+			c->source = xasprintf("docker-credential-%s (credential-helpers in registries.conf)", h);
+		}
+	}
+	regconf_free(&conf);
+	if (found == 1)
+		return 1;
+	if (first.msg[0]) {
+		*err = first;
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- token endpoint answers ---- */

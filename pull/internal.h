@@ -115,7 +115,8 @@ struct credentials {
 /* Look up domain[/path] in the text of an auth.json: 1 found, 0 none, -1 error. */
 int authfile_parse(const char *json, size_t len, const char *domain, const char *path, struct credentials *c,
                    struct qerr *err);
-/* Search the credential files (auth_file, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
+/* Ask registries.conf's credential-helpers in order; "containers-auth.json" (the default, alone) searches the
+   credential files (auth_file, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
    ~/.config/containers/auth.json, ~/.docker/config.json): 1 found, 0 none, -1 error. */
 int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err);
 void credentials_free(struct credentials *c);
@@ -191,41 +192,106 @@ char *authfile_helper(const char *json, size_t len, const char *domain);
 /* GET /v2/ with c's credentials through the registry's auth flow: 0 when the registry accepts them. */
 int registry_check_login(struct registry *r, const struct credentials *c, struct qerr *err);
 
-/* ---- registries.c: registries.conf (containers-registries.conf v2 subset; plain C) ---- */
+/* ---- toml.c: the TOML subset of registries.conf files, as a tree (plain C) ---- */
 
-#define REGCONF_SYSTEM "/etc/qimg/registries.conf"
+enum tkind { TK_TABLE, TK_ARRAY, TK_STR, TK_BOOL };
+/* How a table or array came to be: TOML forbids defining a table twice and extending an inline one. */
+enum thow { TH_IMPLICIT, TH_HEADER, TH_DOTTED, TH_INLINE, TH_AOT, TH_VALUE };
+
+struct tnode {
+	enum tkind kind;
+	enum thow how;
+	char *key; /* in its table; NULL for an array element */
+	int line;  /* where it was defined */
+	char *str;
+	bool b;
+	struct tnode **kids; /* a table's members, an array's elements */
+	size_t n;
+};
+/* text into a tree (its root table; toml_free frees it), or NULL with "PATH:LINE: why" in err. */
+struct tnode *toml_parse(const char *text, const char *path, struct qerr *err);
+void toml_free(struct tnode *n);
+/* t's member named key, or NULL. */
+struct tnode *toml_get(const struct tnode *t, const char *key);
+
+/* ---- registries.c: registries.conf (containers-registries.conf(5) v2 and v1, and .conf.d; plain C) ---- */
+
+#define REGCONF_SYSTEM                "/etc/qimg/registries.conf"
+#define CONTAINERS_REGISTRIES_CONF    "/etc/containers/registries.conf"
+#define CONTAINERS_REGISTRIES_CONF_D  "/etc/containers/registries.conf.d"
+#define SHORT_NAME_ALIASES_ROOT       "/var/cache/containers/short-name-aliases.conf"
+#define REGCONF_AUTH_FILES            "containers-auth.json" /* in credential-helpers: the auth files */
+
+enum regconf_pfm { PFM_UNSET, PFM_ALL, PFM_DIGEST_ONLY, PFM_TAG_ONLY }; /* a mirror's pull-from-mirror */
+enum regconf_snm { SNM_UNSET, SNM_ENFORCING, SNM_PERMISSIVE, SNM_DISABLED }; /* short-name-mode */
 
 struct regconf_mirror {
 	char *location; /* host[:port][/path] */
 	bool insecure;
+	enum regconf_pfm pull_from;
 };
 struct regconf_registry {
 	char *prefix, *location; /* prefix defaults to location; "*.domain" wildcards take no location */
 	bool insecure, blocked, mirror_by_digest_only;
 	struct regconf_mirror *mirrors;
 	size_t nmirrors;
-	int line; /* of its [[registry]] header */
+	char *file; /* the file it came from */
+	int line;   /* of its [[registry]] header */
 };
 struct regconf {
-	char *path; /* the file read; NULL when there was none */
+	char *path; /* the files read, ", " between them; NULL when there was none */
 	struct regconf_registry *regs;
 	size_t nregs;
-	struct strv search;                    /* unqualified-search-registries */
-	struct strv alias_names, alias_values; /* [aliases] */
+	struct strv search; /* unqualified-search-registries */
+	bool search_set;    /* some file set it (maybe to []) */
+	char *search_file;
+	enum regconf_snm mode; /* SNM_UNSET: podman's default, permissive */
+	char *mode_file;
+	struct strv cred_helpers; /* credential-helpers; "containers-auth.json" = the auth files */
+	bool cred_helpers_set;
+	struct strv alias_names, alias_values, alias_files; /* [aliases]; a value "" resets the alias */
 };
-/* The file: $QIMG_REGISTRIES_CONF (must exist), else $XDG_CONFIG_HOME/qimg/registries.conf (~/.config when
-   unset), else REGCONF_SYSTEM; the first that exists, none = empty. Errors name FILE:LINE. */
+/* The files read, in order, each merged over the ones before as containers-registries.conf.d(5) says; NULL
+   members are skipped. */
+struct regconf_files {
+	const char *containers;              /* $CONTAINERS_REGISTRIES_CONF: must exist; else user's, else system */
+	const char *user, *system;           /* registries.conf: the user's when it exists, else the system's */
+	const char *system_dir, *user_dir;   /* registries.conf.d (the system's not when the user's file is read) */
+	const char *qimg, *qimg_fallback;    /* qimg's own (the fallback when qimg is missing) */
+	bool qimg_must;                      /* qimg must exist ($QIMG_REGISTRIES_CONF) */
+	const char *aliases_cache;           /* short-name-aliases.conf: [aliases] over everything else */
+};
+/* containers' $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else
+   /etc/containers/registries.conf; the drop-ins of /etc/containers/registries.conf.d (not when the user's file is
+   read) and ~/.config/containers/registries.conf.d in lexical order; then qimg's own file ($QIMG_REGISTRIES_CONF,
+   which must exist, else $XDG_CONFIG_HOME/qimg/registries.conf (~/.config when unset), else REGCONF_SYSTEM), so
+   qimg's wins; then the short-name aliases cache. No file: an empty configuration. Errors name FILE:LINE. */
 int regconf_load(struct regconf *rc, struct qerr *err);
+int regconf_load_files(const struct regconf_files *f, struct regconf *rc, struct qerr *err);
+/* One registries.conf file's text (version 2, or version 1 converted). */
 int regconf_parse(const char *text, const char *path, struct regconf *rc, struct qerr *err);
 void regconf_free(struct regconf *rc);
+/* src's settings over dst's (src is consumed and left empty), as containers-registries.conf.d(5) merges files. */
+void regconf_merge(struct regconf *dst, struct regconf *src);
 /* The [[registry]] whose prefix matches name ("domain/path", or a bare host) most specifically, or NULL. */
 const struct regconf_registry *regconf_find(const struct regconf *rc, const char *name);
 /* True when ref has no registry host (no '.', ':' or "localhost" before the first '/'). */
 bool regconf_is_short(const char *ref);
 
 /* The qualified references refstr stands for, appended to out: its alias, else each unqualified-search registry
-   (else refstr itself, which ref_parse puts on docker.io); a qualified refstr stands for itself. */
+   (else, when no file sets that list, refstr itself, which ref_parse puts on docker.io); a qualified refstr stands
+   for itself. */
 void regconf_candidates(const struct regconf *rc, const char *refstr, struct strv *out);
+
+/* Whether podman would ask which of names (regconf_candidates of refstr) to pull: a short name without alias that
+   stands for more than one, short-name-mode enforcing or permissive. */
+bool regconf_ambiguous(const struct regconf *rc, const char *refstr, const struct strv *names);
+/* Record short_name (tag and digest dropped) as an alias of full's name in the short-name aliases cache, as podman
+   records the user's pick. */
+int regconf_alias_record(const char *short_name, const char *full, struct qerr *err);
+/* The names a local image refstr may be stored under, in podman's order: its alias, else each unqualified-search
+   registry's, then docker.io's; a qualified refstr is itself. */
+void regconf_local_names(const struct regconf *rc, const char *refstr, struct strv *out);
 
 /* One place a pull tries. */
 struct pull_source {
@@ -234,8 +300,8 @@ struct pull_source {
 	bool insecure, mirror;
 };
 /* Where to pull refstr from, in order: for a short name its alias, else each unqualified-search registry (else
-   docker.io); for each, its mirrors, then its location. Blocked registries are left out (error when nothing
-   is left). */
+   docker.io; short-name-mode enforcing refuses more than one); for each, its mirrors (as mirror-by-digest-only and
+   pull-from-mirror allow), then its location. Blocked registries are left out (error when nothing is left). */
 int regconf_sources(const struct regconf *rc, const char *refstr, struct pull_source **out, size_t *n,
                     struct qerr *err);
 void pull_sources_free(struct pull_source *v, size_t n);

@@ -74,7 +74,7 @@ static int login_regconf(const char *host, struct pull_opts *po, struct qerr *er
 		return -1;
 	r = regconf_find(&rc, host);
 	if (r && r->blocked)
-		rc_ = qerr_set(err, "login: %s is blocked by %s", host, rc.path);
+		rc_ = qerr_set(err, "login: %s is blocked by %s", host, r->file);
 	else if (r && r->insecure)
 		po->tls_verify_off = true;
 	regconf_free(&rc);

@@ -724,6 +724,54 @@ static int pull_from(struct store *st, const struct pull_source *src, const stru
 	return pull_finish(&p, rc, spec_out, err);
 }
 
+/* The full name of a local image a short name already stands for, or NULL: podman pulls that name again rather
+   than resolve the short name anew (so short-name-mode has nothing to ask). */
+static char *pull_local_full_name(struct store *st, const struct regconf *conf, const char *ref)
+{
+	struct strv names = {0};
+	char *found = NULL;
+
+	if (!regconf_is_short(ref))
+		return NULL;
+	regconf_local_names(conf, ref, &names);
+	for (size_t i = 0; i < names.n && !found; i++) {
+		struct image_ref r;
+		struct qerr e;
+		autofree char *name = NULL, *digest = NULL;
+
+		if (ref_parse(names.v[i], &r, &e) < 0)
+			continue;
+		name = ref_name(&r);
+		digest = store_ref_get(st, name, ref_key(&r), &e);
+		if (digest)
+			found = ref_string(&r);
+		ref_free(&r);
+	}
+	strv_free(&names);
+	if (found)
+		log_info("%s: the local image %s, pulled again by that name", ref, found);
+	return found;
+}
+
+/* On a terminal, an ambiguous short name is put to the user, as podman does: *picked is the full name chosen. */
+static int pull_ask(const struct regconf *conf, const char *ref, const struct pull_opts *o, char **picked,
+                    struct qerr *err)
+{
+	struct strv names = {0};
+	int k = 0;
+
+	regconf_candidates(conf, ref, &names);
+	if (regconf_ambiguous(conf, ref, &names)) {
+		k = o->choose(ref, &names, err);
+		if (k >= 0 && (size_t)k < names.n)
+			*picked = xstrdup(names.v[k]);
+		else if (k >= 0)
+			k = qerr_set(err, "%s: no such choice", ref);
+	}
+	strv_free(&names);
+	return k < 0 ? -1 : 0;
+}
+
 /* Registries.conf decides where to go: mirrors first, the registry itself on failure (pull/registries.c). */
 int pull_image(struct store *st, const char *ref, const struct pull_opts *o, struct image_spec *spec_out,
                struct qerr *err)
@@ -731,13 +779,18 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 	static const struct pull_opts defaults;
 	struct pull_source *src = NULL;
 	struct regconf conf;
+	autofree char *local = NULL, *picked = NULL;
 	size_t n = 0;
 	bool remote = false;
 	int rc;
 
 	rc = regconf_load(&conf, err);
 	if (rc == 0)
-		rc = regconf_sources(&conf, ref, &src, &n, err);
+		local = pull_local_full_name(st, &conf, ref);
+	if (rc == 0 && !local && o && o->choose)
+		rc = pull_ask(&conf, ref, o, &picked, err);
+	if (rc == 0)
+		rc = regconf_sources(&conf, picked ? picked : local ? local : ref, &src, &n, err);
 	regconf_free(&conf);
 	for (size_t i = 0; i < n; i++) {
 		struct pull_opts oi = o ? *o : defaults;
@@ -749,6 +802,12 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
 		log_warn("%s; trying %s/%s", err->msg, src[i + 1].endpoint.domain, src[i + 1].endpoint.path);
 	}
 	pull_sources_free(src, n);
+	if (rc == 0 && picked) {
+		struct qerr e = {0};
+
+		if (regconf_alias_record(ref, picked, &e) < 0)
+			log_warn("%s", e.msg);
+	}
 	return rc;
 }
 

@@ -38,6 +38,9 @@ struct pull_opts {
 	const char *auth_file;  /* override of the credentials file; NULL = the usual search */
 	const char *certs_dir;  /* override of the certs.d search (tests); NULL = the usual search */
 	struct ovl_unpack_limits limits; /* bomb limits for unpacking; zero fields = the defaults */
+	/* Set by cmd/ on a terminal: asked which of names a short name means when short-name-mode lets podman ask
+	   (enforcing, permissive); the index picked, or -1 with err filled. The pick is recorded as an alias. */
+	int (*choose)(const char *short_name, const struct strv *names, struct qerr *err);
 };
 
 /* Pull ref into st: resolve, download and verify blobs, unpack layers, write spec and ref.

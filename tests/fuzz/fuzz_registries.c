@@ -1,8 +1,10 @@
-/* Fuzz target: registries.conf (pull/registries.c regconf_parse) and where a pull goes (regconf_sources). The
-   input is the file's text up to the first NUL byte, then a reference (without one, a few fixed ones). A parsed
-   file must have a prefix for every registry, a location for every mirror, as many alias values as names, and
-   find each of its own plain prefixes; a failure says FILE:... and leaves nothing allocated. Sources are never
-   empty on success, and each names an endpoint with a repository and a tag or digest. */
+/* Fuzz target: registries.conf (pull/registries.c regconf_parse: the TOML subset and the format), podman's merge
+   (regconf_merge) and where a pull goes (regconf_sources). The input is the file's text up to the first NUL
+   byte, then a reference (without one, a few fixed ones). A parsed file must have a prefix and a file for every
+   registry, one entry per prefix, a location for every mirror, one value and file per alias, and find each of its
+   own plain prefixes; merged over itself it keeps the same entries; a failure says FILE:... and leaves nothing
+   allocated. Sources are never empty on success, and each names an endpoint with a repository and a tag or
+   digest. */
 #include <stdio.h>
 
 #include "../../pull/internal.h"
@@ -16,12 +18,21 @@ static const char *const fixed_refs[] = {
 
 static void check_conf(const struct regconf *rc)
 {
-	if (!rc->path || rc->alias_names.n != rc->alias_values.n)
+	if (!rc->path || rc->alias_names.n != rc->alias_values.n || rc->alias_names.n != rc->alias_files.n ||
+	    (rc->search.n && !rc->search_set) || (rc->search_set && !rc->search_file) ||
+	    (rc->mode != SNM_UNSET && !rc->mode_file) || (rc->cred_helpers.n && !rc->cred_helpers_set))
 		abort();
+	for (size_t i = 0; i < rc->alias_names.n; i++)
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(rc->alias_names.v[i], rc->alias_names.v[k]))
+				abort(); /* one value per alias */
 	for (size_t i = 0; i < rc->nregs; i++) {
 		const struct regconf_registry *r = &rc->regs[i];
-		if (!r->prefix || !*r->prefix)
+		if (!r->prefix || !*r->prefix || !r->file)
 			abort();
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(r->prefix, rc->regs[k].prefix))
+				abort(); /* one entry per prefix */
 		for (size_t k = 0; k < r->nmirrors; k++)
 			if (!r->mirrors[k].location || !*r->mirrors[k].location)
 				abort();
@@ -74,6 +85,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_conf(&rc);
+	{ /* the file merged over itself (a drop-in naming the same prefixes, aliases and lists) changes nothing */
+		struct regconf again;
+		size_t nregs = rc.nregs, naliases = rc.alias_names.n, nsearch = rc.search.n;
+
+		if (regconf_parse(text, "r.conf", &again, &err) < 0)
+			abort(); /* parsing is deterministic */
+		regconf_merge(&rc, &again);
+		if (again.nregs || again.path || rc.nregs != nregs || rc.alias_names.n != naliases || rc.search.n != nsearch)
+			abort();
+		check_conf(&rc);
+	}
 	if (rest_len > 0) {
 		autofree char *ref = fuzz_cstr(rest, rest_len);
 		check_sources(&rc, ref);

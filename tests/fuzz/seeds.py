@@ -119,9 +119,26 @@ REGCONFS = [
     "[[registry]]\ninsecure = yes\nlocation = \"a.io\"\n",
     "[" * 300,
     "a = [" + "\"x\"," * 500 + "]\n",
+    # containers-registries.conf(5) v2 as podman sites write it, version 1, and the TOML forms they use
+    "unqualified-search-registries = [\n  \"registry.fedoraproject.org\",  # Fedora\n  'quay.io',\n  \"docker.io\",\n]\n"
+    "short-name-mode = \"enforcing\"\ncredential-helpers = [\"containers-auth.json\", 'pass']\n"
+    "additional-layer-store-auth-helper = \"\"\n[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n"
+    "mirror = [ { location = \"cache.local:5000\", insecure = true, pull-from-mirror = \"tag-only\" },\n"
+    "  { location = 'digest.local', pull-from-mirror = \"digest-only\" } ]\n"
+    "[[registry]]\nlocation = \"\"\"\nquay.io\"\"\"\n"
+    "[[registry.mirror]]\nlocation = \"q\\u0075ay-mirror.local\"\npull-from-mirror = \"all\"\n[aliases]\n"
+    "  \"almalinux\" = \"docker.io/library/almalinux\"\n  \"opensuse/leap\" = \"registry.opensuse.org/opensuse/leap\"\n"
+    "  \"alpine\" = \"docker.io/alpine\"\n  \"gone\" = \"\"\n",
+    "[registries.search]\nregistries = ['a.io', 'b.io:5000']\n[registries.insecure]\nregistries = ['h.io']\n"
+    "[registries.block]\nregistries = ['evil.io', 'b.io:5000']\n",
+    "registry = [{prefix = \"a.io/x\", location = \"b.io/y\", mirror = [{location = \"m.io\"}]},\n"
+    "  {location='c.io', blocked=true},]\nx.y.z = 'w'\n[a.b]\nc = '''lit\\eral'''\n",
+    "[aliases]\nx = \"\"\"a.io/\\\n    y\"\"\"\nz = '''\nb.io/z'''\n",
 ]
 for c in REGCONFS:
     put("registries", c)
+if os.path.exists("/etc/containers/registries.conf.d/shortnames.conf"):  # Debian's containers-common drop-in
+    put("registries", open("/etc/containers/registries.conf.d/shortnames.conf").read())
 for ref in ["busybox", "bb:1", "app@sha256:" + "0" * 64, "a.corp.example/z:1", "docker.io/library/alpine:3",
             "reg.two/x", "evil.example/x", "UPPER/x", "localhost:5000/../x", "digest.example/a@sha256:" + "1" * 64]:
     put("registries", REGCONF_SAMPLE + "\0" + ref)

@@ -11,6 +11,7 @@
 # Fixtures:  fixture_push NAME [REPO:TAG] (sets FIXTURE_DIGEST), fixture_layout NAME, fixture_rootfs debian,
 #            fixture_custom NAME SPEC.json [REPO:TAG] (format: tests/fixtures/README.md),
 #            tree_list DIR [tree.py opts], tree_compare EXPECTED DIR [tree.py opts].
+# Per mode:  store_dir mode_home mode_runtime mode_user mode_uid mode_ids runas; withconf FILE CMD...
 # Users:     TUSER TUSER_UID TUSER_GID TUSER_SUBUID TUSER_SUBGID (range of 65536), and per file and per user
 #            USER_HOME USER_RUNTIME USER_STORE / ROOT_HOME ROOT_RUNTIME ROOT_STORE (HOME, XDG_RUNTIME_DIR, store);
 #            as_user CMD..., as_root CMD... (clean env, T_TIMEOUT bound), both FN [ARGS] (sets MODE and Q);
@@ -546,8 +547,21 @@ _t_pass_env() {
 	done < <(compgen -e | grep '^QIMG_')
 }
 
-# store_dir: the store of the current MODE (set by `both`): the root or the test user's.
+# The current MODE's (set by `both`) store, HOME, XDG_RUNTIME_DIR, user name, uid and uid:gid; runas: as_root or
+# as_user. Not root (no TUSER): the user mode is the caller.
 store_dir() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
+mode_home() { if [ "$MODE" = root ]; then echo "$ROOT_HOME"; else echo "$USER_HOME"; fi; }
+mode_runtime() { if [ "$MODE" = root ]; then echo "$ROOT_RUNTIME"; else echo "$USER_RUNTIME"; fi; }
+mode_user() { if [ "$MODE" = root ] || [ -z "$TUSER" ]; then id -un; else echo "$TUSER"; fi; }
+mode_uid() { if [ "$MODE" = root ] || [ -z "$TUSER" ]; then id -u; else echo "$TUSER_UID"; fi; }
+mode_ids() { if [ "$MODE" = root ] || [ -z "$TUSER" ]; then echo "$(id -u):$(id -g)"; else echo "$TUSER_UID:$TUSER_GID"; fi; }
+runas() { echo "${Q%% *}"; }
+# withconf FILE CMD...: CMD with $QIMG_REGISTRIES_CONF=FILE (as_root/as_user pass QIMG_* on; "" = unset: the usual search)
+withconf() {
+	local c=$1
+	shift
+	QIMG_REGISTRIES_CONF=$c "$@"
+}
 
 # as_user CMD...: run CMD as TUSER with a clean environment (HOME, PATH, XDG_RUNTIME_DIR, QIMG_STORE).
 as_user() {

@@ -9,7 +9,6 @@ C=(--certs-dir "$REG_CERTS_DIR")
 OUT=$TMPD/out # written by both users
 mkdir -p "$OUT" && chmod 1777 "$OUT"
 
-runas() { echo "${Q%% *}"; } # as_root or as_user, from $Q set by `both`
 withstore() { # DIR CMD...: CMD with $QIMG_STORE=DIR (as_root/as_user pass it on)
 	local d=$1
 	shift

@@ -134,13 +134,12 @@ t_tampered() {
 	t_contains "tampered: escape named" "leaves the archive" "$(cat "$T_ERR")"
 	t_fail "tampered: not an archive" $Q load -i /etc/passwd
 	t_eq "tampered: no image ref added" "$before" "$(images)"
-	t_eq "tampered: nothing left in tmp/" "" "$(ls -A "$(store_of)/tmp" 2>/dev/null | grep '^load-')"
+	t_eq "tampered: nothing left in tmp/" "" "$(ls -A "$(store_dir)/tmp" 2>/dev/null | grep '^load-')"
 	t_fail "load: --tag with an invalid name" $Q load --tag 'UPPER/x' -i "$A/oci.tar"
 	t_fail "load: missing file" $Q load -i "$A/nope.tar"
 	t_contains "load: missing file named" "nope.tar" "$(cat "$T_ERR")"
 }
 
-store_of() { if [ "$MODE" = root ]; then echo "$ROOT_STORE"; else echo "$USER_STORE"; fi; }
 
 t_save() {
 	local f=$OUT/$MODE-save.tar

@@ -2,16 +2,7 @@
 # XDG_RUNTIME_DIR fallback; other entries kept), and docker credential helpers (credsStore, credHelpers) used by
 # pulls. Root and rootless.
 
-runas() { echo "${Q%% *}"; } # as_root or as_user, from $Q set by `both`
-runtime_of() { if [ "$MODE" = root ]; then echo "$ROOT_RUNTIME"; else echo "$USER_RUNTIME"; fi; }
-home_of() { if [ "$MODE" = root ]; then echo "$ROOT_HOME"; else echo "$USER_HOME"; fi; }
-owner_of() { if [ "$MODE" = root ] || [ -z "$TUSER" ]; then id -u; else echo "$TUSER_UID"; fi; }
 auth_of() { jq -r --arg k "$2" '.auths[$k].auth // empty' "$1" 2>/dev/null; }
-withconf() { # FILE CMD...: CMD with $QIMG_REGISTRIES_CONF=FILE (as_root/as_user pass QIMG_* on)
-	local c=$1
-	shift
-	QIMG_REGISTRIES_CONF=$c "$@"
-}
 b64() { printf '%s:%s' "$1" "$2" | base64 -w0; }
 
 # login with the password on stdin: sets RC, OUT, ERR
@@ -24,8 +15,8 @@ login_stdin() { # PASSWORD ARGS...
 
 t_basic() {
 	local c=(--certs-dir "$REG_CERTS_DIR") f
-	f=$(runtime_of)/containers/auth.json
-	rm -rf "$(runtime_of)/containers" "$(home_of)/.config/containers"
+	f=$(mode_runtime)/containers/auth.json
+	rm -rf "$(mode_runtime)/containers" "$(mode_home)/.config/containers"
 	login_stdin "not-$REG_PASS" "${c[@]}" -u "$REG_USER" "$REG"
 	t_eq "basic: wrong password refused" 1 "$RC"
 	t_contains "basic: says the registry rejected it" "rejected" "$ERR"
@@ -34,7 +25,7 @@ t_basic() {
 	t_eq "basic: --password-stdin" 0 "$RC"
 	t_eq "basic: says so on stdout" "Login Succeeded!" "$OUT"
 	t_eq "basic: stored in \$XDG_RUNTIME_DIR/containers/auth.json" "$(b64 "$REG_USER" "$REG_PASS")" "$(auth_of "$f" "$REG")"
-	t_eq "basic: file mode 0600, owned by the user" "600 $(owner_of)" "$(stat -c '%a %u' "$f")"
+	t_eq "basic: file mode 0600, owned by the user" "600 $(mode_uid)" "$(stat -c '%a %u' "$f")"
 	t_eq "basic: dir mode 0700" 700 "$(stat -c %a "$(dirname "$f")")"
 	t_ok "basic: pull uses the stored credentials" $Q pull "${c[@]}" "$REG/test/busybox:latest"
 	# another entry survives a login and a logout
@@ -52,13 +43,13 @@ t_basic() {
 	t_eq "basic: stored under the plain host" "$(b64 "$REG_USER" "$REG_PASS")" "$(auth_of "$f" "$REG")"
 	t_ok "basic: logout --all" $Q logout --all
 	t_eq "basic: every entry gone" 0 "$(jq '.auths | length' "$f")"
-	t_ok "basic: --authfile" $Q login "${c[@]}" --authfile "$(home_of)/my-auth.json" -u "$REG_USER" -p "$REG_PASS" "$REG"
-	t_eq "basic: --authfile written" "$(b64 "$REG_USER" "$REG_PASS")" "$(auth_of "$(home_of)/my-auth.json" "$REG")"
-	t_ok "basic: pull --authfile" $Q pull "${c[@]}" --authfile "$(home_of)/my-auth.json" "$REG/test/busybox:latest"
+	t_ok "basic: --authfile" $Q login "${c[@]}" --authfile "$(mode_home)/my-auth.json" -u "$REG_USER" -p "$REG_PASS" "$REG"
+	t_eq "basic: --authfile written" "$(b64 "$REG_USER" "$REG_PASS")" "$(auth_of "$(mode_home)/my-auth.json" "$REG")"
+	t_ok "basic: pull --authfile" $Q pull "${c[@]}" --authfile "$(mode_home)/my-auth.json" "$REG/test/busybox:latest"
 	t_ok "basic: no XDG_RUNTIME_DIR" $(runas) env -u XDG_RUNTIME_DIR "$QIMG" login "${c[@]}" -u "$REG_USER" -p "$REG_PASS" "$REG"
 	t_contains "basic: ... the fallback is named" ".config/containers/auth.json" "$(cat "$T_ERR")"
 	t_eq "basic: ... stored in ~/.config/containers/auth.json" "$(b64 "$REG_USER" "$REG_PASS")" \
-		"$(auth_of "$(home_of)/.config/containers/auth.json" "$REG")"
+		"$(auth_of "$(mode_home)/.config/containers/auth.json" "$REG")"
 	t_fail "basic: no password and no terminal" $Q login "${c[@]}" -u "$REG_USER" "$REG"
 	t_eq "basic: ... is a usage error (2)" 2 "$T_RC"
 	t_contains "basic: ... names --password-stdin" "--password-stdin" "$(cat "$T_ERR")"
@@ -71,13 +62,13 @@ t_basic() {
 		$Q login -u "$REG_USER" -p "$REG_PASS" "$REG"
 	t_fail "basic: a blocked registry is refused" withconf "$TMPD/blocked.conf" $Q login -u "$REG_USER" -p "$REG_PASS" "$REG"
 	t_contains "basic: ... says so" "blocked by $TMPD/blocked.conf" "$(cat "$T_ERR")"
-	rm -rf "$(runtime_of)/containers" "$(home_of)/.config/containers"
+	rm -rf "$(mode_runtime)/containers" "$(mode_home)/.config/containers"
 }
 
 t_token() {
 	local c=(--certs-dir "$REG_CERTS_DIR") f
-	f=$(runtime_of)/containers/auth.json
-	rm -rf "$(runtime_of)/containers"
+	f=$(mode_runtime)/containers/auth.json
+	rm -rf "$(mode_runtime)/containers"
 	login_stdin "nope" "${c[@]}" -u "$REG_USER" "$REG"
 	t_eq "token: wrong password refused" 1 "$RC"
 	t_contains "token: ... by the token server" "401" "$ERR"
@@ -90,7 +81,7 @@ t_token() {
 	t_fail "token: private pull refused after logout" $Q pull "${c[@]}" "$REG/private/busybox:latest"
 	# Identity tokens (OAuth2 refresh tokens): from a credential helper's "<token>" answer and from an auths
 	# entry's "identitytoken"; exchanged by a POST with grant_type=refresh_token, never sent as Basic.
-	rm -rf "$(runtime_of)/containers"
+	rm -rf "$(mode_runtime)/containers"
 	docker_config '{"credsStore": "qtok"}'
 	t_ok "identity token from a helper: private pull" hpull "$REG/private/busybox:latest"
 	t_contains "identity token: exchanged with the refresh_token grant" '"auth": "oauth2-refresh"' "$(tail -n 3 "$TOKEN_LOG")"
@@ -100,7 +91,7 @@ t_token() {
 	docker_config '{"auths": {"'"$REG"'": {"identitytoken": "rt-wrong"}}}'
 	t_fail "a wrong identity token is refused" hpull "$REG/private/busybox:latest"
 	t_contains "wrong identity token: says the credentials were rejected" "rejected" "$(cat "$T_ERR")"
-	rm -rf "$(home_of)/.docker"
+	rm -rf "$(mode_home)/.docker"
 }
 
 # ---- credential helpers ----
@@ -126,15 +117,15 @@ EOF
 
 docker_config() { # JSON: write ~/.docker/config.json of the current mode's user
 	local d
-	d=$(home_of)/.docker
+	d=$(mode_home)/.docker
 	mkdir -p "$d" && printf '%s\n' "$1" >"$d/config.json"
-	chown -R "$(owner_of)" "$d"
+	chown -R "$(mode_uid)" "$d"
 }
 
 hpull() { $(runas) env PATH="$HELPERS:/usr/bin:/bin" "$QIMG" pull --certs-dir "$REG_CERTS_DIR" "$@"; }
 
 t_helpers() {
-	rm -rf "$(runtime_of)/containers"
+	rm -rf "$(mode_runtime)/containers"
 	docker_config '{"credsStore": "qtest"}'
 	t_ok "helper: credsStore" hpull "$REG/test/busybox:latest"
 	t_eq "helper: asked for the registry's host" "$REG" "$(tail -n 1 "$HELPERS/qtest.log")"
@@ -148,7 +139,7 @@ t_helpers() {
 	t_contains "helper: ... and no credentials found" "no credentials for $REG" "$(cat "$T_ERR")"
 	docker_config '{"credHelpers": {"'"$REG"'": "../evil"}}'
 	t_fail "helper: a name with a slash is refused" hpull "$REG/test/busybox:latest"
-	rm -rf "$(home_of)/.docker"
+	rm -rf "$(mode_home)/.docker"
 }
 
 registry_start basic || { fail "eco_login: registry_start basic" "did not start"; exit 0; }

@@ -36,12 +36,6 @@ mirror_stop() {
 	wait "$MIRROR_PID" 2>/dev/null
 }
 
-runas() { echo "${Q%% *}"; } # as_root or as_user, from $Q set by `both`
-withconf() { # FILE CMD...: CMD with $QIMG_REGISTRIES_CONF=FILE ("" = unset: the usual search)
-	local c=$1
-	shift
-	QIMG_REGISTRIES_CONF=$c "$@"
-}
 
 conf() { # NAME TEXT: write $CONF/NAME.conf
 	printf '%s\n' "$2" >"$CONF/$1.conf"

@@ -19,7 +19,6 @@ BB=$REG/eco/busybox:latest
 PORT=${REG##*:}
 BB_LAYOUT=$(fixture_layout busybox)
 
-runas() { echo "${Q%% *}"; } # as_root or as_user, from $Q set by `both`
 slot_hold() { # SLOT: flock it as a run's qimg would, from a background process (HOLDER), until slot_release
 	# The holder waits for the lock (not -n): the probe below holds it for an instant and must not make it give up.
 	$(runas) flock -x "$1" sleep 60 &
@@ -36,11 +35,6 @@ slot_release() { # SLOT
 conf() { # NAME TEXT: write $CONF/NAME.conf
 	printf '%s\n' "$2" >"$CONF/$1.conf"
 	chmod 0644 "$CONF/$1.conf"
-}
-withconf() { # NAME CMD...: CMD with $QIMG_REGISTRIES_CONF=$CONF/NAME.conf
-	local c=$CONF/$1.conf
-	shift
-	QIMG_REGISTRIES_CONF=$c "$@"
 }
 manifest_gets() { grep -c "\"GET /v2/eco/$1/manifests/[^ ]* HTTP/1.1\" 200 .*\"qimg/" "$REG_LOG"; }
 digest_of() { sed -n 's/^"Digest": "\(sha256:[0-9a-f]*\)",$/\1/p' "$T_OUT"; } # from an inspect in $T_OUT
@@ -74,28 +68,28 @@ t_setup() {
 }
 
 t_short_names() {
-	t_ok "alias: run bbx" withconf alias $Q run bbx echo via-alias
+	t_ok "alias: run bbx" withconf "$CONF/alias.conf" $Q run bbx echo via-alias
 	t_eq "alias: the aliased image ran" "via-alias" "$(cat "$T_OUT")"
-	t_ok "alias: inspect bbx" withconf alias $Q inspect bbx
+	t_ok "alias: inspect bbx" withconf "$CONF/alias.conf" $Q inspect bbx
 	t_eq "alias: inspect names the aliased image" "$BB_DIGEST" "$(digest_of)"
 	t_fail "no conf: bbx is docker.io/library/bbx" $Q run --pull never bbx true
 	t_contains "no conf: says what it looked for" "image not found: bbx" "$(cat "$T_ERR")"
 
 	# eco/busybox exists under localhost:PORT and 127.0.0.1:PORT (busybox both); eco/other only under 127.0.0.1
-	t_ok "search: inspect eco/busybox" withconf search $Q inspect eco/busybox
+	t_ok "search: inspect eco/busybox" withconf "$CONF/search.conf" $Q inspect eco/busybox
 	t_eq "search: eco/busybox found" "$BB_DIGEST" "$(digest_of)"
-	t_ok "search: run eco/other (second registry)" withconf search $Q inspect eco/other
+	t_ok "search: run eco/other (second registry)" withconf "$CONF/search.conf" $Q inspect eco/other
 	t_eq "search: the second registry's image" "$S2_DIGEST" "$(digest_of)"
 	# one name, two images: tag localhost:PORT/eco/pick = busybox, 127.0.0.1:PORT/eco/pick = schema2
 	$(runas) sh -c "d=\$QIMG_STORE/images; mkdir -p \"\$d/localhost%3A$PORT%2Feco%2Fpick\" \"\$d/127.0.0.1%3A$PORT%2Feco%2Fpick\" &&
 		echo $BB_DIGEST >\"\$d/localhost%3A$PORT%2Feco%2Fpick/latest\" && echo $S2_DIGEST >\"\$d/127.0.0.1%3A$PORT%2Feco%2Fpick/latest\""
-	t_ok "search order: first registry wins" withconf search $Q inspect eco/pick
+	t_ok "search order: first registry wins" withconf "$CONF/search.conf" $Q inspect eco/pick
 	t_eq "search order: localhost first -> busybox" "$BB_DIGEST" "$(digest_of)"
-	t_ok "search order reversed" withconf search_rev $Q inspect eco/pick
+	t_ok "search order reversed" withconf "$CONF/search_rev.conf" $Q inspect eco/pick
 	t_eq "search order: 127.0.0.1 first -> schema2" "$S2_DIGEST" "$(digest_of)"
-	t_ok "search: then docker.io" withconf nohit $Q run ecobox echo from-docker-io
+	t_ok "search: then docker.io" withconf "$CONF/nohit.conf" $Q run ecobox echo from-docker-io
 	t_eq "search: docker.io's image ran" "from-docker-io" "$(cat "$T_OUT")"
-	t_fail "search: not found anywhere" withconf search $Q run --pull never eco/nothere true
+	t_fail "search: not found anywhere" withconf "$CONF/search.conf" $Q run --pull never eco/nothere true
 	t_eq "search: not found is qimg's error (125)" 125 "$T_RC"
 	t_contains "search: names the names it tried" "localhost:$PORT/eco/nothere, 127.0.0.1:$PORT/eco/nothere" "$(cat "$T_ERR")"
 
@@ -119,7 +113,7 @@ t_short_names() {
 	t_eq "prefix: the longer prefix ran" "longer" "$(cat "$T_OUT")"
 	t_ok "rmi: the fake ref by name" $Q rmi localhost/fake
 	t_contains "rmi: says what it untagged" "Untagged: localhost/fake:latest" "$(cat "$T_OUT")"
-	t_ok "rmi: short name via alias" withconf alias $Q rmi bbx
+	t_ok "rmi: short name via alias" withconf "$CONF/alias.conf" $Q rmi bbx
 	t_fail "rmi: the aliased ref is gone" $Q inspect "$BB"
 	t_ok "rmi: pull it back" $Q pull -q --tls-verify=false "$BB"
 }

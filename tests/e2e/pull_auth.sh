@@ -1,10 +1,6 @@
 # qimg pull over TLS (certs.d trust, --tls-verify=false) and with credentials (Basic and token auth): where
 # credentials come from, that the token is fetched once per pull, and clear errors for missing or wrong ones.
 
-runas() { echo "${Q%% *}"; }        # as_root or as_user, from $Q set by `both`
-home_of() { if [ "$MODE" = root ]; then echo "$ROOT_HOME"; else echo "$USER_HOME"; fi; }
-runtime_of() { if [ "$MODE" = root ]; then echo "$TMPD/root/run"; else echo "$TMPD/user/run"; fi; }
-owner_of() { if [ "$MODE" = root ] || [ -z "$TUSER" ]; then echo "$(id -u):$(id -g)"; else echo "$TUSER_UID:$TUSER_GID"; fi; }
 
 authfile() { # FILE USER PASS [KEY]: a containers-auth.json for $REG (or KEY)
 	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "${4:-$REG}" "$(printf '%s:%s' "$2" "$3" | base64 -w0)" >"$1"
@@ -37,16 +33,16 @@ t_basic() {
 	t_fail "basic: a missing --authfile is an error" $Q pull "${c[@]}" --authfile "$TMPD/none.json" "$REG/test/busybox:latest"
 	t_ok "basic: \$REGISTRY_AUTH_FILE" $(runas) env REGISTRY_AUTH_FILE="$f" "$QIMG" pull "${c[@]}" "$REG/test/busybox:latest"
 	# the usual search: $XDG_RUNTIME_DIR/containers/auth.json, then ~/.docker/config.json
-	mkdir -p "$(runtime_of)/containers"
-	cp "$f" "$(runtime_of)/containers/auth.json"
-	chown -R "$(owner_of)" "$(runtime_of)/containers"
+	mkdir -p "$(mode_runtime)/containers"
+	cp "$f" "$(mode_runtime)/containers/auth.json"
+	chown -R "$(mode_ids)" "$(mode_runtime)/containers"
 	t_ok "basic: \$XDG_RUNTIME_DIR/containers/auth.json" $Q pull "${c[@]}" "$REG/test/busybox:latest"
-	rm -rf "$(runtime_of)/containers"
-	mkdir -p "$(home_of)/.docker"
-	authfile "$(home_of)/.docker/config.json" "$REG_USER" "$REG_PASS" "https://$REG/v1/"
-	chown -R "$(owner_of)" "$(home_of)/.docker"
+	rm -rf "$(mode_runtime)/containers"
+	mkdir -p "$(mode_home)/.docker"
+	authfile "$(mode_home)/.docker/config.json" "$REG_USER" "$REG_PASS" "https://$REG/v1/"
+	chown -R "$(mode_ids)" "$(mode_home)/.docker"
 	t_ok "basic: ~/.docker/config.json (https://HOST/v1/ key)" $Q pull "${c[@]}" "$REG/test/busybox:latest"
-	rm -rf "$(home_of)/.docker"
+	rm -rf "$(mode_home)/.docker"
 	t_fail "basic: credentials for another host are not used" $Q pull "${c[@]}" --authfile "$TMPD/$MODE-other.json" "$REG/test/busybox:latest"
 }
 

@@ -3,7 +3,6 @@
 
 fresh() { echo "$TMPD/$MODE/s-$1"; } # a store of its own, in a dir the mode's user owns
 blob_path() { local h=${1#sha256:}; echo "$REG_DATA/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data"; }
-owner() { if [ "$MODE" = root ] || [ -z "$TUSER" ]; then echo "$(id -u):$(id -g)"; else echo "$TUSER_UID:$TUSER_GID"; fi; }
 
 registry_start plain || { fail "pull_errors: registry_start plain" "did not start"; exit 0; }
 fixture_push busybox test/busybox:latest || { fail "pull_errors: push busybox" "push failed"; exit 0; }
@@ -19,7 +18,7 @@ store_with_partial() { # NAME FILE
 	s=$(fresh "$1")
 	$Q --store "$s" images >/dev/null 2>&1 # creates the layout as the mode's user
 	cp "$2" "$s/tmp/partial-${LAYER#sha256:}"
-	chown "$(owner)" "$s/tmp/partial-${LAYER#sha256:}"
+	chown "$(mode_ids)" "$s/tmp/partial-${LAYER#sha256:}"
 	echo "$s"
 }
 
@@ -98,7 +97,7 @@ t_wait_for_other() {
 	s=$(fresh waiting)
 	$Q --store "$s" images >/dev/null 2>&1
 	lk=$s/locks/blob-${LAYER#sha256:}.lock
-	touch "$lk" && chown "$(owner)" "$lk"
+	touch "$lk" && chown "$(mode_ids)" "$lk"
 	rm -f "$TMPD/locked"
 	flock -x "$lk" sh -c "touch $TMPD/locked; sleep 2" &
 	fp=$!

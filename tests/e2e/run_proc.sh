@@ -5,7 +5,6 @@ registry_start plain || { fail "run_proc: registry_start" "did not start"; exit 
 fixture_push busybox run/busybox:1 || { fail "run_proc: push busybox" "push failed"; exit 0; }
 BB=$REG/run/busybox:1
 
-owner() { if [ "$MODE" = root ]; then echo root; else echo "$TUSER"; fi; }
 
 # wait_for FILE PATTERN: up to 10 s for PATTERN to appear in FILE.
 wait_for() {
@@ -61,10 +60,10 @@ t_kill9() {
 	$Q run "$BB" sh -c 'echo ready; sleep 4242' >"$out" 2>&1 &
 	wait_for "$out" ready || fail "kill -9: container started" "$(cat "$out")"
 	# The oldest process running our command line is qimg itself (PID 1 of the container is its fork).
-	pids=$(pgrep -u "$(owner)" -f "sleep 4242")
+	pids=$(pgrep -u "$(mode_user)" -f "sleep 4242")
 	t_ok "kill -9 of qimg" kill -9 "$(qimg_pid "sleep 4242")"
 	sleep 1
-	left=$(pgrep -u "$(owner)" -f "sleep 4242")
+	left=$(pgrep -u "$(mode_user)" -f "sleep 4242")
 	t_eq "kill -9: no process of the container is left" "" "$left"
 	t_eq "kill -9: nothing in the store's tmp/" "" "$(ls -A "$s/tmp")"
 	t_eq "kill -9: nothing in the store's runs/" "" "$(ls -A "$s/runs")"

@@ -19,13 +19,12 @@ canary_make() { # DIR OWNER: a directory of files named like the ones the runner
 	chmod 0755 "$1" "$1/sub"
 }
 canary_state() { find "$1" -printf '%P %y %m %s\n' | sort && cat "$1"/* "$1"/sub/* 2>/dev/null; }
-canary_owner() { if [ "$MODE" = root ]; then echo 0:0; else echo "$TUSER_UID:$TUSER_GID"; fi; }
 
 # NAME SETUP-SCRIPT: the first --keep run runs SETUP inside, then a second --keep run, a --from run and rm must
 # leave the canary dir untouched; the container must still start (or fail with a message, never touch the host).
 t_case() {
 	local name=$1 setup=$2 c=$TMPD/canary-$MODE before after
-	canary_make "$c" "$(canary_owner)"
+	canary_make "$c" "$(mode_ids)"
 	before=$(canary_state "$c")
 	setup=${setup//@C@/$c}
 	setup=${setup//@REL@/$(rel_to_canary "$c")}

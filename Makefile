@@ -114,7 +114,8 @@ unit: $(UNIT_BINS)
 DEB_DEPS = build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev \
            libzstd-dev libisal-dev musl-tools uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
            apache2-utils python3 python3-jwt python3-cryptography debootstrap procps iproute2 util-linux \
-           passwd login ca-certificates curl hyperfine bubblewrap file zstd jq zsh groff-base man-db valgrind
+           passwd login ca-certificates curl hyperfine bubblewrap file zstd jq zsh groff-base man-db valgrind \
+           tar libarchive-tools
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_DEPS)

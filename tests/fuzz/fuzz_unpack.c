@@ -22,7 +22,7 @@
 #define CANARY_TEXT "canary\n"
 
 static const struct ovl_unpack_limits fuzz_limits = {
-    .max_bytes = 64 << 20, .max_ratio = 0, .max_entries = 20000};
+    .max_bytes = 64 << 20, .max_ratio = 0, .max_entries = 20000, .max_apparent = 64 << 20};
 
 static int scratch_fd(void)
 {

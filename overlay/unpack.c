@@ -606,6 +606,7 @@ struct xctx {
 	size_t ndt, capdt;
 	int64_t entries;
 	int64_t apparent, max_apparent; /* apparent size of the regular files so far, and its limit */
+	int64_t warned;                 /* tar warnings (ARCHIVE_WARN headers) */
 	int64_t skipped;                /* devices and sockets not extracted */
 	char *first_skipped;
 	bool xattr_warned;
@@ -1230,6 +1231,16 @@ static int tar_error(struct xctx *x, struct source *r, struct archive *a)
 	return qerr_set(x->err, "unpack %s: read tar: %s", x->label, ovl_archive_error(a));
 }
 
+/* The first warning of a layer is shown (the entry is used as read); the rest only counted. */
+static void tar_warning(struct xctx *x, struct archive *a, struct archive_entry *e)
+{
+	char b[256];
+	const char *name = archive_entry_pathname(e);
+	if (x->warned++ == 0)
+		log_warn("unpack %s: %s: %s (entry used as read; further tar warnings of this layer not shown)",
+		         x->label, name ? shown(name, b, sizeof b) : "?", ovl_archive_error(a));
+}
+
 /* Extract the whole tar stream into x->rootfd; entries counted. */
 static int extract_tar(struct xctx *x, struct source *src)
 {
@@ -1244,7 +1255,12 @@ static int extract_tar(struct xctx *x, struct source *src)
 		tar_error(x, src, a);
 		goto out;
 	}
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+	/* ARCHIVE_WARN is an entry read whole with a remark: a PAX name or link that is not UTF-8 (Go's archive/tar
+	   writes such records for latin-1 file names; the raw bytes are the name, as docker and podman read it), an
+	   unparsable PAX record (ignored, as Go does). docs/SECURITY.md, tar dialects. */
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (r == ARCHIVE_WARN)
+			tar_warning(x, a, e);
 		if (++x->entries > src->s->lim.max_entries) {
 			qerr_set(x->err,
 			         "unpack %s: more than %lld entries (limit; raise it with --max-entries or "

@@ -203,8 +203,9 @@ static int sink_close(struct archive *a, void *client)
 	struct sink *k = client;
 	struct stat sb;
 
-	if (k->holes &&
-	    (sink_flush(k) < 0 || fstat(k->fd, &sb) < 0 || (sb.st_size < k->pos && ftruncate(k->fd, k->pos) < 0))) {
+	/* (and the fd's offset where write() would have left it, for whoever writes to it next) */
+	if (k->holes && (sink_flush(k) < 0 || fstat(k->fd, &sb) < 0 ||
+	                 (sb.st_size < k->pos && ftruncate(k->fd, k->pos) < 0) || lseek(k->fd, k->pos, SEEK_SET) < 0)) {
 		archive_set_error(a, errno, "%s", strerror(errno));
 		return ARCHIVE_FATAL;
 	}

@@ -1,7 +1,7 @@
 # Error text (issue 13 §4): no error may print "(null)", and each names what was wrong. Every input of the
-# fuzz_unpack corpus (hand-made hostile tars, the e2e fixtures' layers, inputs the fuzzer kept) is loaded twice:
-# as the layer of a one-image OCI layout (the unpacker's messages) and as the archive `load` reads itself (load's
-# own tar reader). A failure must print one non-empty reason and never "(null)". A PAX header cut inside its
+# fuzz_unpack corpus (hand-made hostile tars, the e2e fixtures' layers, inputs the fuzzer kept) is loaded as the
+# layer of a one-image OCI layout (the unpacker's messages; root and rootless) and, as root, as the archive `load`
+# reads itself (load's own tar reader). A failure must print one non-empty reason and never "(null)". A PAX header cut inside its
 # records (libarchive 3.6 fails there without a message: bsdtar prints "bsdtar: (null)") is refused on pull and
 # on load naming the damage. Root and rootless stores.
 
@@ -28,6 +28,7 @@ t_corpus() {
 	local n what bad=0 empty=0 failed=0 ok=0 input out
 	for n in "${NAMES[@]}"; do
 		for what in layer archive; do
+			[ "$what" = archive ] && [ "$MODE" = user ] && continue # (load's own reader: the same code as root)
 			if [ "$what" = layer ]; then input=$C/$n; else input=$C/$n.tar; fi
 			if out=$($Q load -q -i "$input" 2>&1 >/dev/null); then
 				ok=$((ok + 1))

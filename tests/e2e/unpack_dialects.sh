@@ -1,6 +1,7 @@
 # Tar dialects (issue 13 §4): layers written by the tar writers real images come from: Go's archive/tar (docker,
 # buildah, BuildKit, ko, apko: tests/tools/gotar, formats auto/PAX/GNU, PAX global records), GNU tar (gnu,
-# oldgnu, posix, incremental), bsdtar (pax, gnutar), Python's tarfile (PAX with a global header, GNU), and
+# oldgnu, posix, incremental), bsdtar (pax, gnutar), Python's tarfile (PAX with a global header, GNU), Apache
+# Commons Compress (jib: PAX long names and numbers; GNU long names and star base-256 numbers), and
 # hand-made edge headers (tests/tools/dialects.py: two PAX headers in a row, a PAX global header, NULs and
 # non-UTF-8 bytes in names, links and user names, GNU long names and long links on a hard link). The entries
 # carry long names and links, base-256 numbers (ids 3000000, a 1960 mtime), non-UTF-8 and UTF-8 names, a
@@ -9,10 +10,13 @@
 # `podman image mount`, vfs storage in a temp dir), except where docs/SECURITY.md ("Tar dialects") decides
 # otherwise; those cases assert qimg's documented result. Root compares with podman; rootless loads each layer
 # too: the same tree (owners mapped back), or, for layers with ids beyond the subuid range, a refusal naming
-# the file. Apache Commons Compress (jib) and star are not covered (docs/SECURITY.md says why).
+# the file. star is not covered (not in Debian 12).
 
 command -v podman >/dev/null || { skip "unpack_dialects" "podman not installed (make deps)"; exit 0; }
 command -v go >/dev/null || { skip "unpack_dialects" "go not installed (make deps)"; exit 0; }
+CC_JAR=/usr/share/java/commons-compress.jar
+command -v java >/dev/null && [ -f "$CC_JAR" ] ||
+	{ skip "unpack_dialects" "java or commons-compress not installed (make deps)"; exit 0; }
 
 D=$TMPD/dialects
 TARS=$D/tars
@@ -36,7 +40,8 @@ build_corpus() {
 	tar -C "$D/src" --format=posix --numeric-owner -cf "$TARS/gnutar-posix.tar" . &&
 		tar -C "$D/src" --format=gnu --numeric-owner -g "$D/snapshot" -cf "$TARS/gnutar-incremental.tar" . &&
 		bsdtar -C "$D/src" --format pax --numeric-owner -cf "$TARS/bsdtar-pax.tar" . 2>/dev/null &&
-		bsdtar -C "$D/src" --format gnutar --numeric-owner -cf "$TARS/bsdtar-gnutar.tar" . 2>/dev/null
+		bsdtar -C "$D/src" --format gnutar --numeric-owner -cf "$TARS/bsdtar-gnutar.tar" . 2>/dev/null &&
+		java -cp "$CC_JAR" "$TOOLS/ccompress/TarWrite.java" "$TARS"
 }
 build_corpus >"$D/corpus.log" 2>&1 || { fail "unpack_dialects: build the corpus" "$(tail -3 "$D/corpus.log")"; exit 0; }
 "$PY" "$TOOLS/corpus_layouts.py" --plain "$D/layouts" "$TARS"/*.tar >"$D/names" 2>"$D/layouts.log" ||

@@ -59,6 +59,7 @@ for n in "${NAMES[@]}"; do
 	if "${PODMAN[@]}" import "$TARS/$n.tar" "localhost/dialect/$n:1" >/dev/null 2>"$D/$n.podman-err" &&
 		m=$("${PODMAN[@]}" image mount "localhost/dialect/$n:1" 2>>"$D/$n.podman-err"); then
 		tree_list "$m" >"$D/$n.podman"
+		[ ! -e "$m/old-mtime" ] || stat -c %Y "$m/old-mtime" >"$D/$n.podman-mtime"
 	else
 		echo "REFUSED: $(tail -1 "$D/$n.podman-err")" >"$D/$n.podman"
 	fi
@@ -72,6 +73,7 @@ t_ok "podman unpacks the GNU tar layer" grep -q '^/dir/setuid' "$D/gnutar-gnu.po
 #     as the directories they are (GNU tar's own reading): the same tree as the plain GNU tar.
 #   a hard link entry with its own mode and owner (Go writer): podman applies them to the shared inode; qimg keeps
 #     the linked file's (GNU tar and bsdtar do too).
+#   an mtime before 1970 (base-256 in GNU headers, negative in PAX): podman sets 0 (the epoch); qimg the header's.
 declare -A EXPECT=(
 	[edge-nul-pax]=$'/ok\tf\t0644\t0:0'
 	[edge-nul-linkpath]=$'/sym\tl\t0777\t0:0\t-\t-\ttarget'
@@ -93,7 +95,7 @@ qimg_tree() {
 without_hardlink_meta() { awk -F'\t' -v OFS='\t' '/^\/hard-to-long\t|^\/d+\/e+\/f+\t/ { $3 = "*"; $4 = "*" } 1' "$1"; }
 
 t_dialects() {
-	local n out ref
+	local n out ref pm qm
 	out=$([ "$MODE" = root ] && echo "$D/out-root" || echo "$USER_HOME/dialects")
 	as_root mkdir -p "$out" && as_root chmod 0777 "$out"
 	for n in "${NAMES[@]}"; do
@@ -106,6 +108,13 @@ t_dialects() {
 		fi
 		t_ok "$n: load and export" qimg_tree "$n" "$out/$n" || continue
 		t_eq "$n: never (null)" "" "$(grep -F '(null)' "$out/$n.err")"
+		if [ -f "$D/$n.podman-mtime" ]; then # (tree.py lists no times)
+			pm=$(cat "$D/$n.podman-mtime") qm=$(stat -c %Y "$out/$n/old-mtime")
+			# podman clamps times before 1970 to 0; qimg keeps what the header says (bsdtar's gnutar writes 0)
+			echo "# $n [$MODE]: old-mtime: qimg $qm, podman $pm"
+			t_ok "$n: the 1960 mtime (base-256 or PAX) as the header says (podman: 0)" \
+				test "$qm" = "$pm" -a "$n" = bsdtar-gnutar -o "$qm" = -315619200 -a "$pm" = 0
+		fi
 		case $n in
 		edge-nul-pax | edge-nul-linkpath | edge-uname-nul)
 			t_contains "$n: podman refuses the layer" "invalid tar header" "$(cat "$ref")"

@@ -115,7 +115,7 @@ DEB_DEPS = build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson
            libzstd-dev libisal-dev musl-tools uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
            apache2-utils python3 python3-jwt python3-cryptography debootstrap procps iproute2 util-linux \
            passwd login ca-certificates curl hyperfine bubblewrap file zstd jq zsh groff-base man-db valgrind \
-           podman
+           tar libarchive-tools podman golang-go default-jdk-headless libcommons-compress-java
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_DEPS)

@@ -67,13 +67,17 @@ void cmd_human_size(int64_t bytes, char *out, size_t n);
 
 /* Unpack limits of pull and load (docs/SECURITY.md): the options, their --help lines, their environment. */
 struct ovl_unpack_limits;
-#define CMD_LIMIT_OPTIONS "--max-layer-size", "--max-ratio", "--max-entries"
+#define CMD_LIMIT_OPTIONS "--max-layer-size", "--max-ratio", "--max-entries", "--max-apparent-size"
 #define CMD_LIMITS_HELP                                                                                            \
 	"  --max-layer-size SIZE  refuse a layer larger than SIZE uncompressed (500M, 2G; default 16G)\n"           \
 	"  --max-ratio N          refuse a layer that inflates more than N:1 (checked past 1 MiB; default 1000)\n"  \
-	"  --max-entries N        refuse a layer of more than N files (default 10000000)\n"
+	"  --max-entries N        refuse a layer of more than N files (default 10000000)\n"                          \
+	"  --max-apparent-size SIZE\n"                                                                               \
+	"                         refuse a layer whose files are larger than SIZE together, counting the holes of\n" \
+	"                         sparse files (default 16G, or --max-layer-size when that is larger)\n"
 #define CMD_LIMITS_ENV_HELP                                                                                        \
-	"QIMG_MAX_LAYER_SIZE, QIMG_MAX_RATIO, QIMG_MAX_ENTRIES: the three limits above when no option gives them.\n"
+	"QIMG_MAX_LAYER_SIZE, QIMG_MAX_RATIO, QIMG_MAX_ENTRIES, QIMG_MAX_APPARENT_SIZE: the four limits above when\n" \
+	"no option gives them.\n"
 /* 1 when name is one of CMD_LIMIT_OPTIONS (value stored in *lim, or -1 after printing why it is invalid);
    0 when it is not. */
 int cmd_limit_option(const char *command, const char *name, const char *value, struct ovl_unpack_limits *lim);

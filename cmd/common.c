@@ -288,11 +288,13 @@ static const struct limit_def {
     {"--max-layer-size", "QIMG_MAX_LAYER_SIZE", "500M, 2G", true},
     {"--max-ratio", "QIMG_MAX_RATIO", "1000", false},
     {"--max-entries", "QIMG_MAX_ENTRIES", "10000000", false},
+    {"--max-apparent-size", "QIMG_MAX_APPARENT_SIZE", "2G, 64G", true},
 };
 
 static int64_t *limit_field(struct ovl_unpack_limits *lim, size_t i)
 {
-	return i == 0 ? &lim->max_bytes : i == 1 ? &lim->max_ratio : &lim->max_entries;
+	int64_t *const fields[] = {&lim->max_bytes, &lim->max_ratio, &lim->max_entries, &lim->max_apparent};
+	return fields[i];
 }
 
 /* The value of limit i into *lim, or -1 after saying why not; what names where it came from. */

@@ -144,35 +144,59 @@ static int apply_meta(struct xp *x, int sfd, int dfd, const struct stat *sb)
 	return 0;
 }
 
-static int copy_data(struct xp *x, int in, int out)
+/* Copy [start, end) of in to the same offsets of out: copy_file_range, else pread/pwrite. */
+static int copy_range(struct xp *x, int in, int out, off_t start, off_t end)
 {
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0);
-		if (n == 0)
-			return 0;
+	off_t ip = start, op = start;
+	while (ip < end) {
+		size_t want = (size_t)(end - ip) < COPY_CHUNK ? (size_t)(end - ip) : COPY_CHUNK;
+		ssize_t n = copy_file_range(in, &ip, out, &op, want, 0);
 		if (n > 0)
 			continue;
+		if (n == 0)
+			return qerr_set(x->err, "export: layer %s: %s: the file shrank while it was copied", x->layer,
+			                x->path);
 		if (errno == EINTR)
 			continue;
 		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EPERM)
 			return xp_fail(x, "copy");
 		break;
 	}
-	char *buf = xmalloc(COPY_CHUNK);
+	char *buf = ip < end ? xmalloc(COPY_CHUNK) : NULL;
 	int rc = 0;
-	for (;;) {
-		ssize_t n = read(in, buf, COPY_CHUNK);
+	while (rc == 0 && ip < end) {
+		size_t want = (size_t)(end - ip) < COPY_CHUNK ? (size_t)(end - ip) : COPY_CHUNK;
+		ssize_t n = pread(in, buf, want, ip);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || (n > 0 && write_all(out, buf, (size_t)n) < 0)) {
-			rc = xp_fail(x, n < 0 ? "read" : "write");
-			break;
-		}
 		if (n == 0)
-			break;
+			rc = qerr_set(x->err, "export: layer %s: %s: the file shrank while it was copied", x->layer,
+			              x->path);
+		else if (n < 0 || pwrite_all(out, buf, (size_t)n, ip) < 0)
+			rc = xp_fail(x, n < 0 ? "read" : "write");
+		else
+			ip += n;
 	}
 	free(buf);
 	return rc;
+}
+
+/* Copy a file's data regions only (SEEK_DATA/SEEK_HOLE), so its holes stay holes: a sparse file of 60 GB apparent
+   size and a few KB of data costs a few KB, as in the layer. Then out gets in's size (a trailing hole). */
+static int copy_data(struct xp *x, int in, int out, off_t size)
+{
+	off_t pos = 0, start, end;
+	int r;
+	while ((r = fd_data_next(in, pos, size, &start, &end)) > 0) {
+		if (copy_range(x, in, out, start, end) < 0)
+			return -1;
+		pos = end;
+	}
+	if (r < 0)
+		return xp_fail(x, "find data (SEEK_DATA)");
+	if (ftruncate(out, size) < 0)
+		return xp_fail(x, "set size");
+	return 0;
 }
 
 static int openat2_beneath(int dirfd, const char *path, int flags)
@@ -223,7 +247,7 @@ static int copy_file(struct xp *x, int sdir, int ddir, const char *name, const s
 	autoclose int out = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return xp_fail(x, "create");
-	if (copy_data(x, in, out) < 0 || apply_meta(x, in, out, sb) < 0)
+	if (copy_data(x, in, out, sb->st_size) < 0 || apply_meta(x, in, out, sb) < 0)
 		return -1;
 	if (sb->st_nlink > 1)
 		remember_link(x, sb);

@@ -19,7 +19,10 @@ struct ovl_unpack_limits {
 	int64_t max_bytes;    /* max uncompressed bytes of one layer; 0 = default */
 	int64_t max_ratio;    /* max uncompressed/compressed ratio (checked once past 1 MiB); 0 = default */
 	int64_t max_entries;  /* max entries in one layer; 0 = default */
+	int64_t max_apparent; /* max apparent size (holes included) of a layer's files together; 0 = default */
 };
+/* l with each zero (or l NULL) field replaced by its default (below). */
+struct ovl_unpack_limits ovl_limits_resolve(const struct ovl_unpack_limits *l);
 
 /* Unpack every job whose layer is not yet present, in parallel (workers; 0 = one per core), each once even
    across concurrent processes (per-layer lock). Rootless stores unpack inside the user namespace with the full
@@ -54,14 +57,24 @@ int ovl_export_dir(struct store *st, const struct image_spec *spec, const char *
 /* ---- unpack: defaults and what it leaves behind (appended by the unpacker) ---- */
 
 /* Bomb limits used for a zero field of struct ovl_unpack_limits: 16 GiB uncompressed per layer, a ratio of
-   1000:1 once past 1 MiB of output, 10 million tar entries. */
+   1000:1 once past 1 MiB of output, 10 million tar entries, and an apparent size of the layer's regular files
+   (sparse holes counted) of 16 GiB or the layer size limit, whichever is larger: a sparse tar entry can then
+   make no file that a dense layer within the size limit could not, so every file stays copyable by tools that
+   do not keep holes. */
 #define OVL_DEFAULT_MAX_BYTES ((int64_t)16 << 30)
 #define OVL_DEFAULT_MAX_RATIO ((int64_t)1000)
 #define OVL_DEFAULT_MAX_ENTRIES ((int64_t)10000000)
+#define OVL_DEFAULT_MAX_APPARENT ((int64_t)16 << 30)
 
 /* layers/<id>.json, written (durably) just before layers/<id>/ is renamed into place:
    {"diffID":"sha256:..","blob":"sha256:..","mediaType":"..","compressedSize":N,"size":N,"files":N,
     "unpackSeconds":S}   (size = uncompressed bytes, files = tar entries) */
+
+/* libarchive's reason for the last failure of a, never NULL or empty: archive_error_string() is NULL when the
+   tar reader stops without setting a message (libarchive 3.6 does so on some damaged headers: bsdtar then
+   prints "(null)" too); then a fixed text saying the data is damaged. */
+struct archive;
+const char *ovl_archive_error(struct archive *a);
 
 /* ---- unpack while downloading (overlay/unpack.c; heavy) ---- */
 

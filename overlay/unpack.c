@@ -220,7 +220,7 @@ static int gz_init(struct ustream *s)
 	    archive_read_open(s->gz, s, NULL, gz_read_cb, NULL) != ARCHIVE_OK ||
 	    archive_read_next_header(s->gz, &e) != ARCHIVE_OK) {
 		if (!s->failed)
-			us_fail(s, "gzip", s->gz ? archive_error_string(s->gz) : "out of memory");
+			us_fail(s, "gzip", s->gz ? ovl_archive_error(s->gz) : "out of memory");
 		return -1;
 	}
 	return 0;
@@ -241,7 +241,7 @@ static ssize_t gz_next(struct ustream *s, const void **buf)
 		return 0;
 	if (r != ARCHIVE_OK) {
 		if (!s->failed)
-			us_fail(s, "gzip", archive_error_string(s->gz));
+			us_fail(s, "gzip", ovl_archive_error(s->gz));
 		return -1;
 	}
 	return (ssize_t)size;
@@ -605,7 +605,9 @@ struct xctx {
 	struct dirtime *dts;
 	size_t ndt, capdt;
 	int64_t entries;
-	int64_t skipped; /* devices and sockets not extracted */
+	int64_t apparent, max_apparent; /* apparent size of the regular files so far, and its limit */
+	int64_t warned;                 /* tar warnings (ARCHIVE_WARN headers) */
+	int64_t skipped;                /* devices and sockets not extracted */
 	char *first_skipped;
 	bool xattr_warned;
 	struct qerr *err;
@@ -936,7 +938,7 @@ static int write_data(struct xctx *x, struct archive *a, int fd, struct archive_
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r != ARCHIVE_OK)
-			return xfail(x, x->p.joined, archive_error_string(a));
+			return xfail(x, x->p.joined, ovl_archive_error(a));
 		if (off != pos && lseek(fd, off, SEEK_SET) < 0)
 			return xfail_sys(x, x->p.joined, "seek");
 		if (write_all(fd, buf, size) < 0)
@@ -1136,6 +1138,25 @@ static int apply_special(struct xctx *x, struct archive_entry *e)
 	return 0;
 }
 
+/* Count a regular file's apparent size (a sparse entry's holes included) against the layer's limit, before
+   anything of it is written. */
+static int apparent_add(struct xctx *x, struct archive_entry *e)
+{
+	int64_t size = archive_entry_size(e);
+	if (size < 0)
+		return xfail(x, x->p.joined, "negative file size");
+	if (size <= x->max_apparent - x->apparent) {
+		x->apparent += size;
+		return 0;
+	}
+	char why[320];
+	snprintf(why, sizeof why,
+	         "apparent size %lld bytes (holes included) takes the layer's files past the apparent-size limit of "
+	         "%lld bytes (raise it with --max-apparent-size or QIMG_MAX_APPARENT_SIZE)",
+	         (long long)size, (long long)x->max_apparent);
+	return xfail(x, x->p.joined, why);
+}
+
 static int apply_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 {
 	const char *name = archive_entry_pathname(e), *why;
@@ -1157,7 +1178,7 @@ static int apply_entry(struct xctx *x, struct archive *a, struct archive_entry *
 	if (x->p.n == 0)
 		return xfail(x, name, "non-directory entry names the layer root");
 	switch (type) {
-	case AE_IFREG: return apply_file(x, a, e);
+	case AE_IFREG: return apparent_add(x, e) < 0 ? -1 : apply_file(x, a, e);
 	case AE_IFLNK: return apply_symlink(x, e);
 	case AE_IFIFO: return apply_fifo(x, e);
 	default: return apply_special(x, e);
@@ -1207,7 +1228,17 @@ static int tar_error(struct xctx *x, struct source *r, struct archive *a)
 {
 	if (r->failed)
 		return -1; /* the stream's own message comes out of src_stop() */
-	return qerr_set(x->err, "unpack %s: read tar: %s", x->label, archive_error_string(a));
+	return qerr_set(x->err, "unpack %s: read tar: %s", x->label, ovl_archive_error(a));
+}
+
+/* The first warning of a layer is shown (the entry is used as read); the rest only counted. */
+static void tar_warning(struct xctx *x, struct archive *a, struct archive_entry *e)
+{
+	char b[256];
+	const char *name = archive_entry_pathname(e);
+	if (x->warned++ == 0)
+		log_warn("unpack %s: %s: %s (entry used as read; further tar warnings of this layer not shown)",
+		         x->label, name ? shown(name, b, sizeof b) : "?", ovl_archive_error(a));
 }
 
 /* Extract the whole tar stream into x->rootfd; entries counted. */
@@ -1218,12 +1249,18 @@ static int extract_tar(struct xctx *x, struct source *src)
 	int r, rc = -1;
 	if (!a)
 		return qerr_set(x->err, "unpack %s: libarchive: out of memory", x->label);
+	x->max_apparent = src->s->lim.max_apparent;
 	if (archive_read_support_format_tar(a) != ARCHIVE_OK || archive_read_set_format(a, ARCHIVE_FORMAT_TAR) ||
 	    archive_read_open(a, src, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
 		tar_error(x, src, a);
 		goto out;
 	}
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+	/* ARCHIVE_WARN is an entry read whole with a remark: a PAX name or link that is not UTF-8 (Go's archive/tar
+	   writes such records for latin-1 file names; the raw bytes are the name, as docker and podman read it), an
+	   unparsable PAX record (ignored, as Go does). docs/SECURITY.md, tar dialects. */
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (r == ARCHIVE_WARN)
+			tar_warning(x, a, e);
 		if (++x->entries > src->s->lim.max_entries) {
 			qerr_set(x->err,
 			         "unpack %s: more than %lld entries (limit; raise it with --max-entries or "
@@ -1638,15 +1675,27 @@ static bool job_valid(const struct ovl_layer_job *j)
 	return digest_valid(j->blob_digest) && digest_valid(j->diff_id);
 }
 
-static struct ovl_unpack_limits limits_resolve(const struct ovl_unpack_limits *l)
+const char *ovl_archive_error(struct archive *a)
 {
-	struct ovl_unpack_limits r = {OVL_DEFAULT_MAX_BYTES, OVL_DEFAULT_MAX_RATIO, OVL_DEFAULT_MAX_ENTRIES};
+	const char *m = a ? archive_error_string(a) : NULL;
+	/* (its errno is then stale, not a reason) */
+	return m && *m ? m : "damaged or truncated tar data (libarchive stopped without giving a reason)";
+}
+
+struct ovl_unpack_limits ovl_limits_resolve(const struct ovl_unpack_limits *l)
+{
+	struct ovl_unpack_limits r = {OVL_DEFAULT_MAX_BYTES, OVL_DEFAULT_MAX_RATIO, OVL_DEFAULT_MAX_ENTRIES,
+	                              OVL_DEFAULT_MAX_APPARENT};
 	if (l && l->max_bytes > 0)
 		r.max_bytes = l->max_bytes;
 	if (l && l->max_ratio > 0)
 		r.max_ratio = l->max_ratio;
 	if (l && l->max_entries > 0)
 		r.max_entries = l->max_entries;
+	if (l && l->max_apparent > 0)
+		r.max_apparent = l->max_apparent;
+	else if (r.max_bytes > r.max_apparent)
+		r.max_apparent = r.max_bytes; /* a dense layer within the size limit must fit */
 	return r;
 }
 
@@ -1660,7 +1709,7 @@ struct ovl_unpacker *ovl_unpacker_new(struct store *st, int workers, const struc
 		workers = cpus > 0 ? (int)cpus : 1;
 	}
 	u->st = st;
-	u->lim = limits_resolve(lim);
+	u->lim = ovl_limits_resolve(lim);
 	u->max = (size_t)workers;
 	u->w = xcalloc(u->max, sizeof *u->w);
 	return u;

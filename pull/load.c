@@ -43,6 +43,7 @@ struct src {
 	int dirfd;
 	struct ent *v;
 	size_t n;
+	int64_t max_file; /* apparent size (holes included) of one file: the unpack limit --max-apparent-size */
 };
 
 /* One image found in the input, ready to publish. */
@@ -136,26 +137,60 @@ static struct ent *ent_new(struct src *s, char *path, struct qerr *err)
 	return e;
 }
 
-/* Copy the current entry's data into a tmp file, hashing it. */
-static int tar_file(struct src *s, struct archive *a, struct ent *e, char *buf, struct qerr *err)
+static const char zeros[1 << 16];
+
+/* Hash n zero bytes (a hole). */
+static void hash_zeros(struct digester *dg, int64_t n)
 {
+	for (; n > 0; n -= (int64_t)sizeof zeros)
+		digester_update(dg, zeros, n < (int64_t)sizeof zeros ? (size_t)n : sizeof zeros);
+}
+
+static int too_big(struct src *s, const char *path, int64_t size, struct qerr *err)
+{
+	return qerr_set(err,
+	                "%s: %s: apparent size %lld bytes (holes included) is over the apparent-size limit of %lld "
+	                "bytes (raise it with --max-apparent-size or QIMG_MAX_APPARENT_SIZE)",
+	                s->input, path, (long long)size, (long long)s->max_file);
+}
+
+/* Copy the current entry's data into a tmp file, hashing it. A sparse entry's holes stay holes in the copy
+   (and are hashed as the zeros they read as); its apparent size is bounded first. */
+static int tar_file(struct src *s, struct archive *a, struct archive_entry *ae, struct ent *e, struct qerr *err)
+{
+	int64_t size = archive_entry_size(ae), pos = 0;
+	if (size > s->max_file)
+		return too_big(s, e->path, size, err);
 	struct digester *dg = digester_new();
 	autoclose int fd = store_tmp_file(s->st, "load", &e->tmpname, err);
 	int rc = fd < 0 ? -1 : 0;
 
 	while (rc == 0) {
-		la_ssize_t n = archive_read_data(a, buf, COPY_BUF);
+		const void *p;
+		size_t n;
+		la_int64_t off;
+		int r = archive_read_data_block(a, &p, &n, &off);
 
-		if (n == 0)
+		if (r == ARCHIVE_EOF)
 			break;
-		if (n < 0)
-			rc = qerr_set(err, "%s: %s: %s", s->input, e->path, archive_error_string(a));
-		else if (write_all(fd, buf, (size_t)n) < 0)
+		if (r != ARCHIVE_OK)
+			rc = qerr_set(err, "%s: %s: %s", s->input, e->path, ovl_archive_error(a));
+		else if (off < pos || (int64_t)n > size - off)
+			rc = qerr_set(err, "%s: %s: damaged tar entry (data outside the file's %lld bytes)", s->input,
+			              e->path, (long long)size);
+		else if (pwrite_all(fd, p, n, off) < 0)
 			rc = qerr_sys(err, "%s: write %s/tmp/%s", s->input, s->st->root, e->tmpname);
 		else {
-			digester_update(dg, buf, (size_t)n);
-			e->size += n;
+			hash_zeros(dg, off - pos);
+			digester_update(dg, p, n);
+			pos = off + (int64_t)n;
 		}
+	}
+	if (rc == 0) {
+		hash_zeros(dg, size - pos);
+		e->size = size;
+		if (ftruncate(fd, size) < 0)
+			rc = qerr_sys(err, "%s: write %s/tmp/%s", s->input, s->st->root, e->tmpname);
 	}
 	digester_final(dg, e->digest);
 	digester_free(dg);
@@ -163,7 +198,7 @@ static int tar_file(struct src *s, struct archive *a, struct ent *e, char *buf, 
 }
 
 /* Record one tar entry: regular files are copied, links remembered, everything else skipped. */
-static int tar_entry(struct src *s, struct archive *a, struct archive_entry *ae, char *buf, struct qerr *err)
+static int tar_entry(struct src *s, struct archive *a, struct archive_entry *ae, struct qerr *err)
 {
 	const char *name = archive_entry_pathname(ae), *hard = archive_entry_hardlink(ae);
 	mode_t type = archive_entry_filetype(ae);
@@ -198,14 +233,13 @@ static int tar_entry(struct src *s, struct archive *a, struct archive_entry *ae,
 		return -1;
 	}
 	e->link = target;
-	return target ? 0 : tar_file(s, a, e, buf, err);
+	return target ? 0 : tar_file(s, a, ae, e, err);
 }
 
 static int tar_read(struct src *s, int fd, struct qerr *err)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
-	autofree char *buf = xmalloc(COPY_BUF);
 	int rc = 0, r;
 
 	if (!a)
@@ -213,28 +247,29 @@ static int tar_read(struct src *s, int fd, struct qerr *err)
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_fd(a, fd, COPY_BUF) != ARCHIVE_OK) {
-		rc = qerr_set(err, "%s: not a tar archive (%s)", s->input, archive_error_string(a));
+		rc = qerr_set(err, "%s: not a tar archive (%s)", s->input, ovl_archive_error(a));
 		archive_read_free(a);
 		return rc;
 	}
 	while (rc == 0 && (r = archive_read_next_header(a, &ae)) != ARCHIVE_EOF) {
 		if (r < ARCHIVE_WARN)
-			rc = qerr_set(err, "%s: %s", s->input, archive_error_string(a));
+			rc = qerr_set(err, "%s: %s", s->input, ovl_archive_error(a));
 		else
-			rc = tar_entry(s, a, ae, buf, err);
+			rc = tar_entry(s, a, ae, err);
 	}
 	archive_read_free(a);
 	return rc;
 }
 
 /* Open input: a directory, or a tar (possibly compressed) read into tmp/ once. */
-static int src_open(struct src *s, struct store *st, const char *input, struct qerr *err)
+static int src_open(struct src *s, struct store *st, const char *input, int64_t max_file, struct qerr *err)
 {
 	autoclose int fd = -1;
 	struct stat sb;
 
 	memset(s, 0, sizeof(*s));
 	s->st = st;
+	s->max_file = max_file;
 	s->input = input;
 	s->dirfd = -1;
 	if (strcmp(input, "-") == 0) {
@@ -350,29 +385,48 @@ static char *src_read(struct src *s, const char *path, size_t max, size_t *len, 
 	return b.p;
 }
 
-/* Hash fd from its start, copying to out (>= 0). */
-static int hash_copy(int fd, int out, char digest[DIGEST_LEN + 1], int64_t *size, struct qerr *err)
+/* Hash fd, a file of the input directory, copying it to out (>= 0) with its holes kept (SEEK_DATA/SEEK_HOLE;
+   holes hash as the zeros they read as); its apparent size is bounded first. */
+static int hash_copy(struct src *s, int fd, int out, char digest[DIGEST_LEN + 1], int64_t *size, struct qerr *err)
 {
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		return qerr_sys(err, "stat");
+	if (sb.st_size > s->max_file)
+		return qerr_set(err,
+		                "apparent size %lld bytes (holes included) is over the apparent-size limit of %lld "
+		                "bytes (raise it with --max-apparent-size or QIMG_MAX_APPARENT_SIZE)",
+		                (long long)sb.st_size, (long long)s->max_file);
 	struct digester *dg = digester_new();
 	autofree char *buf = xmalloc(COPY_BUF);
-	int rc = 0;
+	off_t pos = 0, start, end;
+	int rc = 0, r;
 
-	*size = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf, COPY_BUF);
+	while (rc == 0 && (r = fd_data_next(fd, pos, sb.st_size, &start, &end)) > 0) {
+		hash_zeros(dg, start - pos);
+		for (pos = start; rc == 0 && pos < end;) {
+			size_t want = end - pos < COPY_BUF ? (size_t)(end - pos) : COPY_BUF;
+			ssize_t n = pread(fd, buf, want, pos);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? qerr_sys(err, "read") : 0;
-			break;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				rc = n < 0 ? qerr_sys(err, "read") : qerr_set(err, "the file shrank while it was read");
+			else if (out >= 0 && pwrite_all(out, buf, (size_t)n, pos) < 0)
+				rc = qerr_sys(err, "write");
+			else {
+				digester_update(dg, buf, (size_t)n);
+				pos += n;
+			}
 		}
-		if (out >= 0 && write_all(out, buf, (size_t)n) < 0) {
+	}
+	if (rc == 0 && r < 0)
+		rc = qerr_sys(err, "find data (SEEK_DATA)");
+	if (rc == 0) {
+		hash_zeros(dg, sb.st_size - pos);
+		*size = sb.st_size;
+		if (out >= 0 && ftruncate(out, sb.st_size) < 0)
 			rc = qerr_sys(err, "write");
-			break;
-		}
-		digester_update(dg, buf, (size_t)n);
-		*size += n;
 	}
 	digester_final(dg, digest);
 	digester_free(dg);
@@ -394,7 +448,7 @@ static int src_hash(struct src *s, const char *path, char digest[DIGEST_LEN + 1]
 		return 0;
 	}
 	fd = dir_open(s, path, err);
-	if (fd < 0 || hash_copy(fd, -1, digest, size, err) < 0)
+	if (fd < 0 || hash_copy(s, fd, -1, digest, size, err) < 0)
 		return qerr_wrap(err, "%s: %s: ", s->input, path);
 	return 0;
 }
@@ -450,7 +504,7 @@ static int dir_commit(struct src *s, const char *path, const char *digest, int64
 	if (out < 0)
 		return -1;
 	rel = xasprintf("tmp/%s", name);
-	rc = hash_copy(in, out, got, &size, err);
+	rc = hash_copy(s, in, out, got, &size, err);
 	if (rc < 0)
 		qerr_wrap(err, "%s: %s: ", s->input, path);
 	if (rc == 0)
@@ -928,7 +982,7 @@ int image_load(struct store *st, const char *input, const char *tag, const struc
 
 	if (lock < 0)
 		return -1;
-	rc = src_open(&s, st, input, err);
+	rc = src_open(&s, st, input, ovl_limits_resolve(lim).max_apparent, err);
 	if (rc == 0 && src_has(&s, "index.json"))
 		rc = oci_load(&s, &f, &n, err);
 	else if (rc == 0 && src_has(&s, "manifest.json"))

@@ -13,19 +13,31 @@
 #include "internal.h"
 
 #define COPY_BUF      (1 << 20)
+#define HOLE_BLOCK    4096
 #define ANN_REF_NAME  "org.opencontainers.image.ref.name"
 #define ANN_CTRD_NAME "io.containerd.image.name"
+
+/* Where the archive goes. A regular file (not O_APPEND) gets its all-zero 4 KiB blocks as holes: the bytes read
+   back the same, and a blob with holes (a sparse tar entry kept by load) costs no disk in the saved archive. */
+struct sink {
+	int fd;
+	bool holes;
+	off_t pos;            /* offset in the file of blk[0] */
+	char blk[HOLE_BLOCK]; /* bytes up to the next HOLE_BLOCK boundary of the file, not yet written */
+	size_t have;
+};
 
 struct saver {
 	struct store *st;
 	struct archive *a;
+	struct sink out;
 	struct strv written; /* blob digests already in the archive */
 	char *buf;
 };
 
 static int ar_fail(struct saver *w, const char *what, struct qerr *err)
 {
-	return qerr_set(err, "save: write %s: %s", what, archive_error_string(w->a));
+	return qerr_set(err, "save: write %s: %s", what, ovl_archive_error(w->a));
 }
 
 static int ar_header(struct saver *w, const char *path, mode_t type, int64_t size, struct qerr *err)
@@ -145,6 +157,83 @@ static int save_layout(struct saver *w, const struct save_image *v, size_t n, st
 	return rc;
 }
 
+static bool all_zero(const char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Write the block gathered so far, unless it is a whole aligned block of zeros (then it stays a hole). */
+static int sink_flush(struct sink *k)
+{
+	bool whole = k->pos % HOLE_BLOCK == 0 && k->have == HOLE_BLOCK;
+	if (k->have && !(whole && all_zero(k->blk, k->have)) && pwrite_all(k->fd, k->blk, k->have, k->pos) < 0)
+		return -1;
+	k->pos += (off_t)k->have;
+	k->have = 0;
+	return 0;
+}
+
+static la_ssize_t sink_write(struct archive *a, void *client, const void *data, size_t len)
+{
+	struct sink *k = client;
+	const char *p = data;
+
+	if (!k->holes) {
+		if (write_all(k->fd, p, len) == 0)
+			return (la_ssize_t)len;
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	for (size_t done = 0, n; done < len; done += n) {
+		size_t room = HOLE_BLOCK - (size_t)((k->pos + (off_t)k->have) % HOLE_BLOCK);
+		n = room < len - done ? room : len - done;
+		memcpy(k->blk + k->have, p + done, n);
+		k->have += n;
+		if (n == room && sink_flush(k) < 0) {
+			archive_set_error(a, errno, "%s", strerror(errno));
+			return -1;
+		}
+	}
+	return (la_ssize_t)len;
+}
+
+/* The last partial block; holes at the end of the file become its size. */
+static int sink_close(struct archive *a, void *client)
+{
+	struct sink *k = client;
+	struct stat sb;
+
+	/* (and the fd's offset where write() would have left it, for whoever writes to it next) */
+	if (k->holes && (sink_flush(k) < 0 || fstat(k->fd, &sb) < 0 ||
+	                 (sb.st_size < k->pos && ftruncate(k->fd, k->pos) < 0) || lseek(k->fd, k->pos, SEEK_SET) < 0)) {
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return ARCHIVE_FATAL;
+	}
+	return ARCHIVE_OK;
+}
+
+/* As archive_write_open_fd: the last block is padded to a whole block on a pipe, a device and standard output,
+   not in another regular file. */
+static int sink_open(struct saver *w, int fd)
+{
+	struct stat sb;
+	int fl = fcntl(fd, F_GETFL);
+
+	w->out.fd = fd;
+	if (fstat(fd, &sb) < 0 || fl < 0) {
+		archive_set_error(w->a, errno, "%s", strerror(errno));
+		return ARCHIVE_FATAL;
+	}
+	w->out.pos = S_ISREG(sb.st_mode) ? lseek(fd, 0, SEEK_CUR) : -1;
+	w->out.holes = S_ISREG(sb.st_mode) && !(fl & O_APPEND) && w->out.pos >= 0;
+	if (!w->out.holes)
+		w->out.pos = 0;
+	if (archive_write_set_bytes_in_last_block(w->a, S_ISREG(sb.st_mode) && fd != STDOUT_FILENO ? 1 : 0) !=
+	    ARCHIVE_OK)
+		return ARCHIVE_FATAL;
+	return archive_write_open(w->a, &w->out, NULL, sink_write, sink_close);
+}
+
 int image_save(struct store *st, const struct save_image *v, size_t n, int fd, struct qerr *err)
 {
 	struct saver w = {.st = st, .a = archive_write_new(), .buf = xmalloc(COPY_BUF)};
@@ -152,8 +241,7 @@ int image_save(struct store *st, const struct save_image *v, size_t n, int fd, s
 
 	if (!w.a)
 		qerr_set(err, "save: libarchive: out of memory");
-	else if (archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
-	         archive_write_open_fd(w.a, fd) != ARCHIVE_OK)
+	else if (archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK || sink_open(&w, fd) != ARCHIVE_OK)
 		ar_fail(&w, "archive", err);
 	else
 		rc = save_layout(&w, v, n, err);

@@ -237,6 +237,47 @@ int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int pwrite_all(int fd, const void *data, size_t len, off_t off)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = pwrite(fd, p, len, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		off += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int fd_data_next(int fd, off_t from, off_t size, off_t *start, off_t *end)
+{
+	if (from >= size)
+		return 0;
+	off_t d = lseek(fd, from, SEEK_DATA);
+	if (d < 0 && errno == ENXIO)
+		return 0;
+	if (d < 0 && errno == EINVAL) {
+		*start = from;
+		*end = size;
+		return 1;
+	}
+	if (d < 0)
+		return -1;
+	if (d >= size)
+		return 0;
+	off_t h = lseek(fd, d, SEEK_HOLE);
+	if (h < 0)
+		return -1;
+	*start = d;
+	*end = h < size ? h : size;
+	return 1;
+}
+
 int mkdirat_p(int dirfd, const char *rel, mode_t mode, struct qerr *err)
 {
 	autofree char *copy = xstrdup(rel);

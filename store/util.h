@@ -84,6 +84,12 @@ int openat_beneath(int dirfd, const char *path, int flags);
 char *path_find(const char *name, const char *fallback);
 /* Write all bytes, retrying on EINTR/short writes. */
 int write_all(int fd, const void *data, size_t len);
+/* pwrite all bytes at off, retrying on EINTR/short writes. */
+int pwrite_all(int fd, const void *data, size_t len, off_t off);
+/* The next data region of fd (a file of size bytes) at or after from, by SEEK_DATA/SEEK_HOLE: 1 and
+   [*start, *end), 0 when only a hole (or nothing) is left, -1 (errno) on error. Where the filesystem cannot say
+   (EINVAL), all of [from, size) is data. Moves fd's offset: read with pread. */
+int fd_data_next(int fd, off_t from, off_t size, off_t *start, off_t *end);
 /* Random hex string of n chars (n <= 64) from getrandom. */
 void random_hex(char *out, size_t n);
 /* Monotonic time in seconds as a double. */

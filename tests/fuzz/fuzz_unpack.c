@@ -22,7 +22,7 @@
 #define CANARY_TEXT "canary\n"
 
 static const struct ovl_unpack_limits fuzz_limits = {
-    .max_bytes = 64 << 20, .max_ratio = 0, .max_entries = 20000};
+    .max_bytes = 64 << 20, .max_ratio = 0, .max_entries = 20000, .max_apparent = 64 << 20};
 
 static int scratch_fd(void)
 {
@@ -176,7 +176,7 @@ static int unpack_inproc(struct store *st, const struct ovl_layer_job *job, stru
 	if (tfd < 0)
 		abort();
 	close(tfd);
-	struct ovl_unpack_limits lim = limits_resolve(&fuzz_limits); /* as ovl_unpack_layers does */
+	struct ovl_unpack_limits lim = ovl_limits_resolve(&fuzz_limits); /* as ovl_unpack_layers does */
 	struct task t = {.job = *job, .blobfd = -1, .gate = -1};   /* the blob is in the store, already verified */
 	return unpack_one(st, &t, tmpname, &lim, err);
 }
@@ -210,8 +210,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ovl_layer_job job = {blob_digest, wrap ? MT_ZSTD : MT_TAR, diff_id, hex};
 
 	int rc = unpack_inproc(st, &job, &err);
-	if (rc < 0 && !err.msg[0])
+	if (rc < 0 && (!err.msg[0] || strstr(err.msg, "(null)"))) { /* every failure says what was wrong */
+		fprintf(stderr, "fuzz_unpack: unhelpful error: \"%s\"\n", err.msg);
 		abort();
+	}
 	if (getenv("QIMG_FUZZ_VERBOSE"))
 		fprintf(stderr, "unpack: %s\n", rc == 0 ? "ok" : err.msg);
 	check_world(st, hex, rc == 0);
@@ -223,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		put_blob(st, wrap ? wrapped : data, blen, blob_digest);
 		struct qerr ferr = {0};
 		int frc = ovl_unpack_layers(st, &job, 1, 1, &fuzz_limits, &ferr);
-		if ((frc == 0) != (rc == 0) || strstr(ferr.msg, "worker killed by signal") ||
+		if ((frc == 0) != (rc == 0) || strstr(ferr.msg, "worker killed by signal") || strstr(ferr.msg, "(null)") ||
 		    strstr(ferr.msg, "worker exited with status")) {
 			fprintf(stderr, "fuzz_unpack: in-process: %s; ovl_unpack_layers: %s\n", rc ? err.msg : "ok",
 			        frc ? ferr.msg : "ok");

@@ -61,6 +61,28 @@ static void opaque(const char *p)
 	close(fd);
 }
 
+#define SPARSE_SIZE ((off_t)1 << 30)
+static const struct {
+	off_t off;
+	const char *data;
+} sparse_data[] = {{0, "head"}, {SPARSE_SIZE / 2 + 3, "middle"}, {SPARSE_SIZE - 4, "tail"}};
+
+/* Sparse files: 1 GiB with a few bytes at its start, middle and end; 100 MiB of hole only; data, then a hole. */
+static void sparse_files(void)
+{
+	int fd = openat(L, "sparse", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	for (size_t i = 0; i < sizeof sparse_data / sizeof sparse_data[0]; i++)
+		(void)pwrite_all(fd, sparse_data[i].data, strlen(sparse_data[i].data), sparse_data[i].off);
+	close(fd);
+	fd = openat(L, "all-hole", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	(void)ftruncate(fd, (off_t)100 << 20);
+	close(fd);
+	fd = openat(L, "hole-tail", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	(void)pwrite_all(fd, "data", 4, 0);
+	(void)ftruncate(fd, (off_t)64 << 20);
+	close(fd);
+}
+
 static void build_layers(void)
 {
 	L = -1;
@@ -87,6 +109,7 @@ static void build_layers(void)
 	dir("sticky", 01777);
 	file("x", "x\n", 0644, 0, 0);
 	fsetxattr(openat(L, "x", O_RDONLY | O_CLOEXEC), "user.qimg.test", "hello", 5, 0);
+	sparse_files();
 
 	mk_layer(1);
 	dir("a", 0755);
@@ -143,6 +166,27 @@ static int entries(const char *dest, const char *p)
 	return d ? n : -1;
 }
 
+/* dest/p has size bytes, takes under 1 MiB of disk, and (for "sparse") the written bytes where they were. */
+static bool sparse_ok(const char *dest, const char *p, off_t size)
+{
+	char *path = xasprintf("%s/%s", dest, p);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	struct stat sb;
+	bool ok = fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size == size && sb.st_blocks * 512 < (1 << 20);
+	for (size_t i = 0; ok && !strcmp(p, "sparse") && i < sizeof sparse_data / sizeof sparse_data[0]; i++) {
+		char got[16] = {0};
+		size_t n = strlen(sparse_data[i].data);
+		ok = pread(fd, got, n, sparse_data[i].off) == (ssize_t)n && !memcmp(got, sparse_data[i].data, n);
+	}
+	if (fd >= 0 && !ok)
+		printf("# %s: size %lld, %lld bytes on disk\n", p, (long long)sb.st_size,
+		       (long long)sb.st_blocks * 512);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 static void check_tree(const char *dest, const char *tag, bool own)
 {
 	char n[128];
@@ -172,6 +216,9 @@ static void check_tree(const char *dest, const char *tag, bool own)
 	char *opq = xasprintf("%s/opq", dest), *x = xasprintf("%s/x", dest);
 	CHECK("no overlay xattrs", lgetxattr(opq, "user.overlay.opaque", v, sizeof v) < 0);
 	CHECK("user xattr copied", lgetxattr(x, "user.qimg.test", v, sizeof v) == 5 && !memcmp(v, "hello", 5));
+	CHECK("sparse file: holes kept, data where it was", sparse_ok(dest, "sparse", SPARSE_SIZE));
+	CHECK("a file that is all hole stays one", sparse_ok(dest, "all-hole", (off_t)100 << 20));
+	CHECK("a trailing hole stays one", sparse_ok(dest, "hole-tail", (off_t)64 << 20));
 	free(opq);
 	free(x);
 #undef CHECK

@@ -1,7 +1,6 @@
 /* `qimg system check`: verify every blob's digest, every layer's completeness and every ref; optionally repair. */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -10,9 +9,9 @@
 
 #include "cmd.h"
 #include "../run/run.h"
+#include "../store/digest.h"
 #include "../store/store.h"
 
-#define HASH_CHUNK (1u << 20)
 
 struct check {
 	struct store *st;
@@ -32,39 +31,6 @@ static void problem(struct check *c, bool fixed, const char *fmt, ...)
 	c->problems++;
 	if (fixed)
 		c->repaired++;
-}
-
-/* sha256 of an open file as 64 hex chars. */
-static int hash_fd(int fd, char out[DIGEST_HEX_LEN + 1], struct qerr *err)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
-		return qerr_set(err, "sha256: cannot initialise");
-	}
-	char *buf = xmalloc(HASH_CHUNK);
-	int rc = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf, HASH_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = qerr_sys(err, "read");
-			break;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	}
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	if (rc == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
-		rc = qerr_set(err, "sha256: cannot finalise");
-	for (unsigned int i = 0; rc == 0 && i < mdlen; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-	free(buf);
-	EVP_MD_CTX_free(ctx);
-	return rc;
 }
 
 /* The entries of rel but dot files; one that cannot be listed is a problem (a missing one is empty). */
@@ -88,9 +54,9 @@ static void check_blobs(struct check *c)
 		autofree char *digest = xasprintf("sha256:%s", v.v[i]);
 		autofree char *rel = xasprintf("blobs/sha256/%s", v.v[i]);
 		struct qerr err = {0};
-		char hex[DIGEST_HEX_LEN + 1] = "";
+		char got[DIGEST_LEN + 1] = "";
 		int fd = digest_valid(digest) ? openat(c->st->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-		bool good = fd >= 0 && hash_fd(fd, hex, &err) == 0 && !strcmp(hex, v.v[i]);
+		bool good = fd >= 0 && digest_fd(fd, got, &err) == 0 && !strcmp(got, digest);
 		if (fd >= 0)
 			close(fd);
 		if (good) {

@@ -4,15 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -199,14 +196,6 @@ static int copy_data(struct xp *x, int in, int out, off_t size)
 	return 0;
 }
 
-static int openat2_beneath(int dirfd, const char *path, int flags)
-{
-	struct open_how how = {.flags = (uint64_t)flags,
-	                       .resolve =
-	                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
-
 /* Link dfd/name to where the first copy of this inode went; false when that copy is gone (then copy). */
 static bool link_again(struct xp *x, const struct stat *sb, int dfd, const char *name)
 {
@@ -215,7 +204,7 @@ static bool link_again(struct xp *x, const struct stat *sb, int dfd, const char 
 		if (h->dev != sb->st_dev || h->ino != sb->st_ino)
 			continue;
 		char *slash = strrchr(h->dest, '/');
-		int pfd = slash ? (*slash = '\0', openat2_beneath(x->rootfd, h->dest, O_PATH | O_DIRECTORY | O_CLOEXEC))
+		int pfd = slash ? (*slash = '\0', openat_beneath(x->rootfd, h->dest, O_PATH | O_DIRECTORY))
 		                : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
 		if (slash)
 			*slash = '/';
@@ -401,14 +390,10 @@ static int export_layers(struct store *st, const struct image_spec *spec, int ro
 /* In the child: join the user namespace (rootless), copy, and on failure leave dest empty. */
 static int export_child(struct store *st, const struct image_spec *spec, const char *dest, bool own, struct qerr *err)
 {
-	struct rlimit rl;
 	if (st->rootless && run_userns_enter(err) < 0)
 		return qerr_wrap(err, "export: enter the user namespace: ");
 	umask(0);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	nofile_raise();
 	autoclose int rootfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rootfd < 0)
 		return qerr_sys(err, "export: open %s", dest);

@@ -4,9 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <locale.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,10 +13,8 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -28,6 +24,7 @@
 #endif
 
 #include "../run/run.h"
+#include "../store/digest.h"
 #include "internal.h"
 #include "overlay.h"
 
@@ -60,7 +57,7 @@ struct ustream {
 	bool failed;           /* err holds the reason */
 	int64_t in_total, out_total;
 	struct ovl_unpack_limits lim;
-	EVP_MD_CTX *md;
+	struct digester *md;
 #ifdef QIMG_HAVE_ISAL
 	struct inflate_state *gz;
 #else
@@ -289,8 +286,7 @@ static int us_account(struct ustream *s, const void *buf, size_t n)
 		         (long long)s->lim.max_ratio);
 		return us_fail(s, "decompression bomb refused", why);
 	}
-	if (EVP_DigestUpdate(s->md, buf, n) != 1)
-		return us_fail(s, "sha256", "EVP_DigestUpdate failed");
+	digester_update(s->md, buf, n);
 	return 0;
 }
 
@@ -363,9 +359,7 @@ static int us_open(struct ustream *s, int fd, int64_t want, int notify, const ch
 	s->zlast = 1;
 	s->in = xmalloc(IN_BLOCK);
 	s->out = xmalloc(OUT_BLOCK);
-	s->md = EVP_MD_CTX_new();
-	if (!s->md || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
-		return us_fail(s, "sha256", "EVP_DigestInit failed");
+	s->md = digester_new();
 	while (s->in_len < 4 && !s->in_eof) /* the magic bytes (a growing blob may come in small pieces) */
 		if (us_fill(s) < 0)
 			return -1;
@@ -392,7 +386,7 @@ static void us_close(struct ustream *s)
 	if (s->zs)
 		ZSTD_freeDStream(s->zs);
 	if (s->md)
-		EVP_MD_CTX_free(s->md);
+		digester_free(s->md);
 	free(s->in);
 	free(s->out);
 }
@@ -400,17 +394,12 @@ static void us_close(struct ustream *s)
 /* Compare the digest of everything read (the caller drained the stream) with the diffID. */
 static int us_check_digest(struct ustream *s, const char *diff_id)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != 32)
-		return us_fail(s, "sha256", "EVP_DigestFinal failed");
-	char hex[2 * 32 + 1];
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	if (strcmp(hex, digest_hex(diff_id)) != 0) {
+	char got[DIGEST_LEN + 1];
+	digester_final(s->md, got);
+	if (strcmp(got, diff_id) != 0) {
 		s->failed = true;
-		return qerr_set(s->err, "unpack %s: diffID mismatch: the uncompressed layer is sha256:%s, expected %s",
-		                s->label, hex, diff_id);
+		return qerr_set(s->err, "unpack %s: diffID mismatch: the uncompressed layer is %s, expected %s", s->label,
+		                got, diff_id);
 	}
 	return 0;
 }
@@ -1185,24 +1174,12 @@ static int apply_entry(struct xctx *x, struct archive *a, struct archive_entry *
 	}
 }
 
-/* A directory below dirfd, never through a symlink or out of it. */
-static int open_dir_beneath(int dirfd, const char *path)
-{
-	struct open_how how = {.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-	                       .resolve =
-	                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
-	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-	/* Unpack paths are relative and free of ".." (checked when parsed); no mount point can appear inside a layer
-	   being unpacked (RESOLVE_NO_XDEV): the walk opens the same. */
-	return fd < 0 && errno == ENOSYS ? openat_walk(dirfd, path, O_RDONLY | O_DIRECTORY) : fd;
-}
-
 /* Directory times last (creating children changed them), resolved again without following anything. */
 static int apply_dirtimes(struct xctx *x)
 {
 	for (size_t i = 0; i < x->ndt; i++) {
 		struct dirtime *d = &x->dts[i];
-		int fd = *d->path ? open_dir_beneath(x->rootfd, d->path) : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
+		int fd = *d->path ? openat_beneath(x->rootfd, d->path, O_RDONLY | O_DIRECTORY) : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV))
 			continue; /* replaced by a later entry */
 		if (fd < 0)
@@ -1519,15 +1496,11 @@ struct ovl_unpacker {
 
 static void worker_setup(void)
 {
-	struct rlimit rl;
 	umask(0);
 	/* Pax names are UTF-8: convert them to themselves, not to ASCII (libarchive follows LC_CTYPE). */
 	setlocale(LC_CTYPE, "C.UTF-8");
 	/* Deep trees keep one dir fd per level. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	nofile_raise();
 }
 
 static void report(int fd, const struct qerr *e)

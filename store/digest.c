@@ -103,6 +103,28 @@ int digest_fd_prefix(struct digester *d, int fd, int64_t len, struct qerr *err)
 	return 0;
 }
 
+int digest_fd(int fd, char out[DIGEST_LEN + 1], struct qerr *err)
+{
+	enum { CHUNK = 1 << 20 };
+	autofree char *b = xmalloc(CHUNK);
+	struct digester *d = digester_new();
+	for (;;) {
+		ssize_t n = read(fd, b, CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			digester_free(d);
+			return qerr_sys(err, "read");
+		}
+		if (n == 0)
+			break;
+		digester_update(d, b, (size_t)n);
+	}
+	digester_final(d, out);
+	digester_free(d);
+	return 0;
+}
+
 bool digest_matches(const void *data, size_t len, const char *digest)
 {
 	char got[DIGEST_LEN + 1];

@@ -22,6 +22,8 @@ void digest_buf(const void *data, size_t len, char out[DIGEST_LEN + 1]);
 /* Feed the first len bytes of fd (read with pread from offset 0) into d; -1 with err on a read error or a
    short file. */
 int digest_fd_prefix(struct digester *d, int fd, int64_t len, struct qerr *err);
+/* Digest of everything fd has from its current offset to its end into out; -1 with err on a read error. */
+int digest_fd(int fd, char out[DIGEST_LEN + 1], struct qerr *err);
 /* True when data hashes to digest (which must be valid). */
 bool digest_matches(const void *data, size_t len, const char *digest);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -644,6 +645,15 @@ int passwd_entry(uid_t uid, char **name, char **home)
 	return passwd_text_find(nss, NULL, &want, &id, &gid, name, home) ? 0 : -1;
 }
 
+void nofile_raise(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 char *path_find(const char *name, const char *fallback)
 {
 	const char *path = getenv("PATH");
@@ -661,7 +671,8 @@ char *path_find(const char *name, const char *fallback)
 int openat_beneath(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-	                       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+	                       .resolve =
+	                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
 	if (flags & O_PATH)
 		how.flags &= ~(uint64_t)O_NOFOLLOW; /* O_PATH|O_NOFOLLOW would open a final symlink itself */
 	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);

@@ -76,12 +76,16 @@ int rm_rf_at(int dirfd, const char *name, struct qerr *err);
    openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) opens, where openat2 is missing (ENOSYS: kernels before 5.6,
    valgrind 3.19, seccomp filters that do not know it). */
 int openat_walk(int dirfd, const char *path, int flags);
-/* path below dirfd opened with flags, never through a symlink, a magic link or "..": openat2(RESOLVE_BENEATH |
-   RESOLVE_NO_SYMLINKS), or openat_walk where openat2 is missing. For anything an image or a container wrote. */
+/* path below dirfd opened with flags, never through a symlink, a magic link, ".." or onto another mount:
+   openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV), or openat_walk where openat2 is missing
+   (which cannot see mount points: the trees it serves - layers, uppers, export targets - hold none). For anything
+   an image or a container wrote. */
 int openat_beneath(int dirfd, const char *path, int flags);
 /* An executable named name: the first in $PATH's absolute dirs, then in fallback (colon-separated dirs, may be
    NULL). Caller frees; NULL when there is none. */
 char *path_find(const char *name, const char *fallback);
+/* Raise the soft RLIMIT_NOFILE to the hard one (for walks that keep one directory fd per level); best effort. */
+void nofile_raise(void);
 /* Write all bytes, retrying on EINTR/short writes. */
 int write_all(int fd, const void *data, size_t len);
 /* pwrite all bytes at off, retrying on EINTR/short writes. */

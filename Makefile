@@ -32,7 +32,7 @@ CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-missing-field-in
 LDFLAGS  += -Wl,-O1 -Wl,--as-needed
 
 # Sources that need a heavy library; everything else is linked into the light binary too.
-HEAVY_SRCS = pull/registry.c pull/auth.c pull/manifest.c pull/pull.c pull/progress.c \
+HEAVY_SRCS = pull/registry.c pull/tls.c pull/regauth.c pull/auth.c pull/manifest.c pull/pull.c pull/progress.c \
              overlay/unpack.c store/digest.c cmd/cmd_check.c cmd/cmd_pull.c \
              pull/load.c pull/save.c pull/login.c cmd/cmd_load.c cmd/cmd_save.c cmd/cmd_login.c
 ALL_SRCS   = $(filter-out cmd/main.c tests/%,$(wildcard cmd/*.c pull/*.c store/*.c overlay/*.c run/*.c))

@@ -1,7 +1,6 @@
-/* The registry v2 HTTP client on libcurl: auth challenges and tokens, TLS per host, retries, own redirect
-   handling (credentials never leave the registry's origin), blobs in parallel with curl multi. */
+/* The registry v2 HTTP client on libcurl: transfers with retries and own redirect handling (credentials never
+   leave the registry's origin), blobs in parallel with curl multi. TLS per host: tls.c; the auth flow: regauth.c. */
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,7 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "internal.h"
+
+#include "registry_int.h"
 
 #define HTTP_TRIES           4  /* attempts per request on 429/5xx/connection errors */
 #define HTTP_TIMEOUT_DEFAULT 30 /* seconds: connect timeout and stall window (QIMG_HTTP_TIMEOUT) */
@@ -23,82 +23,15 @@
 #define BACKOFF_MAX          8.0
 #define RETRY_AFTER_MAX      60          /* seconds we are willing to honour */
 #define DL_BUFFER            (512 << 10) /* curl receive buffer for blobs */
-#define CA_FILE_MAX          (16 << 20)
-#define CA_BUNDLE_FALLBACK   "/etc/ssl/certs/ca-certificates.crt"
 #define USER_AGENT           "qimg/0.1"
 #define PARALLEL_MAX         32
-
-#define ACCEPT_MANIFESTS MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
-
-struct tls_host {
-	char *hostport;
-	char *ca; /* system bundle + certs.d CAs; NULL when no extra CA applies */
-	size_t ca_len;
-	char *cert, *key; /* client certificate from the host's certs.d dir */
-};
-
-struct registry {
-	const struct pull_opts *o;
-	char *domain, *repo, *endpoint;
-	char *host;          /* endpoint host, for origin checks */
-	long port;           /* endpoint port, 0 when none was given */
-	const char *scheme;  /* "https", or "http" after the --tls-verify=false fallback */
-	bool scheme_settled; /* the origin answered on scheme */
-	char *authz;         /* "Authorization: ..." sent to the origin; NULL before any challenge */
-	unsigned auth_gen;   /* bumped whenever authz changes */
-	bool creds_sent;     /* authz came from stored credentials */
-	int creds_state;     /* 0 not looked up, 1 found, -1 none */
-	struct credentials creds;
-	CURLSH *share; /* connections, TLS sessions and DNS shared by every request of the pull */
-	CURLM *multi;
-	struct tls_host *tls;
-	size_t ntls;
-	char *sys_ca;
-	size_t sys_ca_len;
-	bool sys_ca_loaded;
-	long timeout;
-};
-
-enum xfer_kind { XF_REGISTRY, XF_TOKEN };
-enum step { STEP_DONE, STEP_AGAIN, STEP_FAIL };
-
-/* One logical GET across its attempts, redirects and auth rounds. */
-struct xfer {
-	struct registry *r;
-	enum xfer_kind kind;
-	CURL *h;
-	struct curl_slist *hdrs;
-	char *path; /* "/v2/..." on the origin */
-	char *url;  /* current absolute URL */
-	const char *accept;
-	char *basic;    /* XF_TOKEN: "Authorization: Basic ..." or NULL */
-	char *form;     /* XF_TOKEN: an OAuth2 form to POST (identity token), or NULL for a GET */
-	bool on_origin; /* still the registry itself: only then is authz sent (sticky once false) */
-	int tries, redirects;
-	unsigned auth_gen;
-	bool auth_refreshed;
-	double not_before;
-	bool waiting;
-	int64_t range_from;
-	/* the current response */
-	long status;
-	bool body_seen, body_ok;
-	char *location, *www_auth, *ctype, *dcd, *retry_after, *crange;
-	struct buf mem; /* body when there is no sink */
-	size_t max;
-	struct blob_sink *sink;
-	struct buf errbody;
-	bool cb_failed;
-	struct qerr cb_err;
-	char errbuf[CURL_ERROR_SIZE];
-};
+#define ACCEPT_MANIFESTS     MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
 
 static double backoff_delay(const struct xfer *x);
-static int registry_authenticate(struct registry *r, const char *hdr, struct qerr *err);
 
 /* ---- URLs and origins ---- */
 
-static char *url_get(CURLU *u, CURLUPart part, unsigned flags)
+char *url_get(CURLU *u, CURLUPart part, unsigned flags)
 {
 	char *v = NULL, *out;
 
@@ -110,7 +43,7 @@ static char *url_get(CURLU *u, CURLUPart part, unsigned flags)
 }
 
 /* scheme, host and port (default port filled in) of an absolute http(s) URL; false when it is not one. */
-static bool url_origin(const char *url, char **scheme, char **host, long *port)
+bool url_origin(const char *url, char **scheme, char **host, long *port)
 {
 	CURLU *u = curl_url();
 	autofree char *p = NULL;
@@ -133,12 +66,12 @@ static bool url_origin(const char *url, char **scheme, char **host, long *port)
 	return ok;
 }
 
-static long default_port(const char *scheme)
+long default_port(const char *scheme)
 {
 	return strcmp(scheme, "https") == 0 ? 443 : 80;
 }
 
-static bool is_origin(const struct registry *r, const char *url)
+bool is_origin(const struct registry *r, const char *url)
 {
 	autofree char *scheme = NULL, *host = NULL;
 	long port;
@@ -163,7 +96,7 @@ static char *url_resolve(const char *base, const char *loc)
 }
 
 /* The URL without its query (presigned redirect URLs carry signatures that do not belong in messages). */
-static char *url_for_message(const char *url)
+char *url_for_message(const char *url)
 {
 	return xstrndup(url, strcspn(url, "?#"));
 }
@@ -174,219 +107,6 @@ static char *xfer_desc(const struct xfer *x)
 		return xasprintf("GET %s", x->path);
 	autofree char *u = url_for_message(x->url ? x->url : "");
 	return xasprintf("%s %s", x->form ? "POST" : "GET", u);
-}
-
-/* ---- TLS: certs.d per host ---- */
-
-static bool host_name_ok(const char *host)
-{
-	return *host && strcmp(host, ".") != 0 && strcmp(host, "..") != 0 && !strchr(host, '/');
-}
-
-/* The first existing certs.d/<host:port> or certs.d/<host> (caller frees), or NULL. */
-static char *certs_dir_for(const struct registry *r, const char *host, long port)
-{
-	const char *home = getenv("HOME");
-	autofree char *user_base = home && *home ? xasprintf("%s/.config/containers/certs.d", home) : NULL;
-	const char *bases[3] = {"/etc/containers/certs.d", user_base, "/etc/docker/certs.d"};
-	size_t nbases = 3;
-	struct stat sb;
-
-	if (!host_name_ok(host))
-		return NULL;
-	if (r->o->certs_dir && *r->o->certs_dir) {
-		bases[0] = r->o->certs_dir;
-		nbases = 1;
-	}
-	for (size_t i = 0; i < nbases; i++) {
-		if (!bases[i])
-			continue;
-		for (int with_port = 1; with_port >= 0; with_port--) {
-			char *d = with_port ? xasprintf("%s/%s:%ld", bases[i], host, port)
-			                    : xasprintf("%s/%s", bases[i], host);
-
-			if (stat(d, &sb) == 0 && S_ISDIR(sb.st_mode))
-				return d;
-			free(d);
-		}
-	}
-	return NULL;
-}
-
-static bool has_suffix(const char *s, const char *suf)
-{
-	size_t n = strlen(s), m = strlen(suf);
-
-	return n > m && strcmp(s + n - m, suf) == 0;
-}
-
-static int ca_file_append(const char *dir, const char *name, struct buf *ca, struct qerr *err)
-{
-	autofree char *path = xasprintf("%s/%s", dir, name);
-	size_t len = 0;
-	autofree char *data = read_file_at(AT_FDCWD, path, CA_FILE_MAX, &len, err);
-
-	if (!data)
-		return qerr_wrap(err, "CA certificate: ");
-	buf_append(ca, "\n", 1);
-	buf_append(ca, data, len);
-	buf_append(ca, "\n", 1);
-	return 0;
-}
-
-static int client_cert_set(const char *dir, const char *name, struct tls_host *t, struct qerr *err)
-{
-	autofree char *base = xstrndup(name, strlen(name) - strlen(".cert"));
-	char *key = xasprintf("%s/%s.key", dir, base);
-
-	if (access(key, R_OK) < 0) {
-		qerr_sys(err, "client certificate %s/%s: key %s", dir, name, key);
-		free(key);
-		return -1;
-	}
-	free(t->cert);
-	free(t->key);
-	t->cert = xasprintf("%s/%s", dir, name);
-	t->key = key;
-	return 0;
-}
-
-/* *.crt of dir into ca; *.cert + *.key into t when want_client. */
-static int certs_dir_load(const char *dir, bool want_client, struct buf *ca, struct tls_host *t, struct qerr *err)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int rc = 0;
-
-	if (!d)
-		return qerr_sys(err, "open certificate dir %s", dir);
-	while (rc == 0 && (e = readdir(d))) {
-		if (has_suffix(e->d_name, ".crt"))
-			rc = ca_file_append(dir, e->d_name, ca, err);
-		else if (want_client && has_suffix(e->d_name, ".cert"))
-			rc = client_cert_set(dir, e->d_name, t, err);
-	}
-	closedir(d);
-	return rc;
-}
-
-/* A directory of OpenSSL hash links ("1a2b3c4d.0"), which OpenSSL searches by issuer name on demand. */
-static bool is_hash_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	bool found = false;
-
-	while (d && !found && (e = readdir(d)))
-		found = strlen(e->d_name) == 10 && strspn(e->d_name, "0123456789abcdef") == 8 && e->d_name[8] == '.';
-	if (d)
-		closedir(d);
-	return found;
-}
-
-/* The system CAs to add to a certs.d CA. Nothing when libcurl's CA path is a hash dir: libcurl keeps using it
-   beside CURLOPT_CAINFO_BLOB, and OpenSSL then reads only the issuer it needs instead of parsing the whole
-   bundle on every new connection (~40 ms of CPU each here). */
-static void sys_ca_load(struct registry *r)
-{
-	CURL *h = curl_easy_init();
-	char *path = NULL;
-	struct qerr e;
-
-	r->sys_ca_loaded = true;
-	if (h && curl_easy_getinfo(h, CURLINFO_CAPATH, &path) == CURLE_OK && path && is_hash_dir(path)) {
-		log_debug("system CAs: looked up in %s", path);
-		curl_easy_cleanup(h);
-		return;
-	}
-	if (h && curl_easy_getinfo(h, CURLINFO_CAINFO, &path) == CURLE_OK && path)
-		r->sys_ca = read_file_at(AT_FDCWD, path, CA_FILE_MAX, &r->sys_ca_len, &e);
-	if (!r->sys_ca)
-		r->sys_ca = read_file_at(AT_FDCWD, CA_BUNDLE_FALLBACK, CA_FILE_MAX, &r->sys_ca_len, &e);
-	if (!r->sys_ca)
-		log_debug("no system CA bundle found; only certs.d CAs are trusted");
-	curl_easy_cleanup(h);
-}
-
-/* CAs for host: its own certs.d dir plus the registry's (the registry's CA also vouches for its realm). */
-static int tls_host_build(struct registry *r, const char *host, long port, struct tls_host *t, struct qerr *err)
-{
-	long rport = r->port ? r->port : default_port(r->scheme);
-	autofree char *own = certs_dir_for(r, host, port), *reg = certs_dir_for(r, r->host, rport);
-	struct buf ca = {0};
-
-	if (own && certs_dir_load(own, true, &ca, t, err) < 0)
-		goto fail;
-	if (reg && (!own || strcmp(own, reg) != 0) && certs_dir_load(reg, false, &ca, t, err) < 0)
-		goto fail;
-	if (own || reg) {
-		bool two = own && reg && strcmp(own, reg) != 0;
-		log_debug("TLS for %s:%ld: certificates from %s%s%s", host, port, own ? own : reg, two ? " and " : "",
-		          two ? reg : "");
-	}
-	if (ca.len) {
-		if (!r->sys_ca_loaded)
-			sys_ca_load(r);
-		t->ca = xmalloc(r->sys_ca_len + ca.len);
-		if (r->sys_ca_len)
-			memcpy(t->ca, r->sys_ca, r->sys_ca_len);
-		memcpy(t->ca + r->sys_ca_len, ca.p, ca.len);
-		t->ca_len = r->sys_ca_len + ca.len;
-	}
-	buf_free(&ca);
-	return 0;
-fail:
-	buf_free(&ca);
-	return -1;
-}
-
-static struct tls_host *tls_host_get(struct registry *r, const char *host, long port, struct qerr *err)
-{
-	autofree char *key = xasprintf("%s:%ld", host, port);
-	struct tls_host *t;
-
-	for (size_t i = 0; i < r->ntls; i++)
-		if (strcasecmp(r->tls[i].hostport, key) == 0)
-			return &r->tls[i];
-	r->tls = xrealloc(r->tls, (r->ntls + 1) * sizeof(*r->tls));
-	t = &r->tls[r->ntls];
-	memset(t, 0, sizeof(*t));
-	if (tls_host_build(r, host, port, t, err) < 0) {
-		free(t->ca);
-		free(t->cert);
-		free(t->key);
-		return NULL;
-	}
-	t->hostport = xstrdup(key);
-	r->ntls++;
-	return t;
-}
-
-static int tls_apply(struct xfer *x, struct qerr *err)
-{
-	autofree char *scheme = NULL, *host = NULL;
-	struct tls_host *t;
-	long port;
-
-	if (!url_origin(x->url, &scheme, &host, &port))
-		return qerr_set(err, "%s: not an http(s) URL", x->url);
-	if (strcmp(scheme, "https") != 0)
-		return 0;
-	t = tls_host_get(x->r, host, port, err);
-	if (!t)
-		return -1;
-	if (x->r->o->tls_verify_off) {
-		curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (t->ca) {
-		struct curl_blob blob = {.data = t->ca, .len = t->ca_len, .flags = CURL_BLOB_NOCOPY};
-		curl_easy_setopt(x->h, CURLOPT_CAINFO_BLOB, &blob);
-	}
-	if (t->cert) {
-		curl_easy_setopt(x->h, CURLOPT_SSLCERT, t->cert);
-		curl_easy_setopt(x->h, CURLOPT_SSLKEY, t->key);
-	}
-	return 0;
 }
 
 /* ---- one transfer ---- */
@@ -507,7 +227,7 @@ fail:
 	return 0;
 }
 
-static void xfer_init(struct xfer *x, struct registry *r, enum xfer_kind kind, char *url_or_path)
+void xfer_init(struct xfer *x, struct registry *r, enum xfer_kind kind, char *url_or_path)
 {
 	memset(x, 0, sizeof(*x));
 	x->r = r;
@@ -528,7 +248,7 @@ static void xfer_end(struct xfer *x)
 	x->hdrs = NULL;
 }
 
-static void xfer_free(struct xfer *x)
+void xfer_free(struct xfer *x)
 {
 	xfer_end(x);
 	response_reset(x);
@@ -899,7 +619,7 @@ static void sleep_until(double t)
 }
 
 /* Run x to its end on its own (blocking). */
-static int xfer_run_easy(struct xfer *x, struct qerr *err)
+int xfer_run_easy(struct xfer *x, struct qerr *err)
 {
 	for (;;) {
 		enum step s;
@@ -912,181 +632,6 @@ static int xfer_run_easy(struct xfer *x, struct qerr *err)
 			return s == STEP_DONE ? 0 : -1;
 		sleep_until(x->not_before);
 	}
-}
-
-/* ---- auth ---- */
-
-static int creds_load(struct registry *r, struct qerr *err)
-{
-	int rc;
-
-	if (r->creds_state != 0)
-		return 0;
-	rc = creds_find(r->o->auth_file, r->domain, r->repo, &r->creds, err);
-	if (rc < 0)
-		return -1;
-	r->creds_state = rc == 1 ? 1 : -1;
-	if (rc == 1)
-		log_info("using credentials for %s from %s", r->domain, r->creds.source);
-	return 0;
-}
-
-static void authz_set(struct registry *r, char *value, bool from_creds)
-{
-	if (r->authz) {
-		explicit_bzero(r->authz, strlen(r->authz));
-		free(r->authz);
-	}
-	r->authz = xasprintf("Authorization: %s", value);
-	explicit_bzero(value, strlen(value));
-	free(value);
-	r->creds_sent = from_creds;
-	r->auth_gen++;
-}
-
-static int auth_basic(struct registry *r, struct qerr *err)
-{
-	if (r->creds_state != 1)
-		return qerr_set(err, "401 Unauthorized (authentication required; no credentials for %s found)",
-		                r->domain);
-	if (!r->creds.user || !r->creds.pass)
-		return qerr_set(err,
-		                "401 Unauthorized: the credentials for %s are an identity token, which only a "
-		                "token server (Bearer) accepts, and %s asks for Basic",
-		                r->domain, r->domain);
-	authz_set(r, basic_auth_value(&r->creds), true);
-	return 0;
-}
-
-/* Append each space-separated scope as its own scope= parameter (as docker does). */
-static int realm_add_query(CURLU *u, const char *name, const char *value)
-{
-	autofree char *copy = xstrdup(value);
-	char *save = NULL;
-
-	for (char *s = strtok_r(copy, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
-		autofree char *q = xasprintf("%s=%s", name, s);
-		if (curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
-			return -1;
-	}
-	return 0;
-}
-
-/* What the token is asked for: the challenge's scope, else pull of the repository (none for `qimg login`). */
-static char *token_scope(const struct registry *r, const struct auth_challenge *c)
-{
-	return c->scope && *c->scope ? xstrdup(c->scope) : *r->repo ? xasprintf("repository:%s:pull", r->repo) : NULL;
-}
-
-/* The token URL: the challenge's realm (https, unless TLS verification is off; no userinfo) + service, scope. */
-static char *realm_url(struct registry *r, const struct auth_challenge *c, struct qerr *err)
-{
-	CURLU *u = curl_url();
-	autofree char *scheme = NULL, *user = NULL, *host = NULL, *p = printable(c->realm, 200);
-	autofree char *scope = token_scope(r, c);
-	char *url = NULL;
-
-	if (!u || curl_url_set(u, CURLUPART_URL, c->realm, 0) != CURLUE_OK) {
-		qerr_set(err, "token realm \"%s\" is not a URL", p);
-		goto out;
-	}
-	scheme = url_get(u, CURLUPART_SCHEME, 0);
-	user = url_get(u, CURLUPART_USER, 0);
-	host = url_get(u, CURLUPART_HOST, 0);
-	if (!scheme || !host || (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
-		qerr_set(err, "token realm \"%s\" is not an http(s) URL", p);
-	else if (strcmp(scheme, "http") == 0 && !r->o->tls_verify_off)
-		qerr_set(err,
-		         "token realm \"%s\" is plain HTTP; credentials and tokens only go over HTTPS "
-		         "(use --tls-verify=false to allow it)",
-		         p);
-	else if (user)
-		qerr_set(err, "token realm \"%s\" carries credentials; refused", p);
-	else if ((c->service && *c->service && realm_add_query(u, "service", c->service) < 0) ||
-	         (scope && realm_add_query(u, "scope", scope) < 0))
-		qerr_set(err, "token realm \"%s\": cannot add the query", p);
-	else
-		url = url_get(u, CURLUPART_URL, 0);
-out:
-	curl_url_cleanup(u);
-	return url;
-}
-
-/* The OAuth2 refresh-token grant docker uses for identity tokens: POSTed to the realm, form-encoded. */
-static char *token_form(struct registry *r, const struct auth_challenge *c)
-{
-	const char *fields[][2] = {
-	    {"grant_type", "refresh_token"}, {"service", c->service ? c->service : ""},  {"client_id", "qimg"},
-	    {"access_type", "offline"},      {"refresh_token", r->creds.identity_token}, {"scope", NULL}};
-	autofree char *scope = token_scope(r, c);
-	fields[5][1] = scope;
-	struct buf b = {0};
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-		if (!fields[i][1])
-			continue;
-		char *v = curl_easy_escape(NULL, fields[i][1], 0);
-		if (!v) {
-			buf_free(&b);
-			return NULL;
-		}
-		buf_printf(&b, "%s%s=%s", b.len ? "&" : "", fields[i][0], v);
-		curl_free(v);
-	}
-	return b.p;
-}
-
-static int auth_bearer(struct registry *r, const struct auth_challenge *c, struct qerr *err)
-{
-	struct xfer x;
-	char *url = realm_url(r, c, err), *token = NULL;
-	int rc = -1;
-
-	if (!url)
-		return -1;
-	xfer_init(&x, r, XF_TOKEN, url);
-	x.max = TOKEN_MAX;
-	if (r->creds_state == 1 && r->creds.identity_token) {
-		x.form = token_form(r, c);
-		if (!x.form) {
-			xfer_free(&x);
-			return qerr_set(err, "token request: cannot encode the form");
-		}
-	} else if (r->creds_state == 1) {
-		autofree char *b = basic_auth_value(&r->creds);
-		x.basic = xasprintf("Authorization: %s", b);
-		explicit_bzero(b, strlen(b));
-	}
-	if (xfer_run_easy(&x, err) == 0 && token_parse(x.mem.p, x.mem.len, &token, err) == 0) {
-		authz_set(r, xasprintf("Bearer %s", token), r->creds_state == 1);
-		explicit_bzero(token, strlen(token));
-		free(token);
-		rc = 0;
-	} else if (!x.cb_failed && x.status >= 200 && x.status < 300) {
-		autofree char *m = url_for_message(x.url);
-		qerr_wrap(err, "%s %s: ", x.form ? "POST" : "GET", m);
-	}
-	if (x.mem.p)
-		explicit_bzero(x.mem.p, x.mem.len);
-	xfer_free(&x);
-	return rc;
-}
-
-static int registry_authenticate(struct registry *r, const char *hdr, struct qerr *err)
-{
-	struct auth_challenge c;
-	int rc;
-
-	if (!hdr)
-		return qerr_set(err, "401 Unauthorized without a WWW-Authenticate challenge");
-	if (wwwauth_parse(hdr, &c, err) < 0)
-		return -1;
-	if (creds_load(r, err) < 0) {
-		auth_challenge_free(&c);
-		return -1;
-	}
-	rc = c.scheme == AUTH_BASIC ? auth_basic(r, err) : auth_bearer(r, &c, err);
-	auth_challenge_free(&c);
-	return rc;
 }
 
 /* ---- the registry ---- */
@@ -1170,14 +715,7 @@ void registry_free(struct registry *r)
 		explicit_bzero(r->authz, strlen(r->authz));
 	free(r->authz);
 	credentials_free(&r->creds);
-	for (size_t i = 0; i < r->ntls; i++) {
-		free(r->tls[i].hostport);
-		free(r->tls[i].ca);
-		free(r->tls[i].cert);
-		free(r->tls[i].key);
-	}
-	free(r->tls);
-	free(r->sys_ca);
+	tls_free(r);
 	free(r->domain);
 	free(r->repo);
 	free(r->endpoint);

@@ -178,7 +178,9 @@ static int unpack_inproc(struct store *st, const struct ovl_layer_job *job, stru
 	close(tfd);
 	struct ovl_unpack_limits lim = ovl_limits_resolve(&fuzz_limits); /* as ovl_unpack_layers does */
 	struct task t = {.job = *job, .blobfd = -1, .gate = -1};   /* the blob is in the store, already verified */
-	return unpack_one(st, &t, tmpname, &lim, err);
+	char map[RUN_IDMAP_MAX];
+	snprintf(map, sizeof map, "%s", RUN_IDMAP_HOST); /* the fuzzer runs as root, outside any user namespace */
+	return unpack_one(st, &t, tmpname, &lim, map, err);
 }
 
 static void *zstd_wrap(const uint8_t *data, size_t size, size_t *out_len)

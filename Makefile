@@ -17,7 +17,7 @@ BUILD    ?= build/release
 OUT      ?= .
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-HEAVY_PKGS = libcurl libcrypto jansson libarchive libzstd
+HEAVY_PKGS = libcurl libcrypto jansson libarchive libzstd yaml-0.1
 # ISA-L's igzip inflates 2-3x faster than zlib (DESIGN.md §7); used when present, zlib otherwise.
 HAVE_ISAL := $(shell pkg-config --exists libisal 2>/dev/null && echo yes)
 ifeq ($(HAVE_ISAL),yes)
@@ -34,8 +34,9 @@ LDFLAGS  += -Wl,-O1 -Wl,--as-needed
 # Sources that need a heavy library; everything else is linked into the light binary too.
 HEAVY_SRCS = pull/registry.c pull/auth.c pull/manifest.c pull/pull.c pull/progress.c \
              overlay/unpack.c store/digest.c cmd/cmd_check.c cmd/cmd_pull.c \
-             pull/load.c pull/save.c pull/login.c cmd/cmd_load.c cmd/cmd_save.c cmd/cmd_login.c
-ALL_SRCS   = $(filter-out cmd/main.c tests/%,$(wildcard cmd/*.c pull/*.c store/*.c overlay/*.c run/*.c))
+             pull/load.c pull/save.c pull/login.c cmd/cmd_load.c cmd/cmd_save.c cmd/cmd_login.c \
+             cdi/resolve.c cdi/yaml.c cmd/cmd_cdi.c
+ALL_SRCS   = $(filter-out cmd/main.c tests/%,$(wildcard cmd/*.c pull/*.c store/*.c overlay/*.c run/*.c cdi/*.c))
 HEAVY_SRCS := $(filter $(HEAVY_SRCS),$(ALL_SRCS))
 LIGHT_SRCS = $(filter-out $(HEAVY_SRCS),$(ALL_SRCS))
 
@@ -112,7 +113,7 @@ unit: $(UNIT_BINS)
 
 # Build and run dependencies on a fresh Debian 12 (apt-get).
 DEB_DEPS = build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev \
-           libzstd-dev libisal-dev musl-tools uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
+           libzstd-dev libyaml-dev libisal-dev musl-tools uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
            apache2-utils python3 python3-jwt python3-cryptography debootstrap procps iproute2 util-linux \
            passwd login ca-certificates curl hyperfine bubblewrap file zstd jq zsh groff-base man-db valgrind
 deps:

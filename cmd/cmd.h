@@ -96,6 +96,8 @@ int cmd_kill(struct gopts *g, int argc, char **argv);
 int cmd_system(struct gopts *g, int argc, char **argv);
 int cmd_system_df(struct gopts *g, int argc, char **argv);
 int cmd_system_check(struct gopts *g, int argc, char **argv); /* heavy (qimg-pull) */
+/* Internal: `qimg-pull cdi-resolve NAME...` prints a CDI edits plan (heavy). */
+int cmd_cdi_resolve(struct gopts *g, int argc, char **argv);
 
 int cmd_system_keeper(struct gopts *g, int argc, char **argv);
 

@@ -96,6 +96,9 @@ int cmd_kill(struct gopts *g, int argc, char **argv);
 int cmd_system(struct gopts *g, int argc, char **argv);
 int cmd_system_df(struct gopts *g, int argc, char **argv);
 int cmd_system_check(struct gopts *g, int argc, char **argv); /* heavy (qimg-pull) */
+/* run --device/--gpus: the CDI edits plan (plain devices here, CDI names through qimg-pull cdi-resolve). */
+struct cdi_plan;
+int cmd_run_devices(const struct strv *devices, const struct strv *gpus, struct cdi_plan *p, struct qerr *err);
 /* Internal: `qimg-pull cdi-resolve NAME...` prints a CDI edits plan (heavy). */
 int cmd_cdi_resolve(struct gopts *g, int argc, char **argv);
 

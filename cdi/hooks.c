@@ -105,7 +105,9 @@ static int hook_run(const struct cdi_hook *h, const char *state, struct qerr *er
 	/* A socket, not a pipe: send(MSG_NOSIGNAL) to a hook that never reads cannot kill us with SIGPIPE. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return qerr_sys(err, "%s hook %s: socketpair", stage, h->path);
-	pid_t pid = fork();
+	/* A raw clone, not fork(): startContainer hooks are started from the command's vfork child, where libc's
+	   fork bookkeeping would write into memory it shares with PID 1 and qimg. The child only execs. */
+	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);

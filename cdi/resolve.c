@@ -540,7 +540,6 @@ static int unknown_device(struct spec_file *specs, size_t n, const char *dirs, c
 	struct buf b = {0};
 	size_t total = 0;
 	struct qerr ignore;
-	buf_append(&b, "", 1);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < specs[i].ndevs; j++) {
 			struct found f;

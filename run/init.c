@@ -186,12 +186,6 @@ static int step_cdi(struct run_init *in, struct state *st, struct qerr *err)
 	return in->o->cdi ? run_cdi_edits(in, &st->r, err) : 0;
 }
 
-static int step_cdi_start(struct run_init *in, struct state *st, struct qerr *err)
-{
-	(void)st;
-	return in->o->cdi ? run_cdi_start(in, err) : 0;
-}
-
 struct step {
 	const char *name;
 	int (*fn)(struct run_init *in, struct state *st, struct qerr *err);
@@ -217,7 +211,6 @@ static const struct step steps[] = {
     {"config", step_plan},
     {"read-only", step_readonly},
     {"tty", step_tty},
-    {"startContainer", step_cdi_start},
 };
 
 static int setup(struct run_init *in, struct state *st, struct qerr *err)
@@ -374,6 +367,10 @@ static __attribute__((noreturn)) void command_main(struct run_init *in, struct p
 	if (chdir(p->workdir) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "chdir to the working directory %s: %s", p->workdir, strerror(errno));
 	drop_privileges(in, p);
+	/* OCI startContainer hooks: in the container, with the command's user and capabilities (as runc). */
+	struct qerr herr;
+	if (in->o->cdi && run_cdi_start(in, &herr) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "%s", herr.msg);
 	/* Backstop: whatever fd anyone forgot to mark, none reaches the command. */
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	exec_search(in, p);

@@ -121,7 +121,7 @@ void run_cdi_message(struct run_init *in, pid_t init, const struct run_msg *m); 
 void run_cdi_stopped(struct run_init *in, pid_t init);                     /* qimg: poststop hooks */
 int run_cdi_bundle_grab(struct run_init *in, struct qerr *err);            /* PID 1, before the run tmpfs */
 int run_cdi_edits(struct run_init *in, struct rootfs *r, struct qerr *err); /* PID 1, after the -v binds */
-int run_cdi_start(struct run_init *in, struct qerr *err);                  /* PID 1, before the command */
+int run_cdi_start(struct run_init *in, struct qerr *err); /* the command's child, before exec (no allocation) */
 void run_cdi_plan(struct run_init *in, struct strv *env, struct run_user *u); /* PID 1: env, groups */
 
 /* ---- tty.c ---- */

@@ -101,6 +101,8 @@ cat >"$D2/hooks.json" <<EOF
  "devices": [{"name": "stages", "containerEdits": {"hooks": [
    {"hookName": "createRuntime", "path": "$C/mark-hook", "args": ["mark-hook", "createRuntime", "$OUT"]},
    {"hookName": "poststart", "path": "$C/mark-hook", "args": ["mark-hook", "poststart", "$OUT"]},
+   {"hookName": "startContainer", "path": "/bin/sh", "args": ["sh", "-c", "echo start \$(id -u) \$STARTVAR >/tmp/started"],
+    "env": ["STARTVAR=sv"]},
    {"hookName": "poststop", "path": "$C/mark-hook", "args": ["mark-hook", "poststop", "$OUT"]}]}},
   {"name": "fail", "containerEdits": {"hooks": [{"hookName": "createContainer", "path": "$C/fail-hook"}]}},
   {"name": "slow", "containerEdits": {"hooks": [{"hookName": "createContainer", "path": "$C/slow-hook", "timeout": 1}]}},
@@ -171,7 +173,8 @@ t_plain() {
 
 t_hooks() {
 	rm -f "$OUT"/*
-	t_ok "cdi hooks stages" $Q run --device test.example/hooks=stages "$IMG" true
+	t_ok "cdi hooks stages" $Q run -u 1234 --device test.example/hooks=stages "$IMG" cat /tmp/started
+	t_contains "cdi startContainer: in the container, as the command's user" "start 1234 sv" "$(cat "$T_OUT")"
 	for s in createRuntime poststart poststop; do
 		if [ -s "$OUT/$s" ]; then pass "cdi hook $s ran"; else fail "cdi hook $s ran" "no $OUT/$s"; fi
 	done

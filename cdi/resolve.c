@@ -406,7 +406,7 @@ static int spec_parse(json_t *root, struct spec_file *s, struct qerr *err)
 	if (spec_devices(&c, root, s) < 0)
 		return -1;
 	if (c.need > version)
-		return qerr_set(err, "CDI spec %s: cdiVersion %s is older than the fields used need (%s needs %d.%d.0)",
+		return qerr_set(err, "CDI spec %s: cdiVersion %s is too old for the fields used (%s needs %d.%d.0)",
 		                s->path, ver, c.need_field, c.need / 100, c.need % 100);
 	return 0;
 }

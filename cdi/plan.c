@@ -124,6 +124,8 @@ void cdi_plan_add_hook(struct cdi_plan *p, const struct cdi_hook *h)
 
 #define APPEND(to, from, arr, n)                                                                                       \
 	do {                                                                                                           \
+		if (!(from)->n)                                                                                        \
+			break;                                                                                         \
 		(to)->arr = xrealloc((to)->arr, ((to)->n + (from)->n + 1) * sizeof *(to)->arr);                        \
 		memcpy((to)->arr + (to)->n, (from)->arr, (from)->n * sizeof *(to)->arr);                               \
 		(to)->n += (from)->n;                                                                                  \

@@ -140,6 +140,14 @@ static int annotations_check(struct ctx *c, json_t *o)
 	return 0;
 }
 
+/* where = saved.key[i] (a message context: a truncated one is still useful) */
+static void where_set(struct ctx *c, const char *saved, const char *key, size_t i)
+{
+	int n = snprintf(c->where, sizeof c->where, "%s%s%s[%zu]", saved, *saved ? "." : "", key, i);
+	if (n < 0 || (size_t)n >= sizeof c->where)
+		c->where[sizeof c->where - 1] = '\0';
+}
+
 /* Run fn on each element of list key, with where extended by key[i]. */
 #define FOREACH_ELEM(c, o, key, elem, ...)                                                                            \
 	do {                                                                                                           \
@@ -153,7 +161,7 @@ static int annotations_check(struct ctx *c, json_t *o)
 		memcpy(saved_, (c)->where, sizeof saved_);                                                             \
 		json_array_foreach(arr_, i_, elem)                                                                     \
 		{                                                                                                      \
-			snprintf((c)->where, sizeof(c)->where, "%s%s%s[%zu]", saved_, *saved_ ? "." : "", key, i_);    \
+			where_set(c, saved_, key, i_);                                                                 \
 			if (!json_is_object(elem))                                                                     \
 				return bad(c, "", "not a mapping");                                                    \
 			__VA_ARGS__;                                                                                   \
@@ -368,7 +376,8 @@ static int spec_devices(struct ctx *c, json_t *root, struct spec_file *s)
 		struct dev_def *dd = &s->devs[s->ndevs++];
 		*dd = (struct dev_def){.name = xstrdup(name)};
 		size_t l = strlen(c->where);
-		snprintf(c->where + l, sizeof c->where - l, ".containerEdits");
+		if (l + sizeof ".containerEdits" <= sizeof c->where)
+			memcpy(c->where + l, ".containerEdits", sizeof ".containerEdits");
 		if (edits(c, e, &dd->edits) < 0)
 			return -1;
 		c->where[l] = '\0';

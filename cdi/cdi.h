@@ -17,10 +17,10 @@
 /* A device node: the host's node bound onto a file at ctr inside the container's root. */
 struct cdi_dev {
 	char *host, *ctr;
-	char type;         /* 'c', 'b', 'u', 'p', or 0 = take the host node's */
-	int64_t major, minor; /* -1 = not given (else checked against the host node) */
+	char type;              /* 'c', 'b', 'u', 'p', or 0 = take the host node's */
+	int64_t major, minor;   /* -1 = not given (else checked against the host node) */
 	int64_t mode, uid, gid; /* -1 = not given (informational: a bind shows the host node's) */
-	char perms[4];     /* subset of "rwm" ("" = not given) */
+	char perms[4];          /* subset of "rwm" ("" = not given) */
 };
 
 /* A bind mount of host at ctr; opts as the spec lists them (ro, nosuid, nodev, noexec, rbind, ...). */

@@ -9,8 +9,8 @@
 
 #define PLAN_FIELDS_MAX 12
 
-static const char *const stage_names[CDI_NSTAGES] = {"createRuntime", "createContainer", "startContainer",
-                                                     "poststart", "poststop"};
+static const char *const stage_names[CDI_NSTAGES] = {"createRuntime", "createContainer", "startContainer", "poststart",
+                                                     "poststop"};
 
 const char *cdi_stage_name(enum cdi_stage s)
 {
@@ -428,8 +428,8 @@ int cdi_name_parse(const char *q, char **kind, char **name, struct qerr *err)
 	const char *slash = strchr(q, '/'), *eq = strchr(q, '=');
 	if (!slash || !eq || eq < slash || !vendor_ok(q, (size_t)(slash - q)) ||
 	    !vendor_ok(slash + 1, (size_t)(eq - slash - 1)) || !devname_ok(eq + 1))
-		return qerr_set(err, "invalid CDI device name \"%s\" (expected VENDOR/CLASS=NAME, e.g. nvidia.com/gpu=0)",
-		                q);
+		return qerr_set(
+		    err, "invalid CDI device name \"%s\" (expected VENDOR/CLASS=NAME, e.g. nvidia.com/gpu=0)", q);
 	*kind = xstrndup(q, (size_t)(eq - q));
 	*name = xstrdup(eq + 1);
 	return 0;

@@ -17,7 +17,7 @@
 #define OFFER_LIST_MAX 20
 
 /* Minor versions as major*100+minor. */
-#define V(ma, mi) ((ma) * 100 + (mi))
+#define V(ma, mi) ((ma)*100 + (mi))
 static const int known_versions[] = {V(0, 3), V(0, 4), V(0, 5), V(0, 6), V(0, 7), V(0, 8), V(1, 0), V(1, 1)};
 
 struct dev_def {
@@ -27,7 +27,7 @@ struct dev_def {
 
 struct spec_file {
 	char *path;
-	size_t dir;   /* index in the directory list: higher wins */
+	size_t dir; /* index in the directory list: higher wins */
 	char *kind;
 	struct cdi_plan edits; /* the spec's shared containerEdits */
 	struct dev_def *devs;
@@ -149,7 +149,7 @@ static void where_set(struct ctx *c, const char *saved, const char *key, size_t 
 }
 
 /* Run fn on each element of list key, with where extended by key[i]. */
-#define FOREACH_ELEM(c, o, key, elem, ...)                                                                            \
+#define FOREACH_ELEM(c, o, key, elem, ...)                                                                             \
 	do {                                                                                                           \
 		json_t *arr_ = json_object_get(o, key);                                                                \
 		size_t i_;                                                                                             \
@@ -171,8 +171,8 @@ static void where_set(struct ctx *c, const char *saved, const char *key, size_t 
 
 static int device_node(struct ctx *c, json_t *o, struct cdi_plan *p)
 {
-	static const char *const keys[] = {"path",        "hostPath", "type", "major", "minor",
-	                                   "fileMode",    "permissions", "uid", "gid",  NULL};
+	static const char *const keys[] = {"path",     "hostPath",    "type", "major", "minor",
+	                                   "fileMode", "permissions", "uid",  "gid",   NULL};
 	int rc = 0;
 	if (only_keys(c, o, keys) < 0)
 		return -1;
@@ -244,8 +244,9 @@ static int hook(struct ctx *c, json_t *o, struct cdi_plan *p)
 	if (!strcmp(name, "prestart"))
 		h.stage = CDI_CREATE_RUNTIME; /* deprecated by OCI: it runs where createRuntime does */
 	else if (cdi_stage_parse(name, &h.stage) < 0)
-		return bad(c, "hookName", "not an OCI hook stage (createRuntime, createContainer, startContainer, "
-		                          "poststart, poststop)");
+		return bad(c, "hookName",
+		           "not an OCI hook stage (createRuntime, createContainer, startContainer, "
+		           "poststart, poststop)");
 	if (!abs_path(path))
 		return bad(c, "path", "not an absolute path");
 	if (get_strv(c, o, "args", &h.args) < 0 || get_strv(c, o, "env", &h.env) < 0)
@@ -280,7 +281,7 @@ static int gids(struct ctx *c, json_t *o, struct cdi_plan *p)
 
 static int edits(struct ctx *c, json_t *o, struct cdi_plan *p)
 {
-	static const char *const keys[] = {"env",    "deviceNodes",    "hooks",    "mounts",
+	static const char *const keys[] = {"env",      "deviceNodes",    "hooks",      "mounts",
 	                                   "intelRdt", "additionalGids", "netDevices", NULL};
 	json_t *e;
 	if (!json_is_object(o))
@@ -420,8 +421,7 @@ static int spec_parse(json_t *root, struct spec_file *s, struct qerr *err)
 	return 0;
 }
 
-static int spec_load(int dfd, const char *dir, const char *name, size_t dirno, struct spec_file *s,
-                     struct qerr *err)
+static int spec_load(int dfd, const char *dir, const char *name, size_t dirno, struct spec_file *s, struct qerr *err)
 {
 	*s = (struct spec_file){.path = xasprintf("%s/%s", dir, name), .dir = dirno};
 	size_t len;

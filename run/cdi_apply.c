@@ -179,14 +179,30 @@ struct mount_opt {
 };
 /* What a bind takes; propagation and atime flags mean nothing for a bind in our private namespace. */
 static const struct mount_opt mount_opts[] = {
-    {"ro", MOUNT_ATTR_RDONLY, false},     {"nosuid", MOUNT_ATTR_NOSUID, false}, {"nodev", MOUNT_ATTR_NODEV, false},
-    {"noexec", MOUNT_ATTR_NOEXEC, false}, {"rbind", 0, true},                   {"bind", 0, false},
-    {"rw", 0, false},                     {"suid", 0, false},                   {"dev", 0, false},
-    {"exec", 0, false},                   {"private", 0, false},                {"rprivate", 0, false},
-    {"slave", 0, false},                  {"rslave", 0, false},                 {"shared", 0, false},
-    {"rshared", 0, false},                {"unbindable", 0, false},             {"runbindable", 0, false},
-    {"relatime", 0, false},               {"norelatime", 0, false},             {"noatime", 0, false},
-    {"strictatime", 0, false},            {"nodiratime", 0, false},             {NULL, 0, false},
+    {"ro", MOUNT_ATTR_RDONLY, false},
+    {"nosuid", MOUNT_ATTR_NOSUID, false},
+    {"nodev", MOUNT_ATTR_NODEV, false},
+    {"noexec", MOUNT_ATTR_NOEXEC, false},
+    {"rbind", 0, true},
+    {"bind", 0, false},
+    {"rw", 0, false},
+    {"suid", 0, false},
+    {"dev", 0, false},
+    {"exec", 0, false},
+    {"private", 0, false},
+    {"rprivate", 0, false},
+    {"slave", 0, false},
+    {"rslave", 0, false},
+    {"shared", 0, false},
+    {"rshared", 0, false},
+    {"unbindable", 0, false},
+    {"runbindable", 0, false},
+    {"relatime", 0, false},
+    {"norelatime", 0, false},
+    {"noatime", 0, false},
+    {"strictatime", 0, false},
+    {"nodiratime", 0, false},
+    {NULL, 0, false},
 };
 
 static int mount_flags(const struct cdi_mount *m, unsigned *attrs, bool *recursive, struct qerr *err)
@@ -245,7 +261,9 @@ static int apply_devs(struct run_init *in, struct rootfs *r, struct qerr *err)
 			return qerr_sys(err, "device %s", d->host);
 		if (!dev_type_ok(d, &sb))
 			return qerr_set(err, "device %s: not a %s node", d->host,
-			                d->type == 'b' ? "block device" : d->type == 'p' ? "fifo" : "device");
+			                d->type == 'b'   ? "block device"
+			                : d->type == 'p' ? "fifo"
+			                                 : "device");
 		if ((d->major >= 0 && major(sb.st_rdev) != (unsigned)d->major) ||
 		    (d->minor >= 0 && minor(sb.st_rdev) != (unsigned)d->minor))
 			return qerr_set(err, "device %s: is %u:%u, the CDI spec says %lld:%lld", d->host,

@@ -116,11 +116,11 @@ int rootfs_mkdir_p(const char *path, struct qerr *err);
 /* ---- cdi_apply.c: --device/--gpus (only called when run_opts.cdi is set) ---- */
 int run_cdi_prepare(const struct run_opts *o, struct run_init *in, struct qerr *err); /* qimg: the bundle */
 void run_cdi_free(struct run_init *in);
-void run_cdi_cloned(struct run_init *in);                                  /* qimg, after the clone */
+void run_cdi_cloned(struct run_init *in);                                       /* qimg, after the clone */
 void run_cdi_message(struct run_init *in, pid_t init, const struct run_msg *m); /* qimg: PID 1 asks for hooks */
-void run_cdi_stopped(struct run_init *in, pid_t init);                     /* qimg: poststop hooks */
-int run_cdi_bundle_grab(struct run_init *in, struct qerr *err);            /* PID 1, before the run tmpfs */
-int run_cdi_edits(struct run_init *in, struct rootfs *r, struct qerr *err); /* PID 1, after the -v binds */
+void run_cdi_stopped(struct run_init *in, pid_t init);                          /* qimg: poststop hooks */
+int run_cdi_bundle_grab(struct run_init *in, struct qerr *err);                 /* PID 1, before the run tmpfs */
+int run_cdi_edits(struct run_init *in, struct rootfs *r, struct qerr *err);     /* PID 1, after the -v binds */
 int run_cdi_start(struct run_init *in, struct qerr *err); /* the command's child, before exec (no allocation) */
 void run_cdi_plan(struct run_init *in, struct strv *env, struct run_user *u); /* PID 1: env, groups */
 

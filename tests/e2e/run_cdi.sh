@@ -143,6 +143,14 @@ t_device() {
 	t_contains "cdi hook pid, env, config.json env" "pid set GPU0=1" "$(cat "$T_OUT")"
 	t_contains "cdi mount is read-only" "ro-ok" "$(cat "$T_OUT")"
 	case $(cat "$T_OUT") in *has-gpu1*) fail "cdi only the asked device" "$T_OUT" ;; *) pass "cdi only the asked device" ;; esac
+	if command -v fuse-overlayfs >/dev/null && [ -c /dev/fuse ] &&
+		{ [ "$MODE" = root ] || [ "$(stat -c %a /dev/fuse)" = 666 ]; }; then
+		# fuse-overlayfs makes PID 1 unshare its mount namespace again: the bundle and binds must follow.
+		t_ok "cdi with --overlay fuse" $Q run --overlay fuse --device test.example/gpu=0 "$IMG" sh -c \
+			'head -c 2 /dev/qgpu0 | od -An -tx1; readlink /usr/lib/libqcuda.so.1; cat /usr/lib/qimg-cuda/*'
+		t_contains "cdi with --overlay fuse: node, hook, mount" "qimg-cuda/libqcuda.so.1.2.3" "$(cat "$T_OUT")"
+		t_contains "cdi with --overlay fuse: mount" "cuda-lib" "$(cat "$T_OUT")"
+	fi
 }
 
 t_all() {

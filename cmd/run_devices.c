@@ -1,5 +1,6 @@
 /* `qimg run --device/--gpus`: plain /dev paths become device binds here; CDI names are resolved by
    `qimg-pull cdi-resolve` (the run path parses no JSON and loads no library), whose plan is read from its stdout. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -94,6 +95,61 @@ static int resolve_helper(const struct strv *names, struct cdi_plan *p, struct q
 	return cdi_plan_parse(text, p, err);
 }
 
+#define DEVICE_DIR_DEPTH 8
+
+/* --device /dev/DIR[:/dev/CTR]: every device node below DIR, as docker adds them (symlinks are not followed). */
+static int device_dir(const char *spec, const struct cdi_dev *d, int depth, struct cdi_plan *out, struct qerr *err)
+{
+	DIR *dir = opendir(d->host);
+	if (!dir)
+		return qerr_sys(err, "--device %s: %s", spec, d->host);
+	struct dirent *e;
+	int rc = 0;
+	errno = 0;
+	while (rc == 0 && (e = readdir(dir)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		struct cdi_dev sub = *d;
+		struct stat sb;
+		sub.host = xasprintf("%s/%s", d->host, e->d_name);
+		sub.ctr = xasprintf("%s/%s", d->ctr, e->d_name);
+		if (lstat(sub.host, &sb) == 0) {
+			if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode))
+				cdi_plan_add_dev(out, &sub);
+			else if (S_ISDIR(sb.st_mode) && depth < DEVICE_DIR_DEPTH)
+				rc = device_dir(spec, &sub, depth + 1, out, err);
+		}
+		free(sub.host);
+		free(sub.ctr);
+		errno = 0;
+	}
+	if (rc == 0 && errno)
+		rc = qerr_sys(err, "--device %s: read %s", spec, d->host);
+	closedir(dir);
+	return rc;
+}
+
+/* --device /dev/HOST[:/dev/CTR][:PERMS]: a device node, or a directory of them. */
+static int plain_device(const char *spec, struct cdi_plan *out, struct qerr *err)
+{
+	struct cdi_dev dev;
+	struct stat sb;
+	int rc = 0;
+	if (cdi_plain_device_parse(spec, &dev, err) < 0)
+		return -1;
+	if (stat(dev.host, &sb) < 0)
+		rc = qerr_sys(err, "--device %s: %s", spec, dev.host);
+	else if (S_ISDIR(sb.st_mode))
+		rc = device_dir(spec, &dev, 0, out, err);
+	else if (!S_ISCHR(sb.st_mode) && !S_ISBLK(sb.st_mode))
+		rc = qerr_set(err, "--device %s: %s is not a device node or a directory of them", spec, dev.host);
+	else
+		cdi_plan_add_dev(out, &dev);
+	free(dev.host);
+	free(dev.ctr);
+	return rc;
+}
+
 int cmd_run_devices(const struct strv *devices, const struct strv *gpus, struct cdi_plan *p, struct qerr *err)
 {
 	struct strv names = {0};
@@ -111,20 +167,7 @@ int cmd_run_devices(const struct strv *devices, const struct strv *gpus, struct 
 				strv_push(&names, d);
 			continue;
 		}
-		struct cdi_dev dev;
-		struct stat sb;
-		if (cdi_plain_device_parse(d, &dev, err) < 0) {
-			rc = -1;
-			break;
-		}
-		if (stat(dev.host, &sb) < 0)
-			rc = qerr_sys(err, "--device %s: %s", d, dev.host);
-		else if (!S_ISCHR(sb.st_mode) && !S_ISBLK(sb.st_mode))
-			rc = qerr_set(err, "--device %s: %s is not a device node", d, dev.host);
-		else
-			cdi_plan_add_dev(&plain, &dev);
-		free(dev.host);
-		free(dev.ctr);
+		rc = plain_device(d, &plain, err);
 	}
 	if (rc == 0 && names.n)
 		rc = resolve_helper(&names, p, err);

@@ -173,6 +173,14 @@ t_plain() {
 	t_ok "plain --device" $Q run --device /dev/zero:/dev/myzero:rw "$IMG" sh -c 'head -c 3 /dev/myzero | od -An -tx1'
 	t_contains "plain --device reads" " 00 00 00" "$(cat "$T_OUT")"
 	t_ok "plain --device same path" $Q run --device /dev/full "$IMG" sh -c 'test -c /dev/full && echo full-ok'
+	mkdir -p "$C/devdir/sub" && ln -sf /dev/zero "$C/devdir/zero" && chmod -R a+rX "$C/devdir"
+	if [ "$MODE" = root ]; then mknod -m 0666 "$C/devdir/sub/null" c 1 3 2>/dev/null || true; fi
+	if [ -c "$C/devdir/sub/null" ]; then
+		t_ok "plain --device DIR: its device nodes" $Q run --device "$C/devdir:/dev/dd" "$IMG" sh -c \
+			'test -c /dev/dd/sub/null && echo dir-ok; test -e /dev/dd/zero || echo no-symlink'
+		t_contains "plain --device DIR: nodes below it" "dir-ok" "$(cat "$T_OUT")"
+		t_contains "plain --device DIR: symlinks not followed" "no-symlink" "$(cat "$T_OUT")"
+	fi
 	t_fail "plain --device not a device" $Q run --device /etc/passwd "$IMG" true
 	t_contains "plain --device not a device: message" "is not a device node" "$(cat "$T_ERR")"
 	t_fail "plain --device bad perms" $Q run --device /dev/zero:/dev/z:rwx "$IMG" true

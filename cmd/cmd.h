@@ -49,6 +49,8 @@ int optscan_next(struct optscan *s, const char *const *with_value);
 /* The qimg-pull helper: $QIMG_PULL_HELPER, beside this binary, ../libexec/qimg from it, or the install's
    libexec dir. Caller frees; NULL with err set when there is none. */
 char *cmd_helper_find(struct qerr *err);
+/* The same for another helper: $env_var, beside this binary, ../libexec/qimg, the install's libexec dir. */
+char *cmd_helper_find_named(const char *name, const char *env_var, struct qerr *err);
 
 struct store;
 struct image_spec;

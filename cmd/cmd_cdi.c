@@ -1,5 +1,5 @@
-/* `qimg-pull cdi-resolve NAME...` (internal, for `qimg run --device`): the CDI edits plan of the named devices on
-   stdout, from the spec directories ($QIMG_CDI_SPEC_DIRS or /etc/cdi:/var/run/cdi). */
+/* `qimg-cdi NAME...` and `qimg-pull cdi-resolve NAME...` (internal, for `qimg run --device`): the CDI edits plan of
+   the named devices on stdout, from the spec directories ($QIMG_CDI_SPEC_DIRS or /etc/cdi:/var/run/cdi). */
 #include <stdio.h>
 #include <string.h>
 

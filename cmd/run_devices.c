@@ -42,19 +42,24 @@ static char *read_all(int fd, struct qerr *err)
 	return b.p;
 }
 
-/* `qimg-pull cdi-resolve -- NAME...`: its stdout is the plan, its stderr ours (it names the spec or device). */
+/* `qimg-cdi -- NAME...` (or, where it is not installed, `qimg-pull cdi-resolve -- NAME...`): its stdout is the
+   plan, its stderr ours (it names the spec or device). */
 static int resolve_helper(const struct strv *names, struct cdi_plan *p, struct qerr *err)
 {
-	autofree char *helper = cmd_helper_find(err);
-	if (!helper)
+	struct qerr ignore;
+	autofree char *helper = cmd_helper_find_named("qimg-cdi", "QIMG_CDI_HELPER", &ignore);
+	bool lean = helper != NULL;
+	if (!lean && !(helper = cmd_helper_find(err)))
 		return -1;
 	const char **argv = xcalloc(names->n + 4, sizeof *argv);
 	size_t n = 0;
 	argv[n++] = helper;
-	argv[n++] = "cdi-resolve";
+	if (!lean)
+		argv[n++] = "cdi-resolve";
 	argv[n++] = "--";
 	for (size_t i = 0; i < names->n; i++)
 		argv[n++] = names->v[i];
+	log_debug("run: resolving CDI devices with %s", helper);
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		free(argv);

@@ -164,6 +164,19 @@ t_all() {
 	t_contains "cdi -e wins over CDI env" "dup=cli" "$(cat "$T_OUT")"
 }
 
+# Without qimg-cdi installed beside qimg, qimg-pull cdi-resolve does the resolving.
+t_fallback() {
+	local d=$TMPD/nolean
+	mkdir -p "$d" && cp "$QIMG" "$d/qimg" && cp "$(dirname "$QIMG")/qimg-pull" "$d/" && chmod -R a+rx "$d"
+	t_ok "cdi through qimg-pull when qimg-cdi is missing" ${Q%"$QIMG"}"$d/qimg" -vv run --device test.example/gpu=1 \
+		"$IMG" sh -c 'echo "gpu1=$GPU1"'
+	t_contains "cdi through qimg-pull: resolved" "gpu1=1" "$(cat "$T_OUT")"
+	t_contains "cdi through qimg-pull: that helper" "resolving CDI devices with $d/qimg-pull" "$(cat "$T_ERR")"
+	[ -x "$(dirname "$QIMG")/qimg-cdi" ] || return 0 # lib.sh copied only qimg and qimg-pull for the test user
+	t_ok "cdi through qimg-cdi where it is" $Q -vv run --device test.example/gpu=1 "$IMG" true
+	t_contains "cdi through qimg-cdi: that helper" "/qimg-cdi" "$(grep 'resolving CDI' "$T_ERR")"
+}
+
 t_gids() {
 	t_ok "cdi additionalGids" $Q run --device test.example/gpu=grp "$IMG" id -G
 	t_contains "cdi additionalGids" "44" "$(cat "$T_OUT")"
@@ -284,6 +297,7 @@ t_nvidia() {
 both t_setup
 both t_device
 both t_all
+both t_fallback
 both t_gids
 both t_plain
 both t_hooks

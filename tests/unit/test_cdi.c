@@ -109,8 +109,8 @@ static void test_normalize(void)
 	                                        !strcmp(p.mounts[1].host, "/h5") && !strcmp(p.mounts[2].host, "/h3") &&
 	                                        !strcmp(p.mounts[3].host, "/h1"));
 	T_OK("normalize: device at the same path: later wins", p.ndevs == 1 && !strcmp(p.devs[0].host, "/dev/zero"));
-	T_OK("normalize: env one per key, the later", p.env.n == 2 && !strcmp(p.env.v[0], "B=1") &&
-	                                                  !strcmp(p.env.v[1], "A=2"));
+	T_OK("normalize: env one per key, the later",
+	     p.env.n == 2 && !strcmp(p.env.v[0], "B=1") && !strcmp(p.env.v[1], "A=2"));
 	cdi_plan_free(&p);
 }
 
@@ -126,8 +126,9 @@ static void test_names(void)
 	T_OK("name: uuid-like", cdi_name_parse("nvidia.com/gpu=GPU-4a3b:1", &kind, &name, &err) == 0);
 	free(kind);
 	free(name);
-	const char *bad[] = {"nvidia.com/gpu", "nvidia.com=0", "/gpu=0", "nvidia.com/=0", "nvidia.com/gpu=",
-	                     "nvidia.com/gpu=-x", "nvidia.com/g pu=0", "nvi dia.com/gpu=0", NULL};
+	const char *bad[] = {"nvidia.com/gpu",    "nvidia.com=0",      "/gpu=0",
+	                     "nvidia.com/=0",     "nvidia.com/gpu=",   "nvidia.com/gpu=-x",
+	                     "nvidia.com/g pu=0", "nvi dia.com/gpu=0", NULL};
 	for (const char **b = bad; *b; b++) {
 		char n[80];
 		snprintf(n, sizeof n, "name: invalid %s", *b);
@@ -143,18 +144,19 @@ static void test_plain(void)
 	T_OK("plain: /dev/zero", cdi_plain_device_parse("/dev/zero", &d, &err) == 0 && !strcmp(d.ctr, "/dev/zero") &&
 	                             !strcmp(d.perms, "rwm"));
 	free(d.host), free(d.ctr);
-	T_OK("plain: host:ctr", cdi_plain_device_parse("/dev/zero:/dev/z", &d, &err) == 0 && !strcmp(d.host, "/dev/zero") &&
-	                            !strcmp(d.ctr, "/dev/z"));
+	T_OK("plain: host:ctr", cdi_plain_device_parse("/dev/zero:/dev/z", &d, &err) == 0 &&
+	                            !strcmp(d.host, "/dev/zero") && !strcmp(d.ctr, "/dev/z"));
 	free(d.host), free(d.ctr);
 	T_OK("plain: host:perms", cdi_plain_device_parse("/dev/zero:r", &d, &err) == 0 && !strcmp(d.ctr, "/dev/zero") &&
 	                              !strcmp(d.perms, "r"));
 	free(d.host), free(d.ctr);
-	T_OK("plain: host:ctr:perms", cdi_plain_device_parse("/dev/zero:/dev/z:rw", &d, &err) == 0 &&
-	                                  !strcmp(d.perms, "rw"));
+	T_OK("plain: host:ctr:perms",
+	     cdi_plain_device_parse("/dev/zero:/dev/z:rw", &d, &err) == 0 && !strcmp(d.perms, "rw"));
 	free(d.host), free(d.ctr);
-	T_OK("plain: bad perms", cdi_plain_device_parse("/dev/zero:/dev/z:rwx", &d, &err) < 0 &&
-	                             strstr(err.msg, "invalid permissions"));
-	T_OK("plain: relative ctr", cdi_plain_device_parse("/dev/zero:z:rw", &d, &err) < 0 && strstr(err.msg, "absolute"));
+	T_OK("plain: bad perms",
+	     cdi_plain_device_parse("/dev/zero:/dev/z:rwx", &d, &err) < 0 && strstr(err.msg, "invalid permissions"));
+	T_OK("plain: relative ctr",
+	     cdi_plain_device_parse("/dev/zero:z:rw", &d, &err) < 0 && strstr(err.msg, "absolute"));
 	T_OK("plain: too many parts", cdi_plain_device_parse("/dev/a:/dev/b:/dev/c", &d, &err) < 0);
 }
 
@@ -240,8 +242,8 @@ static void test_hooks(void)
 	char *got = read_file_at(AT_FDCWD, out, 4096, NULL, &err);
 	T_STREQ("hooks: state on stdin, own env", "{\"x\":1} yes\n", got);
 	free(got);
-	T_OK("hooks: failing hook names itself",
-	     cdi_hooks_run(&p, CDI_POSTSTOP, "{}", false, &err) < 0 && strstr(err.msg, "poststop hook /bin/sh: exit status 4"));
+	T_OK("hooks: failing hook names itself", cdi_hooks_run(&p, CDI_POSTSTOP, "{}", false, &err) < 0 &&
+	                                             strstr(err.msg, "poststop hook /bin/sh: exit status 4"));
 	T_OK("hooks: timeout kills", cdi_hooks_run(&p, CDI_CREATE_RUNTIME, "{}", false, &err) < 0 &&
 	                                 strstr(err.msg, "createRuntime hook /bin/sleep: timed out after 1 s"));
 	T_OK("hooks: no hooks of a stage", cdi_hooks_run(&p, CDI_START_CONTAINER, "{}", false, &err) == 0);

@@ -104,7 +104,8 @@ static void test_basic(void)
 	has("yaml: quoted arg", out, "hook-arg libcuda.so.1::/usr/lib/libcuda.so\n");
 	free(out);
 	out = resolve("a", "vendor.example/gpu=0 vendor.example/gpu=1");
-	T_OK("two devices: the spec's shared edits once", strstr(out, "SHARED") && !strstr(strstr(out, "SHARED") + 1, "SHARED"));
+	T_OK("two devices: the spec's shared edits once",
+	     strstr(out, "SHARED") && !strstr(strstr(out, "SHARED") + 1, "SHARED"));
 	has("two devices: both", out, "env GPU=0\n");
 	has("two devices: both (2)", out, "env GPU=1\n");
 	free(out);
@@ -161,23 +162,28 @@ static void test_errors(void)
 	     ": devices[0].containerEdits.deviceNodes[0].colour: unknown field"},
 	    {"version too new", "{\"cdiVersion\":\"1.2.0\",\"kind\":\"v.example/c\",\"devices\":[]}",
 	     "cdiVersion: unsupported version"},
-	    {"version older than a field", "{\"cdiVersion\":\"0.4.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":"
-	                                   "\"x\",\"containerEdits\":{\"deviceNodes\":[{\"path\":\"/dev/x\",\"hostPath\":"
-	                                   "\"/dev/y\"}]}}]}",
+	    {"version older than a field",
+	     "{\"cdiVersion\":\"0.4.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":"
+	     "\"x\",\"containerEdits\":{\"deviceNodes\":[{\"path\":\"/dev/x\",\"hostPath\":"
+	     "\"/dev/y\"}]}}]}",
 	     "cdiVersion 0.4.0 is too old for the fields used (devices[0].containerEdits.deviceNodes[0].hostPath "
 	     "needs 0.5.0)"},
-	    {"mount type needs 0.4", "{\"cdiVersion\":\"0.3.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":\"x\","
-	                             "\"containerEdits\":{\"mounts\":[{\"hostPath\":\"/a\",\"containerPath\":\"/b\","
-	                             "\"type\":\"bind\"}]}}]}",
+	    {"mount type needs 0.4",
+	     "{\"cdiVersion\":\"0.3.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":\"x\","
+	     "\"containerEdits\":{\"mounts\":[{\"hostPath\":\"/a\",\"containerPath\":\"/b\","
+	     "\"type\":\"bind\"}]}}]}",
 	     "mounts[0].type needs 0.4.0"},
-	    {"relative path", "{\"cdiVersion\":\"0.5.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":\"x\","
-	                      "\"containerEdits\":{\"mounts\":[{\"hostPath\":\"/a\",\"containerPath\":\"b\"}]}}]}",
+	    {"relative path",
+	     "{\"cdiVersion\":\"0.5.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":\"x\","
+	     "\"containerEdits\":{\"mounts\":[{\"hostPath\":\"/a\",\"containerPath\":\"b\"}]}}]}",
 	     "mounts[0].containerPath: not an absolute path"},
-	    {"bad hook stage", "{\"cdiVersion\":\"0.5.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":\"x\","
-	                       "\"containerEdits\":{\"hooks\":[{\"hookName\":\"prestop\",\"path\":\"/x\"}]}}]}",
+	    {"bad hook stage",
+	     "{\"cdiVersion\":\"0.5.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":\"x\","
+	     "\"containerEdits\":{\"hooks\":[{\"hookName\":\"prestop\",\"path\":\"/x\"}]}}]}",
 	     "hooks[0].hookName: not an OCI hook stage"},
-	    {"netDevices unsupported", "{\"cdiVersion\":\"1.1.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":\"x\","
-	                               "\"containerEdits\":{\"netDevices\":[]}}]}",
+	    {"netDevices unsupported",
+	     "{\"cdiVersion\":\"1.1.0\",\"kind\":\"v.example/c\",\"devices\":[{\"name\":\"x\","
+	     "\"containerEdits\":{\"netDevices\":[]}}]}",
 	     "netDevices: not supported by qimg"},
 	    {"broken json", "{\"cdiVersion\":", "line 1:"},
 	    {"no devices", "{\"cdiVersion\":\"0.5.0\",\"kind\":\"v.example/c\"}", "devices: missing"},

@@ -265,23 +265,23 @@ t_gpus() {
 	t_contains "--gpus bad: message" "expected all, a count" "$(cat "$T_ERR")"
 }
 
-# The real default directories (/etc/cdi), written under a lock and removed at exit.
+# The real default directories (/etc/cdi), written under a lock (the directory itself) and restored at exit.
 t_default_dirs() {
 	if [ "$(id -u)" != 0 ]; then
 		skip "cdi default dirs" "needs root to write /etc/cdi"
 		return
 	fi
-	mkdir -p /etc/cdi
-	exec {lk}>/etc/cdi/.qimg-test.lock && flock "$lk"
-	local f=/etc/cdi/qimg-test-$$.json
-	at_exit "rm -f $f"
+	local f=/etc/cdi/qimg-test-$$.json made=
+	[ -d /etc/cdi ] || { mkdir /etc/cdi && made=1; }
+	at_exit "rm -f $f; ${made:+rmdir /etc/cdi 2>/dev/null}"
+	exec {lk}</etc/cdi && flock "$lk"
 	printf '{"cdiVersion":"0.6.0","kind":"qimg-test.example/dev","devices":[{"name":"x","containerEdits":{"env":["DEFAULTDIR=1"]}}]}\n' >"$f"
 	chmod 0644 "$f"
 	MODE=root QIMG_CDI_SPEC_DIRS= t_ok "cdi default dirs" as_root env -u QIMG_CDI_SPEC_DIRS "$QIMG" run \
 		--device qimg-test.example/dev=x "$IMG" sh -c 'echo "dd=$DEFAULTDIR"'
 	t_contains "cdi default dirs" "dd=1" "$(cat "$T_OUT")"
 	rm -f "$f"
-	exec {lk}>&-
+	exec {lk}<&-
 }
 
 t_nvidia() {

@@ -15,6 +15,7 @@
 
 #include "../cdi/cdi.h"
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include "mountapi.h"
 
 #define STATE_MAX    8192
@@ -85,8 +86,10 @@ int run_cdi_prepare(const struct run_opts *o, struct run_init *in, struct qerr *
 	autoclose int fd = openat(dfd, "config.json", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 || write_all(fd, config, strlen(config)) < 0)
 		return qerr_sys(err, "write %s/config.json", in->cdi_bundle);
-	if (cdi_plan_has_stage(o->cdi, CDI_CREATE_RUNTIME) && pipe2(in->cdi_go, O_CLOEXEC) < 0)
-		return qerr_sys(err, "pipe");
+	/* A socket, not a pipe: answering a PID 1 that was killed meanwhile must not SIGPIPE qimg. */
+	if (cdi_plan_has_stage(o->cdi, CDI_CREATE_RUNTIME) &&
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, in->cdi_go) < 0)
+		return qerr_sys(err, "socketpair");
 	return 0;
 }
 
@@ -136,7 +139,7 @@ void run_cdi_message(struct run_init *in, pid_t init, const struct run_msg *m)
 		reply.status = EXIT_RUN_QIMG;
 		snprintf(reply.text, sizeof reply.text, "%.999s", err.msg);
 	}
-	(void)!write(in->cdi_go[1], &reply, sizeof reply);
+	(void)!send(in->cdi_go[1], &reply, sizeof reply, MSG_NOSIGNAL);
 }
 
 void run_cdi_stopped(struct run_init *in, pid_t init)

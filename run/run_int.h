@@ -77,8 +77,8 @@ struct run_init {
 	ino_t self_ino;
 	/* --device/--gpus with hooks (run/cdi_apply.c) */
 	char *cdi_bundle, *cdi_bundle_rel; /* the OCI bundle dir: absolute, and relative to the store */
-	int cdi_go[2];                     /* createRuntime: qimg's answer to PID 1, a socket pair (never changed after the clone:
-	                                      PID 1 shares this memory) */
+	int cdi_go[2];                     /* createRuntime: qimg's answer to PID 1, a socket pair (never changed
+	                                      after the clone: PID 1 shares this memory) */
 	bool cdi_cloned;                   /* qimg: PID 1 was cloned (it closed its copies) */
 	int cdi_tree;                      /* PID 1: the bundle, detached */
 	pid_t cdi_pid;                     /* PID 1's pid on the host */

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Append s as a JSON string to buf at *at (no allocation); false when it does not fit. */
@@ -76,11 +77,38 @@ static __attribute__((noreturn)) void hook_child(const struct cdi_hook *h, int i
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
+#define POLL_NS (10 * 1000 * 1000)
+
+/* Without pidfds (kernels before 5.3): poll the child every 10 ms until the deadline. 1 when it timed out. */
+static int hook_wait_slow(pid_t pid, int timeout, int *status)
+{
+	struct timespec t0, now, nap = {0, POLL_NS};
+	if (clock_gettime(CLOCK_MONOTONIC, &t0) < 0)
+		return -1;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return r == pid ? 2 : -1;
+		if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+			return -1;
+		if (now.tv_sec - t0.tv_sec >= timeout)
+			return 1;
+		(void)nanosleep(&nap, NULL); /* EINTR: look again sooner */
+	}
+}
+
 /* Wait for pid, at most timeout seconds (0 = no limit): 0 and *status, or 1 when it was killed for the timeout. */
 static int hook_wait(pid_t pid, int timeout, int *status)
 {
 	int killed = 0;
 	int pfd = timeout > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (timeout > 0 && pfd < 0) {
+		int r = hook_wait_slow(pid, timeout, status);
+		if (r == 2 || r < 0)
+			return r < 0 ? -1 : 0;
+		(void)kill(pid, SIGKILL);
+		killed = 1;
+	}
 	if (pfd >= 0) {
 		struct pollfd p = {pfd, POLLIN, 0};
 		int r;

@@ -1,6 +1,7 @@
-# qimg build. Two executables (DESIGN.md §7):
+# qimg build. Two executables (DESIGN.md §7) and a helper:
 #   qimg       libc only: run, images, rmi, gc, export, system ... (the start-up path stays ~1 ms)
 #   qimg-pull  everything that needs libcurl, libcrypto, jansson, libarchive: pull (+ unpack)
+#   qimg-cdi   jansson + libyaml: the CDI resolver `qimg run --device NAME` execs (cdi/)
 # `qimg pull` execs qimg-pull found beside itself (or in $(LIBEXECDIR)).
 
 PREFIX     ?= /usr/local
@@ -17,7 +18,7 @@ BUILD    ?= build/release
 OUT      ?= .
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-HEAVY_PKGS = libcurl libcrypto jansson libarchive libzstd
+HEAVY_PKGS = libcurl libcrypto jansson libarchive libzstd yaml-0.1
 # ISA-L's igzip inflates 2-3x faster than zlib (DESIGN.md §7); used when present, zlib otherwise.
 HAVE_ISAL := $(shell pkg-config --exists libisal 2>/dev/null && echo yes)
 ifeq ($(HAVE_ISAL),yes)
@@ -34,8 +35,9 @@ LDFLAGS  += -Wl,-O1 -Wl,--as-needed
 # Sources that need a heavy library; everything else is linked into the light binary too.
 HEAVY_SRCS = pull/registry.c pull/tls.c pull/regauth.c pull/auth.c pull/manifest.c pull/pull.c pull/progress.c \
              overlay/unpack.c store/digest.c cmd/cmd_check.c cmd/cmd_pull.c \
-             pull/load.c pull/save.c pull/login.c cmd/cmd_load.c cmd/cmd_save.c cmd/cmd_login.c
-ALL_SRCS   = $(filter-out cmd/main.c tests/%,$(wildcard cmd/*.c pull/*.c store/*.c overlay/*.c run/*.c))
+             pull/load.c pull/save.c pull/login.c cmd/cmd_load.c cmd/cmd_save.c cmd/cmd_login.c \
+             cdi/resolve.c cdi/yaml.c cmd/cmd_cdi.c
+ALL_SRCS   = $(filter-out cmd/main.c cmd/main_cdi.c tests/%,$(wildcard cmd/*.c pull/*.c store/*.c overlay/*.c run/*.c cdi/*.c))
 HEAVY_SRCS := $(filter $(HEAVY_SRCS),$(ALL_SRCS))
 LIGHT_SRCS = $(filter-out $(HEAVY_SRCS),$(ALL_SRCS))
 
@@ -46,7 +48,7 @@ UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test check unit bench install uninstall clean demo lint fmt man valgrind-build
-all: $(OUT)/qimg $(OUT)/qimg-pull
+all: $(OUT)/qimg $(OUT)/qimg-pull $(OUT)/qimg-cdi
 
 $(BUILD)/%.o: %.c $(wildcard */*.h) Makefile
 	@mkdir -p $(dir $@)
@@ -100,6 +102,12 @@ endif
 $(OUT)/qimg-pull: $(BUILD)/cmd/main-heavy.o $(LIGHT_OBJS) $(HEAVY_SRCS:%.c=$(BUILD)/heavy/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# qimg-cdi: the CDI resolver alone, for `qimg run --device NAME` / `--gpus` (cdi/): jansson and libyaml only, so it
+# does not pay qimg-pull's ~9 ms of loading libcurl, OpenSSL and libarchive.
+CDI_HELPER_OBJS = $(BUILD)/cmd/main_cdi.o $(addprefix $(BUILD)/heavy/,cdi/resolve.o cdi/yaml.o cmd/cmd_cdi.o)
+$(OUT)/qimg-cdi: $(CDI_HELPER_OBJS) $(LIGHT_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson yaml-0.1 2>/dev/null)
+
 # Unit tests link the light objects, and the heavy ones for tests named test_h_*.
 $(BUILD)/tests/test_h_%: tests/unit/test_h_%.c $(LIGHT_OBJS) $(HEAVY_SRCS:%.c=$(BUILD)/heavy/%.o)
 	@mkdir -p $(dir $@)
@@ -112,7 +120,7 @@ unit: $(UNIT_BINS)
 
 # Build and run dependencies on a fresh Debian 12 (apt-get).
 DEB_DEPS = build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev \
-           libzstd-dev libisal-dev musl-tools uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
+           libzstd-dev libyaml-dev libisal-dev musl-tools uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
            apache2-utils python3 python3-jwt python3-cryptography debootstrap procps iproute2 util-linux \
            passwd login ca-certificates curl hyperfine bubblewrap file zstd jq zsh groff-base man-db valgrind \
            tar libarchive-tools podman golang-go default-jdk-headless libcommons-compress-java
@@ -147,6 +155,7 @@ install: all man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(OUT)/qimg $(DESTDIR)$(BINDIR)/qimg
 	install -m 0755 $(OUT)/qimg-pull $(DESTDIR)$(LIBEXECDIR)/qimg-pull
+	install -m 0755 $(OUT)/qimg-cdi $(DESTDIR)$(LIBEXECDIR)/qimg-cdi
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 completions/qimg.bash $(DESTDIR)$(BASHCOMPDIR)/qimg
@@ -158,7 +167,8 @@ man: all
 	rm -rf $(BUILD)/man && python3 docs/man/mkman.py $(OUT)/qimg $(BUILD)/man
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/qimg $(DESTDIR)$(LIBEXECDIR)/qimg-pull $(DESTDIR)$(MANDIR)/man1/qimg.1 \
+	rm -f $(DESTDIR)$(BINDIR)/qimg $(DESTDIR)$(LIBEXECDIR)/qimg-pull $(DESTDIR)$(LIBEXECDIR)/qimg-cdi \
+		$(DESTDIR)$(MANDIR)/man1/qimg.1 \
 		$(DESTDIR)$(MANDIR)/man1/qimg-*.1 $(DESTDIR)$(BASHCOMPDIR)/qimg $(DESTDIR)$(ZSHCOMPDIR)/_qimg
 
 lint:
@@ -169,7 +179,7 @@ fmt:
 	clang-format -i $(ALL_SRCS) cmd/main.c $(wildcard */*.h)
 
 clean:
-	rm -rf build qimg qimg-pull
+	rm -rf build qimg qimg-pull qimg-cdi
 
 # ---------------------------------------------------------------------------------------------------- fuzzing
 # libFuzzer targets tests/fuzz/fuzz_<name>.c (docs/SECURITY.md). `make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="ref

@@ -46,6 +46,8 @@ int optscan_next(struct optscan *s, const char *const *with_value);
 /* The qimg-pull helper: $QIMG_PULL_HELPER, beside this binary, ../libexec/qimg from it, or the install's
    libexec dir. Caller frees; NULL with err set when there is none. */
 char *cmd_helper_find(struct qerr *err);
+/* The same for another helper: $env_var, beside this binary, ../libexec/qimg, the install's libexec dir. */
+char *cmd_helper_find_named(const char *name, const char *env_var, struct qerr *err);
 
 struct store;
 struct image_spec;
@@ -97,6 +99,11 @@ int cmd_kill(struct gopts *g, int argc, char **argv);
 int cmd_system(struct gopts *g, int argc, char **argv);
 int cmd_system_df(struct gopts *g, int argc, char **argv);
 int cmd_system_check(struct gopts *g, int argc, char **argv); /* heavy (qimg-pull) */
+/* run --device/--gpus: the CDI edits plan (plain devices here, CDI names through qimg-pull cdi-resolve). */
+struct cdi_plan;
+int cmd_run_devices(const struct strv *devices, const struct strv *gpus, struct cdi_plan *p, struct qerr *err);
+/* Internal: `qimg-pull cdi-resolve NAME...` prints a CDI edits plan (heavy). */
+int cmd_cdi_resolve(struct gopts *g, int argc, char **argv);
 
 int cmd_system_keeper(struct gopts *g, int argc, char **argv);
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../cdi/cdi.h"
 #include "../run/run.h"
 #include "cmd.h"
 
@@ -42,7 +43,14 @@ static const char run_help[] =
     "      --pull missing|always|never   pull IMAGE when it is not in the store (default), before every\n"
     "                           run, or never; the pull's output goes to stderr\n"
     "      --tls-verify=false   for that pull: plain HTTP or unverified TLS allowed\n"
-    "      --authfile FILE      for that pull: the credentials file\n\n"
+    "      --authfile FILE      for that pull: the credentials file\n"
+    "      --device VENDOR/CLASS=NAME   a CDI device (e.g. nvidia.com/gpu=0, nvidia.com/gpu=all) as its vendor's\n"
+    "                           spec in /etc/cdi or /var/run/cdi describes it (device nodes, mounts, env, groups,\n"
+    "                           hooks); repeatable. $QIMG_CDI_SPEC_DIRS (colon-separated) replaces those dirs\n"
+    "      --device /dev/HOST[:/dev/CTR][:PERMS]   bind the host's device node (or every node below a\n"
+    "                           directory, e.g. /dev/dri) into the container\n"
+    "      --gpus all|N|device=ID[,ID...]   NVIDIA GPUs as docker reads it: the CDI devices nvidia.com/gpu=all,\n"
+    "                           nvidia.com/gpu=0..N-1, nvidia.com/gpu=ID (nvidia-ctk cdi generate writes them)\n\n"
     "IMAGE is found as podman finds a local image: a name (a short name through registries.conf: its alias,\n"
     "else each unqualified-search registry in turn, then docker.io), a manifest digest, or a unique prefix of\n"
     "at least 12 hex digits of one (the DIGEST column of qimg images).\n\n"
@@ -53,12 +61,14 @@ static const char run_help[] =
     "  qimg run --cidfile /run/job.id --name job busybox sleep 600\n"
     "  qimg run -i -t debian:bookworm bash\n"
     "  qimg run --net none -v \"$PWD\":/src:ro -w /src alpine ls -l\n"
+    "  qimg run --device nvidia.com/gpu=all nvidia/cuda:12.4.1-base-ubuntu22.04 nvidia-smi\n"
     "  qimg run --keep dev debian:bookworm apt-get install -y make && qimg run --from dev debian:bookworm make -v\n";
 
 static const char *const run_with_value[] = {
     "-e",        "--env",        "--env-file",     "-v",     "--volume",  "-w",        "--workdir",  "-u",
     "--user",    "--entrypoint", "--hostname",     "--net",  "--network", "--overlay", "--keep",     "--from",
-    "--cap-add", "--cap-drop",   "--security-opt", "--name", "--cidfile", "--pull",    "--authfile", NULL,
+    "--cap-add", "--cap-drop",   "--security-opt", "--name", "--cidfile", "--pull",    "--authfile", "--device",
+    "--gpus",    NULL,
 };
 
 enum pull_policy { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
@@ -71,6 +81,8 @@ struct run_args {
 	struct strv env_files, env_flags, env;
 	struct run_bind *binds;
 	struct strv bind_strs;
+	struct strv devices, gpus; /* --device, --gpus: resolved into cdi */
+	struct cdi_plan cdi;
 	const char *image;
 };
 
@@ -228,6 +240,10 @@ static int parse_value_opt(struct run_args *a, const char *n, const char *v)
 		a->cidfile = v;
 	else if (is(n, "--authfile", NULL))
 		a->authfile = v;
+	else if (is(n, "--device", NULL))
+		strv_push(&a->devices, v);
+	else if (is(n, "--gpus", NULL))
+		strv_push(&a->gpus, v);
 	else if (is(n, "--pull", NULL)) {
 		if (!strcmp(v, "missing"))
 			a->pull = PULL_MISSING;
@@ -296,6 +312,17 @@ static int collect_env(struct run_args *a, struct qerr *err)
 	return 0;
 }
 
+/* --device/--gpus: only then is anything resolved (cmd/run_devices.c). */
+static int collect_devices(struct run_args *a, struct qerr *err)
+{
+	if (!a->devices.n && !a->gpus.n)
+		return 0;
+	if (cmd_run_devices(&a->devices, &a->gpus, &a->cdi, err) < 0)
+		return -1;
+	a->o.cdi = &a->cdi;
+	return 0;
+}
+
 static void run_args_free(struct run_args *a)
 {
 	strv_free(&a->env_files);
@@ -303,6 +330,9 @@ static void run_args_free(struct run_args *a)
 	strv_free(&a->env);
 	strv_free(&a->bind_strs);
 	free(a->binds);
+	strv_free(&a->devices);
+	strv_free(&a->gpus);
+	cdi_plan_free(&a->cdi);
 }
 
 /* Resolve the image and take its lease under the shared store lock (held only for that). */
@@ -432,7 +462,7 @@ int cmd_run(struct gopts *g, int argc, char **argv)
 	struct image_spec spec = {0};
 	int status = -1, lease = -1;
 	char id[RUN_ID_LEN + 1];
-	if (collect_env(&a, &err) < 0 || cmd_open_store(g, &st, &err) < 0) {
+	if (collect_env(&a, &err) < 0 || collect_devices(&a, &err) < 0 || cmd_open_store(g, &st, &err) < 0) {
 		run_args_free(&a);
 		return cmd_fail("run", &err, EXIT_QIMG);
 	}
@@ -447,6 +477,7 @@ int cmd_run(struct gopts *g, int argc, char **argv)
 		a.o.st = &st;
 		a.o.spec = &spec;
 		a.o.image = a.image;
+		a.o.run_id = id;
 		status = run_container(&a.o, &err);
 		if (a.cidfile)
 			(void)unlink(a.cidfile);

@@ -113,9 +113,14 @@ int optscan_next(struct optscan *s, const char *const *with_value)
 
 char *cmd_helper_find(struct qerr *err)
 {
+	return cmd_helper_find_named("qimg-pull", "QIMG_PULL_HELPER", err);
+}
+
+char *cmd_helper_find_named(const char *name, const char *env_var, struct qerr *err)
+{
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	const char *env = getenv("QIMG_PULL_HELPER");
+	const char *env = getenv(env_var);
 	char *candidates[4] = {0}, *found = NULL;
 	int nc = 0;
 	if (env && *env)
@@ -125,12 +130,12 @@ char *cmd_helper_find(struct qerr *err)
 		char *slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			candidates[nc++] = xasprintf("%s/qimg-pull", self);
+			candidates[nc++] = xasprintf("%s/%s", self, name);
 			/* an install moved as a whole (DESTDIR, a relocated prefix): bin/../libexec/qimg */
-			candidates[nc++] = xasprintf("%s/../libexec/qimg/qimg-pull", self);
+			candidates[nc++] = xasprintf("%s/../libexec/qimg/%s", self, name);
 		}
 	}
-	candidates[nc++] = xstrdup(QIMG_LIBEXECDIR "/qimg-pull");
+	candidates[nc++] = xasprintf("%s/%s", QIMG_LIBEXECDIR, name);
 	for (int i = 0; i < nc; i++) {
 		if (!found && access(candidates[i], X_OK) == 0)
 			found = candidates[i];
@@ -138,7 +143,7 @@ char *cmd_helper_find(struct qerr *err)
 			free(candidates[i]);
 	}
 	if (!found)
-		qerr_set(err, "helper qimg-pull not found (looked beside %s and in %s)", n > 0 ? self : "qimg",
+		qerr_set(err, "helper %s not found (looked beside %s and in %s)", name, n > 0 ? self : "qimg",
 		         QIMG_LIBEXECDIR);
 	return found;
 }

@@ -112,6 +112,14 @@ int main(int argc, char **argv)
 		return exec_heavy(argv);
 #endif
 	}
+	/* Hidden: `qimg run --device` asks qimg-pull for the CDI edits plan (cdi/). */
+	if (!strcmp(argv[i], "cdi-resolve")) {
+#ifdef QIMG_HEAVY
+		return cmd_cdi_resolve(&g, argc - i, argv + i);
+#else
+		return exec_heavy(argv);
+#endif
+	}
 	for (const struct command *c = commands; c->name; c++) {
 		if (strcmp(c->name, argv[i]) != 0)
 			continue;

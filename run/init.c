@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "mountapi.h"
+#include "../cdi/cdi.h"
 #include "seccomp.h"
 
 /* What the command is started with, worked out by PID 1 after pivot_root. */
@@ -145,7 +146,11 @@ static int step_plan(struct run_init *in, struct state *st, struct qerr *err)
 	if (run_argv_build(o->spec, o->entrypoint, o->args, o->nargs, &p->argv, err) < 0)
 		return -1;
 	run_env_build(o->spec, o->env, in->hostname, o->tty, &p->env);
-	return plan_user(in, p, err) < 0 || plan_workdir(in, p, err) < 0 ? -1 : 0;
+	if (plan_user(in, p, err) < 0)
+		return -1;
+	if (o->cdi)
+		run_cdi_plan(in, &p->env, &p->user);
+	return plan_workdir(in, p, err);
 }
 
 static int step_tty(struct run_init *in, struct state *st, struct qerr *err)
@@ -185,6 +190,18 @@ ROOTFS_STEP(binds)
 ROOTFS_STEP(pivot)
 ROOTFS_STEP(readonly)
 
+/* --device/--gpus (run/cdi_apply.c): nothing without a CDI plan. */
+static int step_cdi_bundle(struct run_init *in, struct state *st, struct qerr *err)
+{
+	(void)st;
+	return in->o->cdi ? run_cdi_bundle_grab(in, err) : 0;
+}
+
+static int step_cdi(struct run_init *in, struct state *st, struct qerr *err)
+{
+	return in->o->cdi ? run_cdi_edits(in, &st->r, err) : 0;
+}
+
 struct step {
 	const char *name;
 	int (*fn)(struct run_init *in, struct state *st, struct qerr *err);
@@ -195,6 +212,7 @@ struct step {
 static const struct step steps[] = {
     {"watch qimg", step_parent_watch},
     {"private /", step_private},
+    {"cdi bundle", step_cdi_bundle},
     {"run tmpfs", step_tmpfs},
     {"overlay", step_overlay},
     {"/proc", step_proc},
@@ -202,6 +220,7 @@ static const struct step steps[] = {
     {"/sys", step_sys},
     {"/etc files", step_etc},
     {"-v binds", step_binds},
+    {"devices", step_cdi},
     {"hostname", step_hostname},
     {"loopback", step_loopback},
     {"pivot_root", step_pivot},
@@ -372,6 +391,10 @@ static __attribute__((noreturn)) void command_main(struct run_init *in, struct p
 		              "install the seccomp filter: %s (--security-opt seccomp=unconfined runs without it)",
 		              strerror(errno));
 	drop_privileges(in, p);
+	/* OCI startContainer hooks: in the container, with the command's user and capabilities (as runc). */
+	struct qerr herr;
+	if (in->o->cdi && run_cdi_start(in, &herr) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "%s", herr.msg);
 	/* Backstop: whatever fd anyone forgot to mark, none reaches the command. */
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	exec_search(in, p);
@@ -432,6 +455,8 @@ void run_init_main(struct run_init *in)
 	}
 	if (cmd == 0)
 		command_main(in, p);
+	if (cdi_plan_has_stage(in->o->cdi, CDI_POSTSTART))
+		send_msg(in->msg_fd, RUN_MSG_CDI, CDI_POSTSTART, NULL);
 	close_all_but(in->msg_fd);
 	int status = reap_loop(in, cmd);
 	send_msg(in->msg_fd, RUN_MSG_EXIT, status, NULL);

@@ -589,6 +589,19 @@ int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err)
 	return 0;
 }
 
+int rootfs_bind_in_root(struct rootfs *r, const char *src, const char *dst, bool recursive, unsigned attrs,
+                        struct qerr *err)
+{
+	struct stat sb;
+	if (stat(src, &sb) < 0)
+		return qerr_sys(err, "%s", src);
+	autoclose int target = in_root_make(r->rootfd, dst, S_ISDIR(sb.st_mode), err);
+	if (target < 0)
+		return -1;
+	int t = bind_tree(AT_FDCWD, src, recursive, attrs, src, err);
+	return t < 0 ? -1 : attach_close(t, target, "", dst, err);
+}
+
 int rootfs_pivot(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
 	if (fchdir(r->rootfd) < 0)

@@ -23,6 +23,7 @@
 
 /* What the wait for PID 1 has seen so far. */
 struct waitst {
+	struct run_init *in;
 	pid_t init;
 	int master;     /* -t: the pty master, else -1 */
 	bool have_exit; /* PID 1 reported the command's status */
@@ -79,6 +80,7 @@ static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], 
 	in->rootless = geteuid() != 0;
 	in->store_root = st->root;
 	in->msg_fd = in->alive_fd = in->tty_sock = -1;
+	in->cdi_go[0] = in->cdi_go[1] = in->cdi_tree = -1;
 	for (size_t i = 0; i < o->spec->layers.n; i++) {
 		const char *id = o->spec->layers.v[i];
 		if (!hex_exact(id, DIGEST_HEX_LEN)) /* layer ids become path components */
@@ -94,7 +96,7 @@ static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], 
 		return qerr_sys(err, "stat /proc/self/exe");
 	in->self_dev = self.st_dev;
 	in->self_ino = self.st_ino;
-	return 0;
+	return o->cdi ? run_cdi_prepare(o, in, err) : 0;
 }
 
 /* ---- waiting for PID 1 ---- */
@@ -115,6 +117,8 @@ static void on_message(int fd, struct waitst *w, struct pollfd *pfd)
 	} else if (m.kind == RUN_MSG_EXIT) {
 		w->have_exit = true;
 		w->status = m.status;
+	} else if (m.kind == RUN_MSG_CDI) {
+		run_cdi_message(w->in, w->init, &m);
 	}
 }
 
@@ -249,6 +253,8 @@ static void fds_close(struct fds *f)
 
 static void init_free(struct run_init *in, int locks[2])
 {
+	if (in->o && in->o->cdi)
+		run_cdi_free(in);
 	strv_free(&in->bind_srcs);
 	strv_free(&in->lowers);
 	free(in->upper);
@@ -366,6 +372,8 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 		                o->net_none ? ", net" : "");
 	close(f->msg[1]);
 	f->msg[1] = -1;
+	if (o->cdi)
+		run_cdi_cloned(in);
 	run_record_started(o->record_fd, w->init);
 	if (o->tty) {
 		close(f->sock[1]);
@@ -381,6 +389,8 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 		run_tty_restore(&saved);
 	if (w->master >= 0)
 		close(w->master);
+	if (o->cdi)
+		run_cdi_stopped(in, w->init);
 	return 0;
 }
 
@@ -391,7 +401,7 @@ int run_container(const struct run_opts *o, struct qerr *err)
 	struct run_init in = {0};
 	int locks[2] = {-1, -1};
 	struct fds f = {{-1, -1}, {-1, -1}, -1, -1};
-	struct waitst w = {.master = -1};
+	struct waitst w = {.in = &in, .master = -1};
 	if (prepare(o, &in, locks, err) < 0) {
 		init_free(&in, locks);
 		return -1;

@@ -67,6 +67,8 @@ struct run_bind {
 
 #define RUN_CAPS_ALL (~(uint64_t)0)
 
+struct cdi_plan; /* cdi/cdi.h */
+
 struct run_opts {
 	struct store *st;
 	const struct image_spec *spec;
@@ -87,6 +89,8 @@ struct run_opts {
 	const char *from;           /* --from NAME: runs/NAME/upper as the top-most lower */
 	uint64_t cap_add, cap_drop; /* bit n = capability n; RUN_CAPS_ALL = ALL */
 	int record_fd;              /* the run's live record (run_record_create), PID 1's pid is added; -1 none */
+	const struct cdi_plan *cdi; /* --device/--gpus: the edits to apply (run/cdi_apply.c); NULL = none */
+	const char *run_id;         /* the run's id (the hooks' OCI state) */
 };
 
 

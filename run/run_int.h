@@ -49,7 +49,7 @@ int run_env_text_parse(const char *text, const char *what, struct strv *out, str
 #define RUN_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* ---- messages from PID 1 and the command's child to qimg (one pipe, writes < PIPE_BUF are atomic) ---- */
-enum { RUN_MSG_ERROR = 1, RUN_MSG_EXIT = 2 };
+enum { RUN_MSG_ERROR = 1, RUN_MSG_EXIT = 2, RUN_MSG_CDI = 3 /* status: the hook stage qimg runs */ };
 struct run_msg {
 	int kind;
 	int status;
@@ -73,6 +73,13 @@ struct run_init {
 	sigset_t fwd;     /* signals PID 1 forwards to the command */
 	dev_t self_dev;   /* qimg's own binary: the command may never exec it (see init.c, exec_guard) */
 	ino_t self_ino;
+	/* --device/--gpus with hooks (run/cdi_apply.c) */
+	char *cdi_bundle, *cdi_bundle_rel; /* the OCI bundle dir: absolute, and relative to the store */
+	int cdi_go[2];                     /* createRuntime: qimg's answer to PID 1, a socket pair (never changed
+	                                      after the clone: PID 1 shares this memory) */
+	bool cdi_cloned;                   /* qimg: PID 1 was cloned (it closed its copies) */
+	int cdi_tree;                      /* PID 1: the bundle, detached */
+	pid_t cdi_pid;                     /* PID 1's pid on the host */
 };
 __attribute__((noreturn)) void run_init_main(struct run_init *in);
 /* A stack of size bytes for a CLONE_VM child, with guard bytes of PROT_NONE below it: returns its top (NULL and
@@ -95,10 +102,25 @@ int rootfs_etc(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_pivot(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_readonly(struct run_init *in, struct rootfs *r, struct qerr *err); /* --read-only only */
+/* Bind host path src (file, dir or device node) at dst inside the new root (resolved in it, created when
+   missing), recursive or not, with mount attributes added. */
+int rootfs_bind_in_root(struct rootfs *r, const char *src, const char *dst, bool recursive, unsigned attrs,
+                        struct qerr *err);
 /* Read a small regular file of the container (after pivot), never through magic links or into a fifo. */
 char *rootfs_read(const char *path, struct qerr *err);
 /* mkdir -p inside the container (after pivot). */
 int rootfs_mkdir_p(const char *path, struct qerr *err);
+
+/* ---- cdi_apply.c: --device/--gpus (only called when run_opts.cdi is set) ---- */
+int run_cdi_prepare(const struct run_opts *o, struct run_init *in, struct qerr *err); /* qimg: the bundle */
+void run_cdi_free(struct run_init *in);
+void run_cdi_cloned(struct run_init *in);                                       /* qimg, after the clone */
+void run_cdi_message(struct run_init *in, pid_t init, const struct run_msg *m); /* qimg: PID 1 asks for hooks */
+void run_cdi_stopped(struct run_init *in, pid_t init);                          /* qimg: poststop hooks */
+int run_cdi_bundle_grab(struct run_init *in, struct qerr *err);                 /* PID 1, before the run tmpfs */
+int run_cdi_edits(struct run_init *in, struct rootfs *r, struct qerr *err);     /* PID 1, after the -v binds */
+int run_cdi_start(struct run_init *in, struct qerr *err); /* the command's child, before exec (no allocation) */
+void run_cdi_plan(struct run_init *in, struct strv *env, struct run_user *u); /* PID 1: env, groups */
 
 /* ---- tty.c ---- */
 /* PID 1: open a pty on the container's devpts, hand the master to qimg; returns the slave fd. */

@@ -4,6 +4,7 @@
 # one of the filters; the filter "unit" selects every unit binary. Prints "PASS name", "FAIL name: why" or "SKIP name: why" per test ("#" lines are notes)
 # and ends with "N passed, N failed, N skipped"; exits 1 when anything failed. Needs no TTY and no stdin.
 # Env: QIMG_BIN (qimg under test), QIMG_UNIT_DIR, QIMG_TEST_FILE_TIMEOUT (900 s), QIMG_UNIT_TIMEOUT (300 s),
+# QIMG_TEST_JOBS (e2e files run at once; default the number of cores, at most 4),
 # QIMG_TEST_VERBOSE=1 (show every file's whole output, not only the tail of a failing one),
 # QIMG_E2E_DIR (where the e2e files are; tests/e2e; the harness's own self-test points it elsewhere).
 set -u
@@ -145,13 +146,52 @@ if [ -n "${QIMG_UNIT_DIR-}" ] && [ -d "$QIMG_UNIT_DIR" ]; then
 	done
 fi
 
-n=0
+# E2e files run QIMG_TEST_JOBS at a time (default: the number of cores, at most 4): each is isolated (own temp
+# root, store, registry ports, process tag). A file's report goes to a file of its own and is printed, and counted,
+# in file order as soon as it and every file before it have ended.
+JOBS=${QIMG_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
+[ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
+[ "$JOBS" -le 4 ] || JOBS=4
+files=()
 for file in "${QIMG_E2E_DIR:-tests/e2e}"/*.sh; do
-	[ -f "$file" ] || continue
-	selected "$(basename "$file")" || continue
-	n=$((n + 1))
-	run_e2e "$n" "$file"
+	[ -f "$file" ] && selected "$(basename "$file")" && files+=("$file")
 done
+
+flush_reports() { # print and count the reports of files next_out.. that have ended, in order
+	local line
+	while [ "$next_out" -lt "${#files[@]}" ] && [ -e "$RUNROOT/$next_out.done" ]; do
+		while IFS= read -r line; do
+			case $line in
+			"PASS "*) npass=$((npass + 1)) ;;
+			"FAIL "*) nfail=$((nfail + 1)) ;;
+			"SKIP "*) nskip=$((nskip + 1)) ;;
+			esac
+			printf '%s\n' "$line"
+		done <"$RUNROOT/$next_out.report"
+		next_out=$((next_out + 1))
+	done
+}
+
+next_out=0 running=0
+for i in "${!files[@]}"; do
+	while [ "$running" -ge "$JOBS" ]; do
+		wait -n
+		running=$((running - 1))
+		flush_reports
+	done
+	(
+		npass=0 nfail=0 nskip=0
+		run_e2e "$((i + 1))" "${files[$i]}" >"$RUNROOT/$i.report" 2>&1
+		: >"$RUNROOT/$i.done"
+	) &
+	running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+	wait -n
+	running=$((running - 1))
+	flush_reports
+done
+flush_reports
 
 echo "$npass passed, $nfail failed, $nskip skipped"
 [ "$nfail" -eq 0 ]

@@ -87,5 +87,8 @@ t_eq "filters leave other files out" "" "$(grep filtered <<<"$out")"
 t_contains "a process that outlives its file is reported" "FAIL c_leak:no-leftover-processes: still running" "$out"
 t_contains "... and named" "docker-registry" "$(grep no-leftover-processes <<<"$out")"
 t_fail "... and stopped" curl -sf --max-time 3 "http://$(cat "$fake/leaked-reg")/v2/"
+t_eq "e2e files are reported in file order (they run QIMG_TEST_JOBS at a time)" \
+	"a_results b_timeout c_leak d_syntax e_empty" \
+	"$(sed -n 's|^# [^ ]*/e2e/\([a-z_]*\)\.sh: [0-9.]*s$|\1|p' "$TMPD/run.out" | tr '\n' ' ' | sed 's/ $//')"
 t_ok "run.sh runs with no TTY and stdin closed" bash -c \
 	"QIMG_E2E_DIR=$fake/e2e bash '$QIMG_TESTS_DIR/run.sh' zz_other <&- >'$TMPD/notty.out' 2>&1 && tail -n 1 '$TMPD/notty.out' | grep -qx '1 passed, 0 failed, 0 skipped'"

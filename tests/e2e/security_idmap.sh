@@ -41,7 +41,7 @@ t_root() {
 	t_ok "root: a layer without a record still runs" $Q run "$IMG" true
 }
 
-IDUSER=qimgidmap
+IDUSER=qimgid$$ # one per file run: another suite on this machine may run this file at the same time
 idmap_user_setup() {
 	if ! id -u "$IDUSER" >/dev/null 2>&1; then
 		useradd -M -d / -s /bin/sh -c "qimg idmap test user" "$IDUSER" || return 1

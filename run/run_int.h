@@ -67,7 +67,7 @@ struct run_init {
 	struct strv bind_srcs;  /* -v sources as absolute paths */
 	char *hostname;
 	int msg_fd;       /* write end of the message pipe */
-	int alive_fd;     /* read end of a pipe qimg holds open: EOF = qimg is gone */
+	int alive_fd;     /* a pidfd of qimg: readable once qimg is gone */
 	int tty_sock;     /* -t: socket to hand the pty master to qimg; else -1 */
 	sigset_t oldmask; /* signal mask to restore in the command */
 	sigset_t fwd;     /* signals PID 1 forwards to the command */

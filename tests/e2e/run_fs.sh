@@ -197,12 +197,19 @@ t_keep() {
 	t_ok "a plain run does not see it" $Q run "$BB" test ! -e /kept
 	t_fail "--keep NAME with another image" $Q run --keep k1 "$MANY" true
 	t_contains "another image: says which" "was made from image" "$(cat "$T_ERR")"
-	$Q run --keep k1 "$BB" sleep 3 >/dev/null 2>&1 &
+	# A run that holds k1 until told: it says when it started, then waits for the release (no sleep-based timing).
+	local sync=$TMPD/sync-$MODE i
+	rm -rf "$sync" && mkdir -p "$sync" && chown "$(mode_ids)" "$sync"
+	$Q run --keep k1 -v "$sync:/sync" "$BB" sh -c 'touch /sync/started; while [ ! -e /sync/release ]; do sleep 0.05; done' \
+		>/dev/null 2>&1 &
 	local bg=$!
-	sleep 1
+	for ((i = 0; i < 600; i++)); do [ -e "$sync/started" ] && break; sleep 0.05; done
+	t_ok "the holding run started" test -e "$sync/started"
 	t_fail "--keep NAME while in use" $Q run --keep k1 "$BB" true
 	t_contains "in use: says so" "in use" "$(cat "$T_ERR")"
 	t_fail "rm while in use" $Q rm k1
+	t_contains "rm while in use: says so" "in use" "$(cat "$T_ERR")"
+	touch "$sync/release"
 	wait $bg
 	t_ok "rm NAME" $Q rm k1
 	t_eq "runs/ is empty again" "" "$(ls -A "$s/runs")"

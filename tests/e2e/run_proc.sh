@@ -62,8 +62,12 @@ t_kill9() {
 	# The oldest process running our command line is qimg itself (PID 1 of the container is its fork).
 	pids=$(pgrep -u "$(mode_user)" -f "sleep 4242")
 	t_ok "kill -9 of qimg" kill -9 "$(qimg_pid "sleep 4242")"
-	sleep 1
-	left=$(pgrep -u "$(mode_user)" -f "sleep 4242")
+	local i # the container dies with qimg (PDEATHSIG, then its pid namespace): wait for that, 10 s at most
+	for ((i = 0; i < 200; i++)); do
+		left=$(pgrep -u "$(mode_user)" -f "sleep 4242")
+		[ -n "$left" ] || break
+		sleep 0.05
+	done
 	t_eq "kill -9: no process of the container is left" "" "$left"
 	t_eq "kill -9: nothing in the store's tmp/" "" "$(ls -A "$s/tmp")"
 	t_eq "kill -9: nothing in the store's runs/" "" "$(ls -A "$s/runs")"

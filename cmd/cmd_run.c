@@ -37,6 +37,11 @@ static const char run_help[] =
     "      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n"
     "      --security-opt seccomp=unconfined  no syscall filter (by default docker's profile: keyrings, kexec,\n"
     "                           bpf, perf_event_open, io_uring, mount, new namespaces, ... fail with EPERM)\n"
+    "      --userns auto|subuid|single   rootless: the full map of your /etc/subuid range (subuid), or only\n"
+    "                           your own uid and gid as 0 (single: chown, setuid & co. succeed without doing\n"
+    "                           anything); auto (default $QIMG_USERNS or auto): single when you have no\n"
+    "                           subordinate range or no newuidmap. Sets QIMG_USERNS for the run's pull; root\n"
+    "                           always has the host's ids\n"
     "      --name NAME          name the run (unique among running containers) for qimg ps and qimg kill\n"
     "      --cidfile FILE       write the run's id to FILE (refused if FILE exists; removed when the run ends)\n"
     "      --pull missing|always|never   pull IMAGE when it is not in the store (default), before every\n"
@@ -56,9 +61,10 @@ static const char run_help[] =
     "  qimg run --keep dev debian:bookworm apt-get install -y make && qimg run --from dev debian:bookworm make -v\n";
 
 static const char *const run_with_value[] = {
-    "-e",        "--env",        "--env-file",     "-v",     "--volume",  "-w",        "--workdir",  "-u",
-    "--user",    "--entrypoint", "--hostname",     "--net",  "--network", "--overlay", "--keep",     "--from",
-    "--cap-add", "--cap-drop",   "--security-opt", "--name", "--cidfile", "--pull",    "--authfile", NULL,
+    "-e",     "--env",      "--env-file",   "-v",         "--volume",       "-w",        "--workdir",
+    "-u",     "--user",     "--entrypoint", "--hostname", "--net",          "--network", "--overlay",
+    "--keep", "--from",     "--cap-add",    "--cap-drop", "--security-opt", "--name",    "--cidfile",
+    "--pull", "--authfile", "--userns",     NULL,
 };
 
 enum pull_policy { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
@@ -228,7 +234,17 @@ static int parse_value_opt(struct run_args *a, const char *n, const char *v)
 		a->cidfile = v;
 	else if (is(n, "--authfile", NULL))
 		a->authfile = v;
-	else if (is(n, "--pull", NULL)) {
+	else if (is(n, "--userns", NULL)) {
+		/* The mode travels in the environment: the pull this run may start and its unpackers follow it. */
+		if (!run_userns_mode_valid(v)) {
+			cmd_error("run: --userns %s: expected auto, subuid or single", v);
+			return -1;
+		}
+		if (setenv(RUN_USERNS_ENV, v, 1) < 0) {
+			cmd_error("run: --userns %s: setenv: %s", v, strerror(errno));
+			return -1;
+		}
+	} else if (is(n, "--pull", NULL)) {
 		if (!strcmp(v, "missing"))
 			a->pull = PULL_MISSING;
 		else if (!strcmp(v, "always"))

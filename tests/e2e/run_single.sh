@@ -1,6 +1,7 @@
 # The single-id mode (issue 15): a user without /etc/subuid and /etc/subgid entries (created here) pulls and runs
 # in a user namespace that maps only their own uid and gid to 0; chown, set*id, setgroups, capset and mknod of
-# devices succeed without doing anything (the seccomp root emulation). The warning comes once per store and never with -q. A layer unpacked in one mode is
+# devices succeed without doing anything (the seccomp root emulation); apt-get, dpkg -i, useradd, su work in the
+# debian fixture unchanged. The warning comes once per store and never with -q. A layer unpacked in one mode is
 # refused by a run in the other (and `pull` unpacks it again). The shared test user (who has ranges) falls back to
 # the single-id mode when newuidmap/newgidmap are hidden. Root is not affected by --userns=single.
 
@@ -107,6 +108,34 @@ t_root() {
 	t_contains "run --userns bogus: says what is expected" "--userns bogus: expected auto, subuid or single" "$(cat "$T_ERR")"
 }
 
+# The debian fixture, unchanged: apt-get update + install (against Debian's mirror, as run_debian does), dpkg -i of
+# a .deb built here, useradd, chown -R, su -c.
+t_single_debian() {
+	fixture_push debian single/debian:12 >/dev/null 2>&1 || { fail "single: push debian" "push failed (debootstrap?)"; return; }
+	local DEB=$REG/single/debian:12 pkg=$TMPD/suser/deb
+	mkdir -p "$pkg/hello/DEBIAN" "$pkg/hello/usr/share/qimg-hello"
+	printf 'Package: qimg-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: qimg tests <t@example.invalid>\nDescription: test\n' \
+		>"$pkg/hello/DEBIAN/control"
+	echo hello >"$pkg/hello/usr/share/qimg-hello/greeting"
+	t_ok "single: build a tiny .deb" dpkg-deb --root-owner-group --build "$pkg/hello" "$pkg/qimg-hello.deb"
+	chown -R "$(id -u "$SUSER"):$(id -g "$SUSER")" "$pkg"
+	t_ok "single: pull debian" $Q pull -q --tls-verify=false "$DEB"
+	t_ok "single: dpkg -i" $Q run -v "$pkg:/deb:ro" "$DEB" sh -c 'dpkg -i /deb/qimg-hello.deb && cat /usr/share/qimg-hello/greeting'
+	t_contains "single: the package is installed" hello "$(cat "$T_OUT")"
+	t_ok "single: useradd, chown -R, su -c" $Q run "$DEB" sh -c \
+		'useradd -m -u 1500 alice && mkdir -p /srv/a/b && touch /srv/a/b/f && chown -R alice:alice /srv/a && su alice -c "echo su-ok" && stat -c %u /srv/a/b/f'
+	t_eq "single: su ran, owners stay 0" "su-ok 0" "$(tr '\n' ' ' <"$T_OUT" | sed 's/ $//')"
+	t_ok "single: the apt snippet is only in the run's stub" $Q run "$DEB" cat /etc/apt/apt.conf.d/00qimg-single-id
+	t_contains "single: apt stays root" 'APT::Sandbox::User "root";' "$(cat "$T_OUT")"
+	t_ok "single: apt-get update + install cowsay" $Q run --net host "$DEB" sh -c \
+		'apt-get update && apt-get install -y cowsay && /usr/games/cowsay ok'
+	t_contains "single: cowsay speaks" "< ok >" "$(cat "$T_OUT")"
+	t_ok "single: the next run does not see cowsay" $Q run "$DEB" sh -c 'test ! -e /usr/games/cowsay && echo clean'
+	t_eq "single: clean image" clean "$(cat "$T_OUT")"
+	t_ok "single: the snippet is not in a full-map run's image" as_root "$QIMG" run --pull always --tls-verify=false "$DEB" sh -c 'test ! -e /etc/apt/apt.conf.d/00qimg-single-id && echo absent'
+	t_eq "single: root has no snippet" absent "$(tail -n 1 "$T_OUT")"
+}
+
 # The shared test user has ranges: --userns=single, then the default (the full map), on a store of its own.
 as_user_sw() { QIMG_STORE=$TMPD/user/switch as_user "$@"; }
 t_switch() {
@@ -165,6 +194,7 @@ _t_user_dirs suser "$(id -u "$SUSER"):$(id -g "$SUSER")"
 MODE=root Q="as_root $QIMG" t_root
 MODE=single Q="as_suser $QIMG" t_single_basic
 MODE=single Q="as_suser $QIMG" t_single_store
+MODE=single Q="as_suser $QIMG" t_single_debian
 if [ -n "$TUSER" ]; then
 	MODE=user t_switch
 	MODE=user t_fallback

@@ -274,8 +274,10 @@ static int parse_args(struct run_args *a, int argc, char **argv)
 		if (is(s.name, "--tls-verify", NULL))
 			a->tls_verify_off = s.value && !strcmp(s.value, "false");
 		else if (s.value) {
-			if (parse_value_opt(a, s.name, s.value) < 0)
+			if (parse_value_opt(a, s.name, s.value) < 0) {
+				free(s.inl); /* "--name=value" split by optscan */
 				return -1;
+			}
 		} else if (is(s.name, "--read-only", NULL))
 			a->o.read_only = true;
 		else if (is(s.name, "--tty", NULL))
@@ -284,6 +286,7 @@ static int parse_args(struct run_args *a, int argc, char **argv)
 			a->o.interactive = true;
 		else if (!is(s.name, "--rm", NULL) && !short_bools(a, s.name)) {
 			cmd_error("run: unknown option %s (see qimg run --help)", s.name);
+			free(s.inl);
 			return -1;
 		}
 	}

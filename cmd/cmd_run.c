@@ -12,9 +12,10 @@
 
 static const char run_help[] =
     "Usage: qimg run [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
-    "Run a command in a fresh container of IMAGE (rootless: inside your /etc/subuid range). The container's\n"
-    "writes vanish when it ends unless --keep is given. The exit status is the command's (125: qimg's own\n"
-    "error, 126: the command cannot be executed, 127: it was not found, 128+N: killed by signal N).\n\n"
+    "Run a command in a fresh container of IMAGE (rootless: inside your /etc/subuid range, or with your own\n"
+    "id as the only one, see --userns). The container's writes vanish when it ends unless --keep is given.\n"
+    "The exit status is the command's (125: qimg's own error, 126: the command cannot be executed, 127: it\n"
+    "was not found, 128+N: killed by signal N).\n\n"
     "Options:\n"
     "  -e, --env K=V|K          set a variable (K alone: take it from this environment)\n"
     "      --env-file FILE      read K=V lines from FILE\n"

@@ -13,9 +13,10 @@
 
 static const char run_help[] =
     "Usage: qimg run [OPTIONS] IMAGE [CMD [ARG...]]\n\n"
-    "Run a command in a fresh container of IMAGE (rootless: inside your /etc/subuid range). The container's\n"
-    "writes vanish when it ends unless --keep is given. The exit status is the command's (125: qimg's own\n"
-    "error, 126: the command cannot be executed, 127: it was not found, 128+N: killed by signal N).\n\n"
+    "Run a command in a fresh container of IMAGE (rootless: inside your /etc/subuid range, or with your own\n"
+    "id as the only one, see --userns). The container's writes vanish when it ends unless --keep is given.\n"
+    "The exit status is the command's (125: qimg's own error, 126: the command cannot be executed, 127: it\n"
+    "was not found, 128+N: killed by signal N).\n\n"
     "Options:\n"
     "  -e, --env K=V|K          set a variable (K alone: take it from this environment)\n"
     "      --env-file FILE      read K=V lines from FILE\n"
@@ -38,6 +39,11 @@ static const char run_help[] =
     "      --security-opt no-new-privileges   forbid gaining privileges (setuid binaries stop working)\n"
     "      --security-opt seccomp=unconfined  no syscall filter (by default docker's profile: keyrings, kexec,\n"
     "                           bpf, perf_event_open, io_uring, mount, new namespaces, ... fail with EPERM)\n"
+    "      --userns auto|subuid|single   rootless: the full map of your /etc/subuid range (subuid), or only\n"
+    "                           your own uid and gid as 0 (single: chown, setuid & co. succeed without doing\n"
+    "                           anything); auto (default $QIMG_USERNS or auto): single when you have no\n"
+    "                           subordinate range or no newuidmap. Sets QIMG_USERNS for the run's pull; root\n"
+    "                           always has the host's ids\n"
     "      --name NAME          name the run (unique among running containers) for qimg ps and qimg kill\n"
     "      --cidfile FILE       write the run's id to FILE (refused if FILE exists; removed when the run ends)\n"
     "      --pull missing|always|never   pull IMAGE when it is not in the store (default), before every\n"
@@ -68,7 +74,7 @@ static const char *const run_with_value[] = {
     "-e",        "--env",        "--env-file",     "-v",     "--volume",  "-w",        "--workdir",  "-u",
     "--user",    "--entrypoint", "--hostname",     "--net",  "--network", "--overlay", "--keep",     "--from",
     "--cap-add", "--cap-drop",   "--security-opt", "--name", "--cidfile", "--pull",    "--authfile", "--device",
-    "--gpus",    NULL,
+    "--gpus",    "--userns",     NULL,
 };
 
 enum pull_policy { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
@@ -244,7 +250,17 @@ static int parse_value_opt(struct run_args *a, const char *n, const char *v)
 		strv_push(&a->devices, v);
 	else if (is(n, "--gpus", NULL))
 		strv_push(&a->gpus, v);
-	else if (is(n, "--pull", NULL)) {
+	else if (is(n, "--userns", NULL)) {
+		/* The mode travels in the environment: the pull this run may start and its unpackers follow it. */
+		if (!run_userns_mode_valid(v)) {
+			cmd_error("run: --userns %s: expected auto, subuid or single", v);
+			return -1;
+		}
+		if (setenv(RUN_USERNS_ENV, v, 1) < 0) {
+			cmd_error("run: --userns %s: setenv: %s", v, strerror(errno));
+			return -1;
+		}
+	} else if (is(n, "--pull", NULL)) {
 		if (!strcmp(v, "missing"))
 			a->pull = PULL_MISSING;
 		else if (!strcmp(v, "always"))
@@ -274,8 +290,10 @@ static int parse_args(struct run_args *a, int argc, char **argv)
 		if (is(s.name, "--tls-verify", NULL))
 			a->tls_verify_off = s.value && !strcmp(s.value, "false");
 		else if (s.value) {
-			if (parse_value_opt(a, s.name, s.value) < 0)
+			if (parse_value_opt(a, s.name, s.value) < 0) {
+				free(s.inl); /* "--name=value" split by optscan */
 				return -1;
+			}
 		} else if (is(s.name, "--read-only", NULL))
 			a->o.read_only = true;
 		else if (is(s.name, "--tty", NULL))
@@ -284,6 +302,7 @@ static int parse_args(struct run_args *a, int argc, char **argv)
 			a->o.interactive = true;
 		else if (!is(s.name, "--rm", NULL) && !short_bools(a, s.name)) {
 			cmd_error("run: unknown option %s (see qimg run --help)", s.name);
+			free(s.inl);
 			return -1;
 		}
 	}

@@ -44,6 +44,7 @@ _qimg() {
 	--net | --network) w="host none" ;;
 	--tls-verify) w="true false" ;;
 	--pull) w="missing always never" ;;
+	--userns) w="auto subuid single" ;;
 	-s | --signal) [ "$cmd" = kill ] && w="KILL TERM INT HUP QUIT USR1 USR2 WINCH" ;;
 	*) w="" ;;
 	esac

@@ -599,6 +599,7 @@ struct xctx {
 	int64_t skipped;                /* devices and sockets not extracted */
 	char *first_skipped;
 	bool xattr_warned;
+	bool single_id; /* the single-id user namespace: every owner becomes 0 (the user), modes are kept */
 	struct qerr *err;
 };
 
@@ -788,8 +789,8 @@ static int check_ids(struct xctx *x, struct archive_entry *e, uid_t *uid, gid_t 
 	la_int64_t u = archive_entry_uid(e), g = archive_entry_gid(e);
 	if (u < 0 || u >= (la_int64_t)UINT32_MAX || g < 0 || g >= (la_int64_t)UINT32_MAX)
 		return xfail(x, x->p.joined, "invalid uid or gid");
-	*uid = (uid_t)u;
-	*gid = (gid_t)g;
+	*uid = x->single_id ? 0 : (uid_t)u;
+	*gid = x->single_id ? 0 : (gid_t)g;
 	return 0;
 }
 
@@ -1289,7 +1290,7 @@ static int watch_blob(int fd)
 }
 
 static int unpack_into(struct store *st, const struct task *t, int rootfd, const char *label,
-                       const struct ovl_unpack_limits *lim, struct layer_stats *ls, struct qerr *err)
+                       const struct ovl_unpack_limits *lim, bool single_id, struct layer_stats *ls, struct qerr *err)
 {
 	const struct ovl_layer_job *job = &t->job;
 	double t0 = now_mono();
@@ -1302,6 +1303,7 @@ static int unpack_into(struct store *st, const struct task *t, int rootfd, const
 	x->label = label;
 	x->rootfd = rootfd;
 	x->err = err;
+	x->single_id = single_id;
 	int rc = us_open(&s, t->blobfd >= 0 ? t->blobfd : own, t->blobfd >= 0 ? t->size : 0, notify, job->media_type,
 	                 label, lim, err);
 	if (rc == 0) {
@@ -1408,9 +1410,10 @@ static int layer_map_current(struct store *st, const char *id, const char *label
 		return 0;
 	char rnd[17];
 	random_hex(rnd, 16);
-	autofree char *from = xasprintf("layers/%s", id), *to = xasprintf("tmp/" STORE_TMP_STALE "%d-%s", (int)getpid(), rnd);
-	log_warn("layer %s was unpacked for the id map \"%s\", not this one (\"%s\"): unpacking it again", label,
-	         have, map);
+	autofree char *from = xasprintf("layers/%s", id),
+	              *to = xasprintf("tmp/" STORE_TMP_STALE "%d-%s", (int)getpid(), rnd);
+	log_warn("layer %s was unpacked for the id map \"%s\", not this one (\"%s\"): unpacking it again", label, have,
+	         map);
 	if (renameat(st->rootfd, from, st->rootfd, to) < 0)
 		return qerr_sys(err, "unpack %s: move the layer unpacked for another id map aside", label);
 	return 0;
@@ -1436,7 +1439,7 @@ static int unpack_one(struct store *st, const struct task *t, const char *tmpnam
 	struct layer_stats ls = {0};
 	int r = fchmod(rootfd, 0755) < 0 ? qerr_sys(err, "unpack %s: chmod %s", label, rel) : 0;
 	if (r == 0)
-		r = unpack_into(st, t, rootfd, label, lim, &ls, err);
+		r = unpack_into(st, t, rootfd, label, lim, run_idmap_single(map), &ls, err);
 	if (r == 0)
 		r = wait_verified(t, label, err);
 	if (r == 0)
@@ -1752,8 +1755,11 @@ int ovl_unpacker_add(struct ovl_unpacker *u, const struct ovl_layer_job *job, in
 	for (size_t j = 0; j < u->njobs; j++)
 		if (!strcmp(u->jobs[j].job.layer_id, job->layer_id))
 			return 0;
-	if (!u->map[0] && run_userns_map(u->map, err) < 0)
-		return qerr_wrap(err, "unpack: ");
+	if (!u->map[0]) {
+		if (run_userns_map(u->map, err) < 0)
+			return qerr_wrap(err, "unpack: ");
+		run_userns_notice(u->st, u->map);
+	}
 	if (store_layer_current(u->st, job->layer_id, u->map))
 		return 0;
 	int fd = blob_fd >= 0 ? fcntl(blob_fd, F_DUPFD_CLOEXEC, 0) : -1;

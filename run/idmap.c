@@ -57,12 +57,14 @@ static int subid_range(const char *file, const char *name, uint32_t id, struct i
 		*err = rerr;
 		return -1;
 	}
-	if (!text || run_subid_find(text, name, id, &r->outside, &r->count) < 0)
-		return qerr_set(err,
-		                "no %s entry for user %s%s%u%s: add one, e.g. `usermod --add-subuids 100000-165535 "
-		                "--add-subgids 100000-165535 %s`",
-		                file, name ? name : "", name ? " (uid " : "uid ", id, name ? ")" : "",
-		                name ? name : "USER");
+	if (!text || run_subid_find(text, name, id, &r->outside, &r->count) < 0) {
+		qerr_set(err,
+		         "no %s entry for user %s%s%u%s: add one, e.g. `usermod --add-subuids 100000-165535 "
+		         "--add-subgids 100000-165535 %s`",
+		         file, name ? name : "", name ? " (uid " : "uid ", id, name ? ")" : "", name ? name : "USER");
+		err->code = ENOENT; /* no range: the single-id mode's case (run/userns.c) */
+		return -1;
+	}
 	r->inside = 1;
 	return 0;
 }

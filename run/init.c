@@ -165,11 +165,14 @@ static int step_tty(struct run_init *in, struct state *st, struct qerr *err)
 static int step_seccomp(struct run_init *in, struct state *st, struct qerr *err)
 {
 	struct plan *p = &st->p;
-	if (in->o->seccomp_unconfined)
+	const struct run_seccomp_profile *prof = &run_seccomp_default;
+	if (in->single_id) /* the root emulation, even unconfined: without it package managers fail */
+		prof = in->o->seccomp_unconfined ? &run_seccomp_single_only : &run_seccomp_single;
+	else if (in->o->seccomp_unconfined)
 		return 0;
-	p->filter_len = run_seccomp_build(&run_seccomp_default, p->caps, p->filter);
+	p->filter_len = run_seccomp_build(prof, p->caps, p->filter);
 	if (p->filter_len <= 0)
-		return qerr_set(err, "the %s profile does not fit the filter builder", run_seccomp_default.name);
+		return qerr_set(err, "the %s profile does not fit the filter builder", prof->name);
 	return 0;
 }
 
@@ -282,17 +285,20 @@ static void drop_privileges(struct run_init *in, struct plan *p)
 {
 	const struct run_user *u = &p->user;
 	int bad = -1;
+	/* Single-id mode: 0 is the only id (setgroups is denied in such a namespace): -u's ids are emulated like the
+	   command's own set*id calls, the command runs as 0 with the capabilities it would have as root. */
+	uid_t uid = in->single_id ? 0 : u->uid;
 	if (run_caps_bound(p->caps, &bad) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "drop CAP_%s from the bounding set: %s", run_cap_name(bad),
 		              strerror(errno));
-	if (setgroups(u->ngroups, u->groups) < 0 || setresgid(u->gid, u->gid, u->gid) < 0)
+	if (!in->single_id && (setgroups(u->ngroups, u->groups) < 0 || setresgid(u->gid, u->gid, u->gid) < 0))
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "set groups of uid %u (gid %u): %s", u->uid, u->gid, strerror(errno));
 	if (p->ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "keep capabilities: %s", strerror(errno));
-	if (setresuid(u->uid, u->uid, u->uid) < 0)
-		cmd_fail_exit(in, EXIT_RUN_QIMG, "set uid %u: %s", u->uid, strerror(errno));
-	uint64_t keep = u->uid == 0 ? p->caps : p->ambient;
-	if ((u->uid == 0 || p->ambient) && run_caps_set(keep, p->ambient) < 0)
+	if (setresuid(uid, uid, uid) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG, "set uid %u: %s", uid, strerror(errno));
+	uint64_t keep = uid == 0 ? p->caps : p->ambient;
+	if ((uid == 0 || p->ambient) && run_caps_set(keep, p->ambient) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "set capabilities: %s", strerror(errno));
 	if (p->ambient && run_caps_ambient(p->ambient) < 0)
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "raise ambient capabilities: %s", strerror(errno));
@@ -376,6 +382,14 @@ static __attribute__((noreturn)) void exec_search(struct run_init *in, struct pl
 	exec_fail(in, cmd, seen, true);
 }
 
+static void seccomp_load(struct run_init *in, struct plan *p)
+{
+	if (p->filter_len > 0 && run_seccomp_install(p->filter, p->filter_len) < 0)
+		cmd_fail_exit(in, EXIT_RUN_QIMG,
+		              "install the seccomp filter: %s (--security-opt seccomp=unconfined runs without it)",
+		              strerror(errno));
+}
+
 static __attribute__((noreturn)) void command_main(struct run_init *in, struct plan *p)
 {
 	if (sigprocmask(SIG_SETMASK, &in->oldmask, NULL) < 0)
@@ -385,12 +399,14 @@ static __attribute__((noreturn)) void command_main(struct run_init *in, struct p
 		cmd_fail_exit(in, EXIT_RUN_QIMG, "chdir to the working directory %s: %s", p->workdir, strerror(errno));
 	/* The filter goes on first, while we still hold CAP_SYS_ADMIN in our user namespace (root: all
 	   capabilities; rootless: those of the namespace's root), so the kernel takes it without no_new_privs, which
-	   would break setuid programs in the container; every call from here to execve is one the profile allows. */
-	if (p->filter_len > 0 && run_seccomp_install(p->filter, p->filter_len) < 0)
-		cmd_fail_exit(in, EXIT_RUN_QIMG,
-		              "install the seccomp filter: %s (--security-opt seccomp=unconfined runs without it)",
-		              strerror(errno));
+	   would break setuid programs in the container; every call from here to execve is one the profile allows.
+	   Single-id mode: after the drop instead, since the filter makes capset a no-op; the kernel then wants
+	   no_new_privs, which costs nothing there (no other id to gain; file capabilities do not apply). */
+	if (!in->single_id)
+		seccomp_load(in, p);
 	drop_privileges(in, p);
+	if (in->single_id)
+		seccomp_load(in, p);
 	/* OCI startContainer hooks: in the container, with the command's user and capabilities (as runc). */
 	struct qerr herr;
 	if (in->o->cdi && run_cdi_start(in, &herr) < 0)

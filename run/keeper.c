@@ -26,6 +26,8 @@
 #define ARGS_MAX        (1u << 20)
 #define TRIM_RANGES_MAX 1024
 #define TRIM_MIN        (1ul << 20) /* anonymous mappings at least this big are given back (keeper_trim) */
+/* After $PATH: where the uidmap package puts newuidmap and newgidmap. */
+#define KEEPER_HELPER_DIRS "/usr/bin:/bin:/usr/sbin:/sbin"
 
 struct keeper_rec {
 	pid_t pid;
@@ -388,9 +390,9 @@ struct helper {
 static int helper_start(struct helper *h, pid_t target, const struct idmap_range *r, int n, struct qerr *err)
 {
 	/* A setuid helper (newuidmap/newgidmap): $PATH, then the usual places. */
-	autofree char *exe = path_find(h->name, "/usr/bin:/bin:/usr/sbin:/sbin");
+	autofree char *exe = path_find(h->name, KEEPER_HELPER_DIRS);
 	if (!exe)
-		return qerr_set(err, "%s not found (install the uidmap package)", h->name);
+		return qerr_set(err, "%s not found (install the uidmap package; or QIMG_USERNS=single)", h->name);
 	char args[2 + 3 * 2][16];
 	char *argv[2 + 3 * 2 + 1];
 	int a = 0;
@@ -536,34 +538,36 @@ static int keeper_get(struct keeper_rec *r, struct qerr *err)
 	return nsfd;
 }
 
-int run_userns_join(char *map, struct qerr *err)
+int run_keeper_open(bool create, char *map, struct qerr *err)
 {
-	if (geteuid() == 0) {
-		if (map)
-			snprintf(map, RUN_IDMAP_MAX, "%s", RUN_IDMAP_HOST);
-		return 0;
-	}
 	struct keeper_rec r;
-	autoclose int nsfd = keeper_get(&r, err);
-	if (nsfd < 0 || (map && keeper_map_get(&r, map, err) < 0))
+	int nsfd;
+	if (!create) {
+		/* Only a probe: a keeper dir we cannot use is reported by the path that needs it. */
+		autoclose int dirfd = keeper_dir_open(err);
+		nsfd = dirfd >= 0 && rec_read(dirfd, &r) == 0 ? rec_open_ns(&r) : -1;
+		if (nsfd < 0)
+			return RUN_KEEPER_NONE;
+	} else if ((nsfd = keeper_get(&r, err)) < 0) {
 		return -1;
+	}
+	if (keeper_map_get(&r, map, err) < 0) {
+		close(nsfd);
+		return -1;
+	}
+	return nsfd;
+}
+
+int run_keeper_join(int nsfd, struct qerr *err)
+{
 	return join(nsfd, err);
 }
 
-int run_userns_map(char *map, struct qerr *err)
+bool run_keeper_helpers_found(void)
 {
-	if (geteuid() == 0) {
-		snprintf(map, RUN_IDMAP_MAX, "%s", RUN_IDMAP_HOST);
-		return 0;
-	}
-	struct keeper_rec r;
-	autoclose int nsfd = keeper_get(&r, err);
-	return nsfd < 0 ? -1 : keeper_map_get(&r, map, err);
-}
-
-int run_userns_enter(struct qerr *err)
-{
-	return run_userns_join(NULL, err);
+	autofree char *u = path_find("newuidmap", KEEPER_HELPER_DIRS);
+	autofree char *g = path_find("newgidmap", KEEPER_HELPER_DIRS);
+	return u && g;
 }
 
 /* ---- `qimg system keeper status|stop` ---- */

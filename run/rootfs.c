@@ -209,12 +209,51 @@ static int image_etc(struct run_init *in, struct stat *sb)
 	return 0;
 }
 
+/* An image path below /etc (relative, e.g. "etc/apt") as the top-most layer that has it shows it: 1 a directory
+   (sb filled), 0 none, -1 anything else - a whiteout or file on the way, or a symlink anywhere (never followed). */
+static int image_dir(struct run_init *in, const char *path, struct stat *sb)
+{
+	for (size_t i = in->lowers.n; i-- > 0;) {
+		autofree char *p = xasprintf("%s/%s", in->lowers.v[i], path);
+		autoclose int fd = openat_beneath(AT_FDCWD, p, O_PATH | O_DIRECTORY);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		return fd >= 0 && fstat(fd, sb) == 0 ? 1 : -1;
+	}
+	return 0;
+}
+
 static int stub_file(int tmpfd, const char *name, const char *data, struct qerr *err)
 {
 	autoclose int fd = openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 || write_all(fd, data, strlen(data)) < 0)
 		return qerr_sys(err, "write %s on the run tmpfs", name);
 	return 0;
+}
+
+#define APT_SNIPPET "s/etc/apt/apt.conf.d/00qimg-single-id"
+
+/* Single-id mode: apt drops to its sandbox user _apt and then checks that getuid() changed, which the emulation
+   cannot make true: a snippet in the stub layer (the run's tmpfs; the image is not changed) keeps it root. Only
+   where the image has /etc/apt/apt.conf.d as a directory (the stub's dirs, with the image's modes and owners,
+   merge with it; anything else there is left alone). */
+static int stub_apt(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
+	static const char *const dirs[] = {"etc/apt", "etc/apt/apt.conf.d", NULL};
+	struct stat sb[2];
+	for (int i = 0; dirs[i]; i++)
+		if (image_dir(in, dirs[i], &sb[i]) != 1)
+			return 0;
+	for (int i = 0; dirs[i]; i++) {
+		autofree char *d = xasprintf("s/%s", dirs[i]);
+		if (mkdirat(r->tmpfd, d, 0755) < 0 || fchmodat(r->tmpfd, d, sb[i].st_mode & 07777, 0) < 0 ||
+		    fchownat(r->tmpfd, d, sb[i].st_uid, sb[i].st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return qerr_sys(err, "run tmpfs: %s for the apt snippet", d);
+	}
+	return stub_file(r->tmpfd, APT_SNIPPET,
+	                 "// qimg, single-id mode: apt cannot drop to _apt (there is no other id), so it stays root.\n"
+	                 "APT::Sandbox::User \"root\";\n",
+	                 err);
 }
 
 /* The stub layer (tmp/s), stacked over the image: the mount points /dev /proc /sys and the generated /etc/hosts,
@@ -239,6 +278,8 @@ static int stub_make(struct run_init *in, struct rootfs *r, struct qerr *err)
 	    stub_file(r->tmpfd, "s/etc/hostname", hostname, err) < 0 ||
 	    stub_file(r->tmpfd, "s/etc/resolv.conf", resolv, err) < 0)
 		return -1;
+	if (in->single_id && have && stub_apt(in, r, err) < 0)
+		return -1;
 	r->stub = true;
 	return 0;
 }
@@ -253,7 +294,8 @@ static int kept_etc_reset(struct run_init *in, struct qerr *err)
 	autofree char *rel = xasprintf("%s/etc", in->upper);
 	autoclose int etc = openat_beneath(AT_FDCWD, rel, O_PATH | O_DIRECTORY);
 	if (etc < 0) {
-		/* No etc, or one that is not a directory (a symlink, a file): the container's /etc is not the stub's. */
+		/* No etc, or one that is not a directory (a symlink, a file): the container's /etc is not the stub's.
+		 */
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 			return 0;
 		return qerr_sys(err, "open the kept container's etc (%s)", rel);

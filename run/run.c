@@ -337,11 +337,20 @@ static int layers_idmap_check(const struct run_opts *o, const char *map, struct 
 		int rc = store_layer_idmap_check(o->st, o->spec->layers.v[i], map, have, sizeof have, err);
 		if (rc < 0)
 			return -1;
+		if (rc == 0 && run_idmap_single(have) != run_idmap_single(map))
+			return qerr_set(
+			    err,
+			    "layer %.12s was unpacked in the %s mode (\"%s\"), but this run is in the %s mode "
+			    "(\"%s\"): `QIMG_USERNS=%s qimg pull %s` unpacks it again for this mode",
+			    o->spec->layers.v[i], run_idmap_single(have) ? "single-id" : "full-map", have,
+			    run_idmap_single(map) ? "single-id" : "full-map", map,
+			    run_idmap_single(map) ? "single" : "subuid", o->image ? o->image : "IMAGE");
 		if (rc == 0)
-			return qerr_set(err,
-			                "layer %.12s was unpacked for the id map \"%s\", but this run maps \"%s\" (your "
-			                "/etc/subuid or /etc/subgid range changed?): `qimg pull %s` unpacks it again",
-			                o->spec->layers.v[i], have, map, o->image ? o->image : "IMAGE");
+			return qerr_set(
+			    err,
+			    "layer %.12s was unpacked for the id map \"%s\", but this run maps \"%s\" (your "
+			    "/etc/subuid or /etc/subgid range changed?): `qimg pull %s` unpacks it again",
+			    o->spec->layers.v[i], have, map, o->image ? o->image : "IMAGE");
 	}
 	return 0;
 }
@@ -358,6 +367,8 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 		log_debug("run: joined the user namespace in %.1f us", (now_mono() - t0) * 1e6);
 	if (layers_idmap_check(o, map, err) < 0)
 		return -1;
+	in->single_id = run_idmap_single(map);
+	run_userns_notice(o->st, map);
 	in->msg_fd = f->msg[1];
 	in->alive_fd = f->pidfd;
 	in->tty_sock = o->tty ? f->sock[1] : -1;

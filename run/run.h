@@ -25,6 +25,19 @@ int run_idmap_get(struct idmap *m, struct qerr *err);
 /* One-line text form, e.g. "u0:1000:1,1:100000:65536 g0:1000:1,1:100000:65536" (caller frees). */
 char *run_idmap_string(const struct idmap *m);
 
+/* Which user namespace a rootless process enters (run/userns.c): QIMG_USERNS=subuid the keeper's (the full
+   subuid map), =single one of its own mapping only the user's uid and gid to 0 (no setuid helper; the run
+   emulates the calls that need other ids), unset or =auto the full map when the user has a subordinate uid and
+   gid range and newuidmap/newgidmap are installed (or a keeper is running), else single. Root: the host's ids. */
+#define RUN_USERNS_ENV "QIMG_USERNS"
+/* A valid QIMG_USERNS / --userns value. */
+bool run_userns_mode_valid(const char *mode);
+/* map (run_idmap_string's form) is the single-id mode's: one uid and one gid, mapped to 0. */
+bool run_idmap_single(const char *map);
+/* Once per store (a marker file in its root), unless -q: when map is the single-id mode's, say what is emulated
+   and how to get the full map. */
+void run_userns_notice(struct store *st, const char *map);
+
 /* Enter the per-user keeper's user namespace (creating the keeper with newuidmap/newgidmap when it is missing or
    dead). The caller must be single-threaded. As root this is a no-op returning 0. */
 int run_userns_enter(struct qerr *err);
@@ -35,6 +48,13 @@ int run_userns_enter(struct qerr *err);
 int run_userns_join(char *map, struct qerr *err);
 /* Only the map (the keeper started if needed), without joining: for a process that must stay outside. */
 int run_userns_map(char *map, struct qerr *err);
+/* The keeper (run/keeper.c): its namespace's fd and map, started first when create is set; without create
+   RUN_KEEPER_NONE when none is running. -1 with err. */
+#define RUN_KEEPER_NONE (-2)
+int run_keeper_open(bool create, char *map, struct qerr *err);
+int run_keeper_join(int nsfd, struct qerr *err);
+/* newuidmap and newgidmap are found ($PATH, then /usr/bin:/bin:/usr/sbin:/sbin). */
+bool run_keeper_helpers_found(void);
 /* Field number `field` (counted from 1 as in proc(5), 3 or more: after the command name) of /proc/PID/stat. */
 int run_proc_stat_field(pid_t pid, int field, uint64_t *out);
 

@@ -64,6 +64,7 @@ struct run_init {
 	struct strv lowers;     /* relative to the store root, bottom first */
 	char *upper, *work;     /* relative to the store root; NULL = on the run's tmpfs */
 	bool upper_fresh;       /* a kept upper just created: give it the image root's mode and owner */
+	bool single_id;         /* the single-id user namespace: the command gets the root-emulation filter */
 	struct strv bind_srcs;  /* -v sources as absolute paths */
 	char *hostname;
 	int msg_fd;       /* write end of the message pipe */

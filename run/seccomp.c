@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #if defined(__x86_64__)
 #define SC_ARCH    AUDIT_ARCH_X86_64
@@ -162,6 +163,47 @@ const struct run_seccomp_profile run_seccomp_default = {
     .ret_foreign = RET_ERRNO(ENOSYS),
 };
 
+/* The single-id mode's root emulation (Charliecloud's and enroot's approach): a user namespace has only the user's
+   id, so the calls that need another one would fail with EINVAL or EPERM, and package managers stop. They return
+   0 without doing anything; ERRNO with errno 0 is how (the kernel sets the return value to -0 and skips the call).
+   setfsuid/setfsgid return the previous id, which is 0 here too; their query form (-1) runs. mknod of a FIFO or a
+   file runs; of a device it "succeeds" and creates nothing. */
+/* clang-format off */
+#define EMU(name)                 {__NR_##name, RUN_SC_ANY, 0, 0, RET_ERRNO(0), 0, 0}
+#define EMU_IF_NE(name, arg, val) {__NR_##name, RUN_SC_NE, (arg), (val), RET_ERRNO(0), 0, 0}
+#define EMU_IF_TYPE(name, arg, t) {__NR_##name, RUN_SC_MASK_EQ, (arg), (t), RET_ERRNO(0), 0, S_IFMT}
+static const struct run_seccomp_rule single_rules[] = {
+	EMU(fchown), EMU(fchownat),
+	EMU(setuid), EMU(setgid), EMU(setreuid), EMU(setregid), EMU(setresuid), EMU(setresgid), EMU(setgroups),
+	EMU_IF_NE(setfsuid, 0, 0xffffffffu), EMU_IF_NE(setfsgid, 0, 0xffffffffu),
+	EMU(capset),
+	EMU_IF_TYPE(mknodat, 2, S_IFCHR), EMU_IF_TYPE(mknodat, 2, S_IFBLK),
+#if defined(__x86_64__)
+	EMU(chown), EMU(lchown),
+	EMU_IF_TYPE(mknod, 1, S_IFCHR), EMU_IF_TYPE(mknod, 1, S_IFBLK),
+#endif
+};
+/* clang-format on */
+
+const struct run_seccomp_profile run_seccomp_single = {
+    .name = "single-id",
+    .rules = single_rules,
+    .nrules = sizeof single_rules / sizeof single_rules[0],
+    .ret_default = RET_ERRNO(EPERM),
+    .ret_unknown = RET_ERRNO(ENOSYS),
+    .ret_foreign = RET_ERRNO(ENOSYS),
+    .base = &run_seccomp_default,
+};
+
+const struct run_seccomp_profile run_seccomp_single_only = {
+    .name = "single-id (unconfined)",
+    .rules = single_rules,
+    .nrules = sizeof single_rules / sizeof single_rules[0],
+    .ret_default = SECCOMP_RET_ALLOW,
+    .ret_unknown = SECCOMP_RET_ALLOW,
+    .ret_foreign = RET_ERRNO(ENOSYS),
+};
+
 /* ---- the builder ---- */
 
 /* The numbers 0..maxnr are cut into spans that share one answer (a span of allowed calls, a gap answered by the
@@ -193,6 +235,17 @@ struct emit {
 	const struct span *spans;
 };
 
+/* Rule i of p's rules followed by its base's. */
+static const struct run_seccomp_rule *rule_at(const struct run_seccomp_profile *p, size_t i)
+{
+	return i < p->nrules ? &p->rules[i] : &p->base->rules[i - p->nrules];
+}
+
+static size_t rules_count(const struct run_seccomp_profile *p)
+{
+	return p->nrules + (p->base ? p->base->nrules : 0);
+}
+
 /* Append an instruction (with out NULL: only count it). */
 static int put(struct emit *e, uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
 {
@@ -214,16 +267,16 @@ static void put_ret(struct emit *e, uint32_t ret)
 static void emit_rules(struct emit *e, unsigned i)
 {
 	for (; i != NO_RULE; i = e->next[i]) {
-		const struct run_seccomp_rule *r = &e->p->rules[i];
+		const struct run_seccomp_rule *r = rule_at(e->p, i);
 		if (r->cmp == RUN_SC_ANY) {
 			put_ret(e, r->ret);
 			return;
 		}
 		put(e, BPF_LD | BPF_W | BPF_ABS, ARG_LO(r->arg), 0, 0);
-		if (r->cmp == RUN_SC_NONE_SET)
-			put(e, BPF_ALU | BPF_AND | BPF_K, r->val, 0, 0);
+		if (r->cmp == RUN_SC_NONE_SET || r->cmp == RUN_SC_MASK_EQ)
+			put(e, BPF_ALU | BPF_AND | BPF_K, r->cmp == RUN_SC_NONE_SET ? r->val : r->mask, 0, 0);
 		uint32_t want = r->cmp == RUN_SC_NONE_SET ? 0 : r->val;
-		/* EQ and NONE_SET fall into the return on a match; NE jumps over it. */
+		/* EQ, NONE_SET and MASK_EQ fall into the return on a match; NE jumps over it. */
 		put(e, BPF_JMP | BPF_JEQ | BPF_K, want, r->cmp == RUN_SC_NE, r->cmp != RUN_SC_NE);
 		put_ret(e, r->ret);
 		put(e, BPF_LD | BPF_W | BPF_ABS, OFF_NR, 0, 0);
@@ -261,13 +314,14 @@ int run_seccomp_build(const struct run_seccomp_profile *p, uint64_t caps, struct
 {
 	uint16_t first[RUN_SECCOMP_NR_MAX], next[1024];
 	struct span spans[RUN_SECCOMP_NR_MAX];
-	if (p->nrules > sizeof next / sizeof next[0])
+	size_t nrules = rules_count(p);
+	if (nrules > sizeof next / sizeof next[0])
 		return -1;
 	memset(first, 0xff, sizeof first);
 	unsigned maxnr = 0;
-	/* Backwards, so that each number's list keeps the table's order. */
-	for (size_t i = p->nrules; i-- > 0;) {
-		const struct run_seccomp_rule *r = &p->rules[i];
+	/* Backwards, so that each number's list keeps the tables' order (ours before the base's). */
+	for (size_t i = nrules; i-- > 0;) {
+		const struct run_seccomp_rule *r = rule_at(p, i);
 		if (r->nr >= RUN_SECCOMP_NR_MAX)
 			return -1;
 		if (r->nr > maxnr)
@@ -280,8 +334,8 @@ int run_seccomp_build(const struct run_seccomp_profile *p, uint64_t caps, struct
 	size_t nspans = 0;
 	for (unsigned nr = 0; nr <= maxnr; nr++) {
 		uint16_t i = first[nr];
-		bool cond = i != NO_RULE && p->rules[i].cmp != RUN_SC_ANY;
-		uint32_t ret = i == NO_RULE ? p->ret_default : p->rules[i].ret;
+		bool cond = i != NO_RULE && rule_at(p, i)->cmp != RUN_SC_ANY;
+		uint32_t ret = i == NO_RULE ? p->ret_default : rule_at(p, i)->ret;
 		if (cond || !nspans || spans[nspans - 1].rule != NO_RULE || spans[nspans - 1].ret != ret)
 			spans[nspans++] = (struct span){(uint16_t)nr, cond ? i : NO_RULE, ret};
 	}

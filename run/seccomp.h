@@ -15,6 +15,7 @@ enum run_seccomp_cmp {
 	RUN_SC_EQ,       /* args[arg] == val */
 	RUN_SC_NE,       /* args[arg] != val */
 	RUN_SC_NONE_SET, /* (args[arg] & val) == 0 */
+	RUN_SC_MASK_EQ,  /* (args[arg] & mask) == val */
 };
 
 /* syscall nr -> what it returns. The first rule of a nr that applies decides; a rule with caps applies only
@@ -25,6 +26,7 @@ struct run_seccomp_rule {
 	uint32_t val;
 	uint32_t ret;  /* SECCOMP_RET_ALLOW, or SECCOMP_RET_ERRNO | errno */
 	uint64_t caps; /* 0: always */
+	uint32_t mask; /* RUN_SC_MASK_EQ's */
 };
 
 struct run_seccomp_profile {
@@ -34,10 +36,19 @@ struct run_seccomp_profile {
 	uint32_t ret_default; /* a nr up to the highest the table names, without a rule that applies */
 	uint32_t ret_unknown; /* a nr above it: newer than the table (libc falls back on ENOSYS) */
 	uint32_t ret_foreign; /* another ABI: i386 and x32 on x86_64, arm32 on aarch64 */
+	/* A profile layered under this one (NULL: none): for each nr its rules come after ours. The ret_* above
+	   still answer the rest, so a layered profile repeats its base's. */
+	const struct run_seccomp_profile *base;
 };
 
 /* docker's default profile (moby profiles/seccomp/default.json) for this architecture; see docs/SECURITY.md. */
 extern const struct run_seccomp_profile run_seccomp_default;
+/* The single-id mode's root emulation over the default profile: chown & co., set*id, setgroups, capset and mknod
+   of devices return 0 without doing anything (SECCOMP_RET_ERRNO with errno 0). */
+extern const struct run_seccomp_profile run_seccomp_single;
+/* The same emulation alone (single-id mode with seccomp=unconfined): everything else allowed, other ABIs
+   refused (ENOSYS), so that no entry point bypasses it. */
+extern const struct run_seccomp_profile run_seccomp_single_only;
 
 #define RUN_SECCOMP_NR_MAX    512 /* the builder handles syscall numbers below this */
 #define RUN_SECCOMP_INSNS_MAX 512 /* room for a program: 4 KiB */

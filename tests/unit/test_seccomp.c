@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/personality.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,8 +22,8 @@
 
 #define CAPB(c) ((uint64_t)1 << (c))
 
-/* In a child: load the default profile built for caps, make the call, report its errno (0 = success). */
-static int errno_under(uint64_t caps, long (*call)(void))
+/* In a child: load profile p built for caps, make the call, report its errno (0 = success). */
+static int errno_in(const struct run_seccomp_profile *p, uint64_t caps, long (*call)(void))
 {
 	int pfd[2];
 	if (pipe(pfd) < 0)
@@ -28,7 +31,7 @@ static int errno_under(uint64_t caps, long (*call)(void))
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct sock_filter prog[RUN_SECCOMP_INSNS_MAX];
-		int len = run_seccomp_build(&run_seccomp_default, caps, prog);
+		int len = run_seccomp_build(p, caps, prog);
 		int e = -1;
 		if (len > 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && run_seccomp_install(prog, len) == 0)
 			e = call() < 0 ? errno : 0;
@@ -42,6 +45,11 @@ static int errno_under(uint64_t caps, long (*call)(void))
 	close(pfd[0]);
 	waitpid(pid, NULL, 0);
 	return e;
+}
+
+static int errno_under(uint64_t caps, long (*call)(void))
+{
+	return errno_in(&run_seccomp_default, caps, call);
 }
 
 static long c_getpid(void)
@@ -122,6 +130,47 @@ static long c_clone_newuser(void)
 	return pid;
 }
 
+#define NOWHERE "/nonexistent-qimg-test/x"
+static long c_chown(void)
+{
+	return syscall(SYS_fchownat, AT_FDCWD, NOWHERE, 1000, 1000, 0);
+}
+static long c_mknod_chr(void)
+{
+	return syscall(SYS_mknodat, AT_FDCWD, NOWHERE, S_IFCHR | 0600, makedev(1, 3));
+}
+static long c_mknod_fifo(void)
+{
+	return syscall(SYS_mknodat, AT_FDCWD, NOWHERE, S_IFIFO | 0600, 0);
+}
+/* setuid "succeeds" and changes nothing. */
+static long c_setuid(void)
+{
+	uid_t before = getuid();
+	if (syscall(SYS_setuid, before + 4321) < 0)
+		return -1;
+	errno = EPERM;
+	return getuid() == before ? 0 : -1;
+}
+
+static void test_single(void)
+{
+	const struct run_seccomp_profile *p = &run_seccomp_single, *only = &run_seccomp_single_only;
+	struct sock_filter prog[RUN_SECCOMP_INSNS_MAX];
+	int len = run_seccomp_build(p, ~(uint64_t)0, prog);
+	printf("# single-id profile: %d instructions with every capability\n", len);
+	T_OK("single: fits", len > 0 && len < RUN_SECCOMP_INSNS_MAX);
+	T_OK("single: chown emulated (0, no ENOENT)", errno_in(p, 0, c_chown) == 0);
+	T_OK("single: mknod of a device emulated", errno_in(p, 0, c_mknod_chr) == 0);
+	T_OK("single: mknod of a FIFO runs (ENOENT)", errno_in(p, 0, c_mknod_fifo) == ENOENT);
+	T_OK("single: setuid emulated, the uid unchanged", errno_in(p, 0, c_setuid) == 0);
+	T_OK("single: the default profile below it (keyctl EPERM)", errno_in(p, 0, c_keyctl) == EPERM);
+	T_OK("single: x32 ABI refused", errno_in(p, 0, c_x32) == ENOSYS);
+	T_OK("single alone: chown emulated", errno_in(only, 0, c_chown) == 0);
+	T_OK("single alone: keyctl as the kernel answers", errno_in(only, 0, c_keyctl) != EPERM);
+	T_OK("single alone: x32 ABI refused", errno_in(only, 0, c_x32) == ENOSYS);
+}
+
 static void test_build(void)
 {
 	struct sock_filter prog[RUN_SECCOMP_INSNS_MAX];
@@ -165,5 +214,6 @@ int main(void)
 {
 	test_build();
 	test_calls();
+	test_single();
 	T_DONE();
 }

@@ -83,6 +83,7 @@ struct run_opts {
 	const char *from;           /* --from NAME: runs/NAME/upper as the top-most lower */
 	uint64_t cap_add, cap_drop; /* bit n = capability n; RUN_CAPS_ALL = ALL */
 	int record_fd;              /* the run's live record (run_record_create), PID 1's pid is added; -1 none */
+	bool holder;                /* --slurm-holder: no pid namespace, no command (run/holder.c) */
 };
 
 /* gc's lease on an image: a shared lock held for the run's life (take it under the shared store lock, right

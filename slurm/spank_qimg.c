@@ -17,7 +17,9 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -895,6 +897,84 @@ static void holder_stop(void)
 	if (step.errfd >= 0)
 		close(step.errfd);
 	step.errfd = -1;
+}
+
+/* ---- the job's end (slurmd's epilog, root, once per node): remove the job's --container-name containers ---- */
+
+#define KEEP_PREFIX_MAX 32
+
+/* As the user, in a child: `qimg [--store S] rm slurm-<jobid>-*` for what the store's runs/ holds. */
+static void epilog_child(const struct passwd *pw, const char *store, const char *prefix)
+{
+	char runs[PATH_MAX + 64], home[PATH_MAX + 32];
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		_exit(125);
+	snprintf(home, sizeof home, "HOME=%s", pw->pw_dir);
+	if (putenv(home) != 0 || unsetenv("QIMG_STORE") < 0 || unsetenv("XDG_DATA_HOME") < 0)
+		_exit(125);
+	if (store)
+		snprintf(runs, sizeof runs, "%s/runs", store);
+	else
+		snprintf(runs, sizeof runs, "%s/.local/share/qimg/runs", pw->pw_dir);
+	DIR *d = opendir(runs);
+	if (!d)
+		_exit(errno == ENOENT ? 0 : 1);
+	struct argv a = {0};
+	argv_push(&a, cfg.qimg ? cfg.qimg : QIMG_BINDIR "/qimg");
+	if (store) {
+		argv_push(&a, "--store");
+		argv_push(&a, store);
+	}
+	argv_push(&a, "-q");
+	argv_push(&a, "rm");
+	size_t base = a.n;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+			argv_push(&a, e->d_name);
+	closedir(d);
+	if (a.n == base)
+		_exit(0);
+	execv(a.v[0], a.v);
+	_exit(127);
+}
+
+int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
+{
+	if (spank_context() != S_CTX_JOB_SCRIPT || config_parse(ac, av) < 0)
+		return 0;
+	uid_t uid;
+	uint32_t jobid;
+	if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_ID, &jobid) != ESPANK_SUCCESS)
+		return 0;
+	struct passwd pwbuf, *pw = NULL;
+	char buf[4096], prefix[KEEP_PREFIX_MAX], store[PATH_MAX];
+	if (getpwuid_r(uid, &pwbuf, buf, sizeof buf, &pw) != 0 || !pw) {
+		slurm_error("spank_qimg: epilog of job %u: no passwd entry for uid %u", (unsigned)jobid, (unsigned)uid);
+		return 0;
+	}
+	snprintf(prefix, sizeof prefix, "slurm-%u-", (unsigned)jobid);
+	const char *node = getenv("SLURMD_NODENAME");
+	if (cfg.store && store_expand(cfg.store, pw->pw_name, uid, node ? node : "", store, sizeof store) < 0) {
+		slurm_error("spank_qimg: epilog of job %u: %s", (unsigned)jobid, step.error);
+		return 0;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		slurm_error("spank_qimg: epilog of job %u: fork: %s", (unsigned)jobid, strerror(errno));
+		return 0;
+	}
+	if (pid == 0)
+		epilog_child(pw, cfg.store ? store : NULL, prefix);
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		slurm_error("spank_qimg: epilog of job %u: removing its named containers failed (status %d)",
+		            (unsigned)jobid, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return 0;
 }
 
 int slurm_spank_exit(spank_t sp, int ac, char **av)

@@ -169,3 +169,11 @@ done
 t_eq "scancel: no task and no holder left" "0 " "$(pgrep -u "$TUSER" -x sleep | wc -l) $(holders)"
 t_eq "scancel: no live container recorded on either node" "" \
 	"$(for n in n1 n2; do as_user env QIMG_STORE="$TMPD/nodes/$n/$TUSER" "$QIMG" ps -q; done)"
+
+# ---- the job's named containers are removed at its end (the epilog), on the node that kept them ----
+kept_left() { find "$TMPD/nodes/n1/$TUSER/runs" "$TMPD/nodes/n2/$TUSER/runs" -mindepth 1 -maxdepth 1 2>/dev/null; }
+for ((i = 0; i < 50; i++)); do
+	[ -z "$(kept_left)" ] && break
+	sleep 0.1
+done
+t_eq "name: the job's kept containers are gone after it" "" "$(kept_left)"

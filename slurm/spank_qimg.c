@@ -86,6 +86,13 @@ static struct {
 	gid_t gid;
 } step = {.qimg = -1, .holder = -1, .errfd = -1};
 
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 static void step_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void step_fail(const char *fmt, ...)
 {
@@ -698,7 +705,10 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
 	(void)av;
 	if (spank_context() != S_CTX_REMOTE || !step.active || step.error[0])
 		return 0;
+	double t0 = now_ms();
 	holder_start(sp);
+	slurm_debug("spank_qimg: %s: container %s in %.1f ms", opt.image, step.error[0] ? "failed" : "ready",
+	            now_ms() - t0);
 	return 0; /* errors are told by each task (on srun's stderr) and fail it */
 }
 
@@ -977,12 +987,35 @@ int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 	return 0;
 }
 
+/* slurmstepd, as each task is reaped: once the node's last task is gone, end the container ourselves, before
+   Slurm's process tracking kills what is left of the step (SIGKILL would leave qimg no time to release its run
+   record and lease). */
+static uint32_t tasks_exited;
+
+int slurm_spank_task_exit(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	uint32_t ntasks = 0;
+	if (spank_context() != S_CTX_REMOTE || step.qimg <= 0)
+		return 0;
+	if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &ntasks) == ESPANK_SUCCESS && ++tasks_exited >= ntasks) {
+		double t0 = now_ms();
+		holder_stop();
+		slurm_debug("spank_qimg: container stopped after the last task in %.1f ms", now_ms() - t0);
+	}
+	return 0;
+}
+
 int slurm_spank_exit(spank_t sp, int ac, char **av)
 {
 	(void)sp;
 	(void)ac;
 	(void)av;
-	if (spank_context() == S_CTX_REMOTE)
+	if (spank_context() == S_CTX_REMOTE && step.qimg > 0) {
+		double t0 = now_ms();
 		holder_stop();
+		slurm_debug("spank_qimg: container stopped in %.1f ms", now_ms() - t0);
+	}
 	return 0;
 }

@@ -50,6 +50,8 @@ t_eq "cold: each blob fetched once per node (2 nodes x config+layer)" 4 "$(layer
 t_ok "cold: each node's store has the image" test -d "$TMPD/nodes/n1/$TUSER/specs" -a -d "$TMPD/nodes/n2/$TUSER/specs"
 t_ok "warm: srun again" srun_u -N2 -n4 --container-image="$CFG" true
 t_eq "warm: no blob fetched again" 4 "$(layer_gets)"
+t_eq "warm: the containers ended cleanly (run records released)" "" \
+	"$(grep -l '^id ' "$TMPD"/nodes/n[12]/"$TUSER"/live/slot-* 2>/dev/null)"
 
 # ---- the basic case ----
 t_ok "srun -N2 -n4 --container-image cat /etc/os-release" srun_u -N2 -n4 --container-image="$IMG" cat /etc/os-release
@@ -167,6 +169,9 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 t_eq "scancel: no task and no holder left" "0 " "$(pgrep -u "$TUSER" -x sleep | wc -l) $(holders)"
+# qimg ended its runs itself (a run killed -9 leaves a slot starting with "id ", which only ps or gc frees).
+t_eq "scancel: every run record on both nodes was released by its qimg" "" \
+	"$(grep -l '^id ' "$TMPD"/nodes/n[12]/"$TUSER"/live/slot-* 2>/dev/null)"
 t_eq "scancel: no live container recorded on either node" "" \
 	"$(for n in n1 n2; do as_user env QIMG_STORE="$TMPD/nodes/$n/$TUSER" "$QIMG" ps -q; done)"
 

@@ -299,6 +299,45 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 	return 0;
 }
 
+/* pyxis passes enroot URIs: [docker://][USER@][REGISTRY#]IMAGE[:TAG]. qimg's reference is REGISTRY/IMAGE[:TAG]
+   (credentials come from the auth file, so USER@ is dropped). A squashfs path or another enroot scheme is
+   refused by name. Returns a new string, NULL with the step's error set. */
+static char *image_ref(const char *uri)
+{
+	const char *p = uri;
+	if (!strncmp(p, "docker://", 9))
+		p += 9;
+	else if (strstr(p, "://")) {
+		step_fail("--container-image=%s: only docker:// images (registry references) are supported", uri);
+		return NULL;
+	}
+	if (p[0] == '/' || !strncmp(p, "./", 2)) {
+		step_fail("--container-image=%s: squashfs files are not supported; give a registry reference", uri);
+		return NULL;
+	}
+	const char *at = strchr(p, '@');
+	if (at && strncmp(at + 1, "sha256:", 7) != 0)
+		p = at + 1; /* USER@; an @ before "sha256:" is a digest (IMAGE@sha256:...) */
+	char *ref = strdup(p);
+	if (!ref)
+		return NULL;
+	char *h = strchr(ref, '#');
+	if (h) {
+		if (strchr(h + 1, '#')) {
+			step_fail("--container-image=%s: more than one '#'", uri);
+			free(ref);
+			return NULL;
+		}
+		*h = '/';
+	}
+	if (!*ref) {
+		step_fail("--container-image=%s: empty image reference", uri);
+		free(ref);
+		return NULL;
+	}
+	return ref;
+}
+
 /* ---- the holder's command line ---- */
 
 struct argv {
@@ -512,8 +551,12 @@ static int holder_argv(spank_t sp, struct argv *a)
 		argv_push(a, "--keep");
 		argv_push(a, keep);
 	}
+	char *ref = image_ref(opt.image);
+	if (!ref)
+		return -1;
 	argv_push(a, "--");
-	argv_push(a, opt.image);
+	argv_push(a, ref);
+	free(ref);
 	argv_push(a, "slurm-holder"); /* never executed: the holder runs no command */
 	return 0;
 }

@@ -57,6 +57,13 @@ t_eq "warm: the containers ended cleanly (run records released)" "" \
 t_ok "srun -N2 -n4 --container-image cat /etc/os-release" srun_u -N2 -n4 --container-image="$IMG" cat /etc/os-release
 t_eq "srun: four tasks read the image's os-release" 4 "$(grep -c '^ID=qimg-busybox$' "$T_OUT")"
 
+# ---- pyxis's (enroot's) image URIs: [docker://][USER@][REGISTRY#]IMAGE[:TAG] ----
+t_ok "uri: REGISTRY#IMAGE" srun_u -n1 --container-image="$REG#slurm/busybox:1" cat /etc/qimg-fixture
+t_eq "uri: REGISTRY#IMAGE ran" busybox "$(cat "$T_OUT")"
+t_ok "uri: docker://USER@REGISTRY#IMAGE" srun_u -n1 --container-image="docker://someone@$REG#slurm/busybox:1" true
+t_fail "uri: a squashfs path is refused" srun_u -n1 --container-image=/scratch/image.sqsh true
+t_contains "uri: squashfs named" "--container-image=/scratch/image.sqsh: squashfs files are not supported" "$(cat "$T_ERR")"
+
 # ---- one container per step and node, shared by its tasks; none across nodes ----
 share='touch /tmp/task$SLURM_PROCID; i=0
 while [ "$(ls /tmp | grep -c "^task")" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done

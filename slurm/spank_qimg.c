@@ -408,8 +408,9 @@ static int store_expand(const char *tmpl, const char *user, uid_t uid, const cha
 	return 0;
 }
 
-/* --container-mounts=SRC[:DST[:FLAGS]],... -> qimg's -v SRC:DST[:ro]. FLAGS: ro, rw, joined with +. */
-static int mounts_add(const char *spec, struct argv *a)
+/* --container-mounts=SRC[:DST[:FLAGS]],... -> qimg's -v SRC:DST[:ro]. FLAGS: ro, rw, joined with +. A relative
+   SRC ("./x") is the job's working directory's (cwd), not slurmstepd's. */
+static int mounts_add(const char *spec, const char *cwd, struct argv *a)
 {
 	char *copy = strdup(spec), *save = NULL;
 	if (!copy)
@@ -435,9 +436,18 @@ static int mounts_add(const char *spec, struct argv *a)
 			}
 		}
 		struct stat sb;
+		char abs[PATH_MAX];
 		if (rc < 0)
 			break;
-		if (src[0] != '/' && strncmp(src, "./", 2)) {
+		if (!strncmp(src, "./", 2)) {
+			if (cwd[0] != '/' || snprintf(abs, sizeof abs, "%s/%s", cwd, src + 2) >= (int)sizeof abs) {
+				step_fail("--container-mounts=%s: the job's working directory is unknown", spec);
+				rc = -1;
+				break;
+			}
+			src = abs;
+		}
+		if (src[0] != '/') {
 			step_fail("--container-mounts=%s: the source \"%s\" must be an absolute path (tmpfs and umount are "
 			          "not supported)",
 			          spec, src);
@@ -512,7 +522,9 @@ static int holder_argv(spank_t sp, struct argv *a)
 	argv_push(a, cfg.pull ? cfg.pull : "missing");
 	if (cfg.tls_verify && !strcmp(cfg.tls_verify, "false"))
 		argv_push(a, "--tls-verify=false");
-	if (opt.mounts && mounts_add(opt.mounts, a) < 0)
+	char cwd[PATH_MAX] = "";
+	(void)job_env(sp, "PWD", cwd, sizeof cwd);
+	if (opt.mounts && mounts_add(opt.mounts, cwd, a) < 0)
 		return -1;
 	if (opt.mount_home == UNSET ? cfg.mount_home : opt.mount_home) {
 		if (home[0] != '/') {

@@ -115,6 +115,9 @@ t_ok "mounts: rw, two mounts" srun_u -N2 -n2 --container-image="$IMG" --containe
 	sh -c 'echo out$SLURM_PROCID >/data/out$SLURM_PROCID && cat /d2/in'
 t_eq "mounts: written through to the host" "out0 out1" "$(cat "$TMPD/share/out0" "$TMPD/share/out1" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 t_eq "mounts: second mount" "hostdata hostdata" "$(tr '\n' ' ' <"$T_OUT" | sed 's/ $//')"
+t_ok "mounts: ./SRC is the job's working directory's" slurm_as_user sh -c "cd '$TMPD/share' && srun -n1 \
+	--container-image='$IMG' --container-mounts=./in:/in:ro cat /in"
+t_eq "mounts: ./SRC content" hostdata "$(cat "$T_OUT")"
 echo homefile >"$USER_HOME/hf" && chown "$TUSER_UID:$TUSER_GID" "$USER_HOME/hf"
 t_ok "mount-home: --container-mount-home" srun_u -n1 --container-image="$IMG" --container-mount-home cat "$USER_HOME/hf"
 t_eq "mount-home: the home file" homefile "$(cat "$T_OUT")"
@@ -150,6 +153,7 @@ t_eq "sbatch: the script's output" "slurmcfg $TUSER_UID yes" "$(tr '\n' ' ' <"$U
 # ---- bad input: one line naming the image or option, the step fails, nothing left ----
 t_fail "bad image" srun_u -N2 -n2 --container-image="$REG/slurm/nope:1" true
 t_contains "bad image: named on srun's stderr" "qimg: $REG/slurm/nope:1: " "$(cat "$T_ERR")"
+t_eq "bad image: one line per node (its first task), not one per task" 2 "$(grep -c "^qimg: $REG/slurm/nope:1: " "$T_ERR")"
 t_fail "bad mount" srun_u -N1 -n1 --container-image="$IMG" --container-mounts=/nonexistent/dir:/x true
 t_contains "bad mount: named" "--container-mounts=/nonexistent/dir:/x: /nonexistent/dir: No such file or directory" "$(cat "$T_ERR")"
 t_fail "bad mount flag" srun_u -N1 -n1 --container-image="$IMG" --container-mounts="$TMPD/share:/x:nosuch" true

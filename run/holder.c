@@ -54,10 +54,15 @@ void run_holder_main(struct run_init *in)
 	if (in->msg_fd > 0)
 		(void)close_range(0, (unsigned)in->msg_fd - 1, 0);
 	(void)close_range((unsigned)in->msg_fd + 1, ~0U, 0);
-	/* The forwarded signals are blocked since qimg blocked them before the clone. */
+	/* The forwarded signals are blocked since qimg blocked them before the clone. The exit message lets qimg
+	   end (release its run record and lease) without waiting for the kernel to tear our namespaces down, as for
+	   any run without --keep. */
 	for (;;) {
 		siginfo_t si;
-		if (sigwaitinfo(&in->fwd, &si) > 0)
+		if (sigwaitinfo(&in->fwd, &si) > 0) {
+			struct run_msg m = {.kind = RUN_MSG_EXIT, .status = 0};
+			(void)!write(in->msg_fd, &m, sizeof m);
 			_exit(0);
+		}
 	}
 }

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -938,26 +939,28 @@ static void holder_stop(void)
 {
 	if (step.qimg <= 0)
 		return;
+	/* A pidfd turns readable when qimg exits: no polling interval between its exit and ours. */
+	int pidfd = (int)syscall(SYS_pidfd_open, step.qimg, 0);
 	(void)kill(step.qimg, SIGTERM);
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = now_ms();
 	for (;;) {
 		int st;
 		pid_t r = waitpid(step.qimg, &st, WNOHANG);
 		if (r == step.qimg || (r < 0 && errno == ECHILD))
 			break; /* gone (slurmstepd's own wait may have reaped it) */
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-		if (ms > STOP_WAIT_MS) {
+		double left = STOP_WAIT_MS - (now_ms() - t0);
+		if (left <= 0) {
+			/* The holder dies with qimg (PR_SET_PDEATHSIG). */
 			(void)kill(step.qimg, SIGKILL);
-			(void)kill(step.holder, SIGKILL);
 			while (waitpid(step.qimg, &st, 0) < 0 && errno == EINTR)
 				;
 			break;
 		}
-		poll(NULL, 0, 5);
+		struct pollfd p = {pidfd, POLLIN, 0};
+		(void)poll(pidfd >= 0 ? &p : NULL, pidfd >= 0 ? 1 : 0, pidfd >= 0 ? (int)left + 1 : 1);
 	}
+	if (pidfd >= 0)
+		close(pidfd);
 	step.qimg = -1;
 	if (step.errfd >= 0)
 		close(step.errfd);

@@ -57,14 +57,14 @@ enum { UNSET = -1 };
 
 /* The plugstack.conf arguments. */
 static struct {
-	char *qimg;        /* qimg=PATH (default $(BINDIR)/qimg) */
-	char *store;       /* store=TEMPLATE: %u user name, %U uid, %n node name, %% a % (default qimg's own) */
-	char *pull;        /* pull=missing|always|never */
-	char *registries;  /* registries_conf=PATH: QIMG_REGISTRIES_CONF for the pull */
-	int mount_home;    /* mount_home=0|1 (default 0, as enroot's ENROOT_MOUNT_HOME) */
-	int remap_root;    /* remap_root=0|1 (default 0: the user's own id inside) */
-	int writable;      /* writable=0|1 (default 1) */
-	char *tls_verify;  /* tls_verify=false: plain HTTP/unverified TLS registries (test clusters) */
+	char *qimg;       /* qimg=PATH (default $(BINDIR)/qimg) */
+	char *store;      /* store=TEMPLATE: %u user name, %U uid, %n node name, %% a % (default qimg's own) */
+	char *pull;       /* pull=missing|always|never */
+	char *registries; /* registries_conf=PATH: QIMG_REGISTRIES_CONF for the pull */
+	int mount_home;   /* mount_home=0|1 (default 0, as enroot's ENROOT_MOUNT_HOME) */
+	int remap_root;   /* remap_root=0|1 (default 0: the user's own id inside) */
+	int writable;     /* writable=0|1 (default 1) */
+	char *tls_verify; /* tls_verify=false: plain HTTP/unverified TLS registries (test clusters) */
 } cfg = {NULL, NULL, NULL, NULL, 0, 0, 1, NULL};
 
 /* The options of this job/step, from the command line or their QIMG_CONTAINER_* forms. */
@@ -75,11 +75,11 @@ static struct {
 
 /* slurmstepd's view of the step's container; inherited by every task it forks. */
 static struct {
-	bool active;        /* a container was asked for */
+	bool active;         /* a container was asked for */
 	char error[ERR_MAX]; /* the step's error, reported by each task */
-	pid_t qimg;         /* the holder's qimg process (our child) */
-	pid_t holder;       /* the process whose namespaces the tasks join */
-	int errfd;          /* the holder's stderr (kept open: it may still write) */
+	pid_t qimg;          /* the holder's qimg process (our child) */
+	pid_t holder;        /* the process whose namespaces the tasks join */
+	int errfd;           /* the holder's stderr (kept open: it may still write) */
 	char *workdir;
 	char **env; /* the image's Env, K=V */
 	size_t nenv;
@@ -134,44 +134,31 @@ static int on_option(int val, const char *arg, int remote)
 {
 	(void)remote;
 	switch (val) {
-	case O_IMAGE:
-		return set_str(&opt.image, arg);
-	case O_MOUNTS:
-		return set_str(&opt.mounts, arg);
-	case O_WORKDIR:
-		return set_str(&opt.workdir, arg);
-	case O_ENV:
-		return set_str(&opt.env, arg);
-	case O_NAME:
-		return set_str(&opt.name, arg);
+	case O_IMAGE: return set_str(&opt.image, arg);
+	case O_MOUNTS: return set_str(&opt.mounts, arg);
+	case O_WORKDIR: return set_str(&opt.workdir, arg);
+	case O_ENV: return set_str(&opt.env, arg);
+	case O_NAME: return set_str(&opt.name, arg);
 	case O_WRITABLE:
-	case O_READONLY:
-		opt.writable = val == O_WRITABLE;
-		return 0;
+	case O_READONLY: opt.writable = val == O_WRITABLE; return 0;
 	case O_MOUNT_HOME:
-	case O_NO_MOUNT_HOME:
-		opt.mount_home = val == O_MOUNT_HOME;
-		return 0;
+	case O_NO_MOUNT_HOME: opt.mount_home = val == O_MOUNT_HOME; return 0;
 	case O_REMAP_ROOT:
-	case O_NO_REMAP_ROOT:
-		opt.remap_root = val == O_REMAP_ROOT;
-		return 0;
+	case O_NO_REMAP_ROOT: opt.remap_root = val == O_REMAP_ROOT; return 0;
 	case O_ENTRYPOINT:
-	case O_NO_ENTRYPOINT:
-		opt.entrypoint = val == O_ENTRYPOINT;
-		return 0;
+	case O_NO_ENTRYPOINT: opt.entrypoint = val == O_ENTRYPOINT; return 0;
 	}
 	return -1;
 }
 
 static struct spank_option options[] = {
-    {"container-image", "IMAGE", "[qimg] the image to run the tasks in (pulled when the node lacks it)", 1,
-     O_IMAGE, on_option},
+    {"container-image", "IMAGE", "[qimg] the image to run the tasks in (pulled when the node lacks it)", 1, O_IMAGE,
+     on_option},
     {"container-mounts", "SRC:DST[:FLAGS],...", "[qimg] bind mounts (FLAGS: ro or rw, joined with +)", 1, O_MOUNTS,
      on_option},
     {"container-workdir", "PATH", "[qimg] working directory inside the container", 1, O_WORKDIR, on_option},
-    {"container-env", "NAME[,NAME...]", "[qimg] keep these variables' values from the host over the image's", 1,
-     O_ENV, on_option},
+    {"container-env", "NAME[,NAME...]", "[qimg] keep these variables' values from the host over the image's", 1, O_ENV,
+     on_option},
     {"container-name", "NAME", "[qimg] keep the container's changes as NAME, reused by later steps of the job", 1,
      O_NAME, on_option},
     {"container-writable", NULL, "[qimg] writable root filesystem (changes vanish unless --container-name)", 0,
@@ -181,10 +168,9 @@ static struct spank_option options[] = {
     {"no-container-mount-home", NULL, "[qimg] do not bind mount the user's home directory", 0, O_NO_MOUNT_HOME,
      on_option},
     {"container-remap-root", NULL, "[qimg] be root (uid 0) inside the container", 0, O_REMAP_ROOT, on_option},
-    {"no-container-remap-root", NULL, "[qimg] keep your own uid inside the container (default)", 0,
-     O_NO_REMAP_ROOT, on_option},
-    {"container-entrypoint", NULL, "[qimg] run the image's entrypoint (not supported yet)", 0, O_ENTRYPOINT,
+    {"no-container-remap-root", NULL, "[qimg] keep your own uid inside the container (default)", 0, O_NO_REMAP_ROOT,
      on_option},
+    {"container-entrypoint", NULL, "[qimg] run the image's entrypoint (not supported yet)", 0, O_ENTRYPOINT, on_option},
     {"no-container-entrypoint", NULL, "[qimg] do not run the image's entrypoint (default)", 0, O_NO_ENTRYPOINT,
      on_option},
     SPANK_OPTIONS_TABLE_END,
@@ -234,9 +220,10 @@ static int config_parse(int ac, char **av)
 		else if (kl == 8 && !strncmp(a, "writable", kl))
 			rc = parse_bool(v, &cfg.writable);
 		else {
-			slurm_error("spank_qimg: unknown plugstack argument \"%s\" (qimg, store, pull, registries_conf, "
-			            "tls_verify, mount_home, remap_root, writable)",
-			            a);
+			slurm_error(
+			    "spank_qimg: unknown plugstack argument \"%s\" (qimg, store, pull, registries_conf, "
+			    "tls_verify, mount_home, remap_root, writable)",
+			    a);
 			return -1;
 		}
 		if (rc < 0) {
@@ -391,7 +378,8 @@ static int store_expand(const char *tmpl, const char *user, uid_t uid, const cha
 			else if (*p == '%')
 				add = "%";
 			else {
-				step_fail("spank_qimg: store=%s: unknown %%%c (%%u, %%U, %%n, %%%%)", tmpl, *p ? *p : ' ');
+				step_fail("spank_qimg: store=%s: unknown %%%c (%%u, %%U, %%n, %%%%)", tmpl,
+				          *p ? *p : ' ');
 				return -1;
 			}
 		}
@@ -449,9 +437,10 @@ static int mounts_add(const char *spec, const char *cwd, struct argv *a)
 			src = abs;
 		}
 		if (src[0] != '/') {
-			step_fail("--container-mounts=%s: the source \"%s\" must be an absolute path (tmpfs and umount are "
-			          "not supported)",
-			          spec, src);
+			step_fail(
+			    "--container-mounts=%s: the source \"%s\" must be an absolute path (tmpfs and umount are "
+			    "not supported)",
+			    spec, src);
 			rc = -1;
 		} else if (dst[0] != '/') {
 			step_fail("--container-mounts=%s: the destination \"%s\" must be an absolute path", spec, dst);
@@ -659,7 +648,8 @@ static void holder_error(int errfd)
 	char buf[8192];
 	size_t len = 0;
 	ssize_t n;
-	while (len < sizeof buf - 1 && ((n = read(errfd, buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+	while (len < sizeof buf - 1 &&
+	       ((n = read(errfd, buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
 		if (n > 0)
 			len += (size_t)n;
 	buf[len] = '\0';
@@ -675,7 +665,7 @@ static void holder_error(int errfd)
 
 static void child_exec(struct argv *a, char **envp, int outfd, int errfd, gid_t *gids, int ngids)
 {
-	int devnull = open("/dev/null", O_RDONLY);
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
 		_exit(125);
 	/* slurmstepd dropped only its effective ids for user_init: become the user for good. */
@@ -705,7 +695,8 @@ static void holder_start(spank_t sp)
 	gid_t *gids = NULL;
 	int ngids = 0;
 	if (opt.entrypoint == 1) {
-		step_fail("--container-entrypoint: not supported by qimg's plugin yet (the image's Entrypoint is not run)");
+		step_fail(
+		    "--container-entrypoint: not supported by qimg's plugin yet (the image's Entrypoint is not run)");
 		return;
 	}
 	if (spank_get_item(sp, S_JOB_UID, &step.uid) != ESPANK_SUCCESS ||
@@ -1014,7 +1005,8 @@ int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 		return 0;
 	uid_t uid;
 	uint32_t jobid;
-	if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_ID, &jobid) != ESPANK_SUCCESS)
+	if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_ID, &jobid) != ESPANK_SUCCESS)
 		return 0;
 	struct passwd pwbuf, *pw = NULL;
 	char buf[4096], prefix[KEEP_PREFIX_MAX], store[PATH_MAX];

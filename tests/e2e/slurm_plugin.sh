@@ -151,6 +151,11 @@ t_ok "sbatch --container-image runs the script inside" slurm_as_user sbatch --wa
 t_eq "sbatch: the script's output" "slurmcfg $TUSER_UID yes" "$(tr '\n' ' ' <"$USER_HOME/batch.out" | sed 's/ $//')"
 
 # ---- bad input: one line naming the image or option, the step fails, nothing left ----
+keepers() { # our test user's keeper (the one its XDG_RUNTIME_DIR names; other files' tests have their own)
+	as_user "$QIMG" system keeper status 2>&1 | grep -v '^not running' | head -n 1
+}
+as_user "$QIMG" system keeper stop >/dev/null 2>&1
+t_eq "bad input: no keeper before" "" "$(keepers)"
 t_fail "bad image" srun_u -N2 -n2 --container-image="$REG/slurm/nope:1" true
 t_contains "bad image: named on srun's stderr" "qimg: $REG/slurm/nope:1: " "$(cat "$T_ERR")"
 t_eq "bad image: one line per node (its first task), not one per task" 2 "$(grep -c "^qimg: $REG/slurm/nope:1: " "$T_ERR")"
@@ -158,11 +163,13 @@ t_fail "bad mount" srun_u -N1 -n1 --container-image="$IMG" --container-mounts=/n
 t_contains "bad mount: named" "--container-mounts=/nonexistent/dir:/x: /nonexistent/dir: No such file or directory" "$(cat "$T_ERR")"
 t_fail "bad mount flag" srun_u -N1 -n1 --container-image="$IMG" --container-mounts="$TMPD/share:/x:nosuch" true
 t_contains "bad mount flag: named" 'unsupported mount flag "nosuch"' "$(cat "$T_ERR")"
-t_fail "missing command" srun_u -N1 -n1 --container-image="$IMG" no-such-command
-t_contains "missing command: named" "no-such-command" "$(cat "$T_ERR")"
 t_fail "registry down" srun_u -N1 -n1 --container-image="127.0.0.1:$(free_port)/x/y:1" true
 t_contains "registry down: named" "qimg: 127.0.0.1:" "$(cat "$T_ERR")"
 t_eq "bad input: no holder left" "" "$(holders)"
+t_eq "bad input: no keeper started" "" "$(keepers)"
+t_fail "missing command" srun_u -N1 -n1 --container-image="$IMG" no-such-command
+t_contains "missing command: named" "no-such-command" "$(cat "$T_ERR")"
+t_ok "keeper check: running once a step built a container (qimg's per-user keeper, reused by later steps)" test -n "$(keepers)"
 
 # ---- scancel of a running containerised step: nothing left on either node ----
 slurm_as_user srun -N2 -n4 --container-image="$IMG" sleep 300 >"$TMPD/cancel.out" 2>&1 &

@@ -193,6 +193,23 @@ t_eq "scancel: every run record on both nodes was released by its qimg" "" \
 t_eq "scancel: no live container recorded on either node" "" \
 	"$(for n in n1 n2; do as_user env QIMG_STORE="$TMPD/nodes/$n/$TUSER" "$QIMG" ps -q; done)"
 
+# ---- plugstack arguments: registries_conf (short names, an insecure registry without tls_verify=false) ----
+# slurmstepd and srun read plugstack.conf at every step, so the cluster keeps running.
+fixture_push busybox slurm/short:1 || fail "registries: push" "push failed"
+printf 'unqualified-search-registries = ["%s"]\n\n[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REG" "$REG" \
+	>"$TMPD/registries.conf" && chmod 0644 "$TMPD/registries.conf"
+echo "required $PLUGIN qimg=$QIMG store=$TMPD/nodes/%n/%u registries_conf=$TMPD/registries.conf" >"$SLURM_DIR/plugstack.conf"
+t_ok "registries_conf: a short name, pulled from the insecure registry it names" \
+	srun_u -N2 -n2 --container-image=slurm/short:1 cat /etc/qimg-fixture
+t_eq "registries_conf: ran on both nodes" "busybox busybox" "$(tr '\n' ' ' <"$T_OUT" | sed 's/ $//')"
+echo "required $PLUGIN qimg=$QIMG store=$TMPD/nodes/%n/%u pull=never" >"$SLURM_DIR/plugstack.conf"
+t_fail "pull=never: an image the nodes lack is not pulled" srun_u -N1 -n1 --container-image="$REG/slurm/never:1" true
+t_contains "pull=never: named" "qimg: $REG/slurm/never:1: " "$(cat "$T_ERR")"
+t_eq "pull=never: no request for it" 0 "$(grep -c '/v2/slurm/never/' "$REG_LOG")"
+echo "required $PLUGIN qimg=$QIMG nosuch=1" >"$SLURM_DIR/plugstack.conf"
+t_fail "plugstack: an unknown argument fails the step" srun_u -N1 -n1 --container-image="$IMG" true
+t_contains "plugstack: named (slurmd's log)" 'unknown plugstack argument "nosuch=1"' "$(cat "$SLURM_DIR"/log/slurmd-n1.log "$T_ERR")"
+
 # ---- the job's named containers are removed at its end (the epilog), on the node that kept them ----
 kept_left() { find "$TMPD/nodes/n1/$TUSER/runs" "$TMPD/nodes/n2/$TUSER/runs" -mindepth 1 -maxdepth 1 2>/dev/null; }
 for ((i = 0; i < 50; i++)); do

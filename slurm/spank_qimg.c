@@ -492,7 +492,15 @@ static int batch_script_add(spank_t sp, struct argv *a)
 static int holder_argv(spank_t sp, struct argv *a)
 {
 	char user[256] = "", node[256] = "", home[PATH_MAX] = "", store[PATH_MAX];
-	(void)job_env(sp, "USER", user, sizeof user);
+	/* %u is the passwd name of the job's uid, never the job's (user-set) $USER. */
+	struct passwd pwbuf, *pw = NULL;
+	char pwmem[4096];
+	if (getpwuid_r(step.uid, &pwbuf, pwmem, sizeof pwmem, &pw) == 0 && pw)
+		snprintf(user, sizeof user, "%s", pw->pw_name);
+	else if (cfg.store && strstr(cfg.store, "%u")) {
+		step_fail("spank_qimg: store=%s: no passwd entry for uid %u", cfg.store, (unsigned)step.uid);
+		return -1;
+	}
 	/* SLURMD_NODENAME is set only for the tasks; SLURM_TOPOLOGY_ADDR ends with the node's name already. */
 	if (job_env(sp, "SLURMD_NODENAME", node, sizeof node) < 0 &&
 	    job_env(sp, "SLURM_TOPOLOGY_ADDR", node, sizeof node) == 0 && strrchr(node, '.'))

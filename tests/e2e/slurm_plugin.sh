@@ -48,7 +48,9 @@ t_eq "cold: four tasks ran in the image" 4 "$(grep -c '^slurmcfg$' "$T_OUT")"
 # Two blobs (config and the one layer) per node: two nodes, four downloads, however many tasks.
 t_eq "cold: each blob fetched once per node (2 nodes x config+layer)" 4 "$(layer_gets)"
 t_ok "cold: each node's store has the image" test -d "$TMPD/nodes/n1/$TUSER/specs" -a -d "$TMPD/nodes/n2/$TUSER/specs"
-t_ok "warm: srun again" srun_u -N2 -n4 --container-image="$CFG" true
+t_ok "warm: srun again (a job's \$USER does not choose the store)" slurm_as_user env USER=someone-else \
+	srun -N2 -n4 --container-image="$CFG" true
+t_ok "warm: no store made for \$USER" test ! -e "$TMPD/nodes/n1/someone-else" -a ! -e "$TMPD/nodes/n2/someone-else"
 t_eq "warm: no blob fetched again" 4 "$(layer_gets)"
 t_eq "warm: the containers ended cleanly (run records released)" "" \
 	"$(grep -l '^id ' "$TMPD"/nodes/n[12]/"$TUSER"/live/slot-* 2>/dev/null)"

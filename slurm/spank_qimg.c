@@ -827,6 +827,27 @@ static int own_ids_write(uid_t uid, gid_t gid, char *map, size_t mapsize, char *
    open its /proc/PID/ns files. */
 static int ns_user = -1, ns_mnt = -1, ns_errno;
 
+/* The holder's parent pid (field 4 of /proc/PID/stat), -1 when unreadable. */
+static pid_t holder_parent(void)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)step.holder);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+	long ppid;
+	char state;
+	if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2)
+		return -1;
+	return (pid_t)ppid;
+}
+
 int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 {
 	(void)sp;
@@ -835,6 +856,12 @@ int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 	if (spank_context() != S_CTX_REMOTE || !step.active || step.error[0])
 		return 0;
 	char path[64];
+	/* The pid came from a process the user runs: open nothing unless it is our qimg's child (qimg is ours and
+	   not yet reaped, so its pid and its children's parent cannot be anybody else's). */
+	if (holder_parent() != step.qimg) {
+		ns_errno = ESRCH;
+		return 0;
+	}
 	snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)step.holder);
 	ns_user = open(path, O_RDONLY | O_CLOEXEC);
 	if (ns_user < 0)

@@ -88,6 +88,19 @@ t_eq "ids: root's job runs as 0" 0 "$(cat "$T_OUT")"
 t_ok "ids: root's job reads the image" slurm_as_root srun -N2 -n2 --container-image="$IMG" cat /etc/qimg-fixture
 t_eq "ids: root's job: two tasks" 2 "$(grep -c '^busybox$' "$T_OUT")"
 
+t_ok "ids: QIMG_CONTAINER_REMAP_ROOT=1" slurm_as_user env QIMG_CONTAINER_REMAP_ROOT=1 srun -n1 --container-image="$IMG" id -u
+t_eq "ids: env form remaps" 0 "$(cat "$T_OUT")"
+t_ok "ids: the flag wins over the env form" slurm_as_user env QIMG_CONTAINER_REMAP_ROOT=1 \
+	srun -n1 --container-image="$IMG" --no-container-remap-root id -u
+t_eq "ids: --no-container-remap-root" "$TUSER_UID" "$(cat "$T_OUT")"
+t_fail "ids: a bad env form value" slurm_as_user env QIMG_CONTAINER_REMAP_ROOT=maybe srun -n1 --container-image="$IMG" true
+t_contains "ids: bad value named" "QIMG_CONTAINER_REMAP_ROOT=maybe: expected 1 or 0" "$(cat "$T_ERR")"
+
+# ---- entrypoint: not run (pyxis's default); asking for it is refused by name ----
+t_fail "entrypoint: --container-entrypoint refused" srun_u -n1 --container-image="$IMG" --container-entrypoint true
+t_contains "entrypoint: named" "--container-entrypoint: not supported" "$(cat "$T_ERR")"
+t_ok "entrypoint: --no-container-entrypoint" srun_u -n1 --container-image="$IMG" --no-container-entrypoint true
+
 # ---- exit codes ----
 t_fail "exit: the task's status reaches srun" srun_u -n1 --container-image="$IMG" sh -c 'exit 7'
 t_eq "exit: status 7" 7 "$T_RC"
@@ -130,6 +143,10 @@ t_contains "mount-home: not by default: absent" "No such file" "$(cat "$T_ERR")"
 t_ok "writable: by default" srun_u -n1 --container-image="$IMG" sh -c 'echo x >/newfile && cat /newfile'
 t_fail "readonly: --container-readonly" srun_u -n1 --container-image="$IMG" --container-readonly touch /newfile
 t_contains "readonly: EROFS" "Read-only file system" "$(cat "$T_ERR")"
+t_fail "readonly: QIMG_CONTAINER_READONLY=1" slurm_as_user env QIMG_CONTAINER_READONLY=1 srun -n1 --container-image="$IMG" touch /newfile
+t_contains "readonly: env form EROFS" "Read-only file system" "$(cat "$T_ERR")"
+t_ok "writable: --container-writable over QIMG_CONTAINER_READONLY=1" slurm_as_user env QIMG_CONTAINER_READONLY=1 \
+	srun -n1 --container-image="$IMG" --container-writable touch /newfile
 
 # ---- a kept container across two steps; sbatch ----
 cat >"$USER_HOME/steps.sh" <<EOS

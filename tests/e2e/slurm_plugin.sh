@@ -168,6 +168,10 @@ t_contains "name: an unnamed container did not" "fresh: absent" "$(cat "$USER_HO
 t_ok "sbatch --container-image runs the script inside" slurm_as_user sbatch --wait -N1 --container-image="$CFG" \
 	-o "$USER_HOME/batch.out" "$USER_HOME/batch.sh"
 t_eq "sbatch: the script's output" "slurmcfg $TUSER_UID yes" "$(tr '\n' ' ' <"$USER_HOME/batch.out" | sed 's/ $//')"
+printf '#!/bin/sh\n#SBATCH --container-image=%s\ncat /etc/qimg-fixture\n' "$CFG" >"$USER_HOME/batch2.sh"
+chown "$TUSER_UID:$TUSER_GID" "$USER_HOME/batch2.sh"
+t_ok "sbatch: #SBATCH --container-image in the script" slurm_as_user sbatch --wait -N1 -o "$USER_HOME/batch2.out" "$USER_HOME/batch2.sh"
+t_eq "sbatch: #SBATCH directive's output" slurmcfg "$(cat "$USER_HOME/batch2.out")"
 
 # ---- bad input: one line naming the image or option, the step fails, nothing left ----
 keepers() { # our test user's keeper (the one its XDG_RUNTIME_DIR names; other files' tests have their own)

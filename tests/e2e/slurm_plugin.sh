@@ -38,7 +38,14 @@ slurm_start "$PLUGIN" "qimg=$QIMG" "store=$TMPD/nodes/%n/%u" tls_verify=false ||
 	{ fail "slurm: cluster" "did not start"; exit 0; }
 
 srun_u() { slurm_as_user srun "$@"; }
-holders() { pgrep -f -- '--slurm-holder' | tr '\n' ' '; }
+ours() { # PIDS on stdin -> those carrying this file's QIMG_TEST_TAG (other files' tests run beside us)
+	local p
+	while read -r p; do
+		grep -qz "^QIMG_TEST_TAG=$QIMG_TEST_TAG\$" "/proc/$p/environ" 2>/dev/null && echo "$p"
+	done
+}
+holders() { pgrep -f -- '--slurm-holder' | ours | tr '\n' ' '; }
+sleeps() { pgrep -u "$TUSER" -x sleep | ours | wc -l; }
 
 # ---- four tasks on two nodes asking for an image no node has: one pull per node ----
 layer_gets() { grep -c "\"GET /v2/slurm/cfg/blobs/sha256:[0-9a-f]* HTTP/1.1\" 200 .*\"qimg/" "$REG_LOG"; }
@@ -182,12 +189,13 @@ t_eq "bad input: no keeper before" "" "$(keepers)"
 t_fail "bad image" srun_u -N2 -n2 --container-image="$REG/slurm/nope:1" true
 t_contains "bad image: named on srun's stderr" "qimg: $REG/slurm/nope:1: " "$(cat "$T_ERR")"
 t_eq "bad image: one line per node (its first task), not one per task" 2 "$(grep -c "^qimg: $REG/slurm/nope:1: " "$T_ERR")"
+t_contains "bad image: the registry's answer, not only 'pull failed'" "qimg: $REG/slurm/nope:1: pull: GET /v2/slurm/nope/manifests/1: 404 Not Found" "$(cat "$T_ERR")"
 t_fail "bad mount" srun_u -N1 -n1 --container-image="$IMG" --container-mounts=/nonexistent/dir:/x true
 t_contains "bad mount: named" "--container-mounts=/nonexistent/dir:/x: /nonexistent/dir: No such file or directory" "$(cat "$T_ERR")"
 t_fail "bad mount flag" srun_u -N1 -n1 --container-image="$IMG" --container-mounts="$TMPD/share:/x:nosuch" true
 t_contains "bad mount flag: named" 'unsupported mount flag "nosuch"' "$(cat "$T_ERR")"
 t_fail "registry down" srun_u -N1 -n1 --container-image="127.0.0.1:$(free_port)/x/y:1" true
-t_contains "registry down: named" "qimg: 127.0.0.1:" "$(cat "$T_ERR")"
+t_contains "registry down: named, with the reason" "Couldn't connect to server" "$(grep '^qimg: 127.0.0.1:' "$T_ERR")"
 t_eq "bad input: no holder left" "" "$(holders)"
 t_eq "bad input: no keeper started" "" "$(keepers)"
 t_fail "missing command" srun_u -N1 -n1 --container-image="$IMG" no-such-command
@@ -198,18 +206,18 @@ t_ok "keeper check: running once a step built a container (qimg's per-user keepe
 slurm_as_user srun -N2 -n4 --container-image="$IMG" sleep 300 >"$TMPD/cancel.out" 2>&1 &
 srun_pid=$!
 for ((i = 0; i < 100; i++)); do
-	[ "$(pgrep -u "$TUSER" -x sleep | wc -l)" -ge 4 ] && break
+	[ "$(sleeps)" -ge 4 ] && break
 	sleep 0.1
 done
-t_eq "scancel: four tasks and two holders (qimg and its container process each) running" "4 4" "$(pgrep -u "$TUSER" -x sleep | wc -l) $(holders | wc -w)"
+t_eq "scancel: four tasks and two holders (qimg and its container process each) running" "4 4" "$(sleeps) $(holders | wc -w)"
 jobid=$(env SLURM_CONF="$SLURM_CONF" squeue -h -u "$TUSER" -o %i | head -n 1)
 t_ok "scancel: scancel" slurm_as_user scancel "$jobid"
 wait "$srun_pid"
 for ((i = 0; i < 100; i++)); do
-	[ -z "$(holders)" ] && [ "$(pgrep -u "$TUSER" -x sleep | wc -l)" = 0 ] && break
+	[ -z "$(holders)" ] && [ "$(sleeps)" = 0 ] && break
 	sleep 0.1
 done
-t_eq "scancel: no task and no holder left" "0 " "$(pgrep -u "$TUSER" -x sleep | wc -l) $(holders)"
+t_eq "scancel: no task and no holder left" "0 " "$(sleeps) $(holders)"
 # qimg ended its runs itself (a run killed -9 leaves a slot starting with "id ", which only ps or gc frees).
 t_eq "scancel: every run record on both nodes was released by its qimg" "" \
 	"$(grep -l '^id ' "$TMPD"/nodes/n[12]/"$TUSER"/live/slot-* 2>/dev/null)"

@@ -65,7 +65,8 @@ static struct {
 	int remap_root;   /* remap_root=0|1 (default 0: the user's own id inside) */
 	int writable;     /* writable=0|1 (default 1) */
 	char *tls_verify; /* tls_verify=false: plain HTTP/unverified TLS registries (test clusters) */
-} cfg = {NULL, NULL, NULL, NULL, 0, 0, 1, NULL};
+	int scope_global; /* container_scope=job|global (default job) */
+} cfg = {NULL, NULL, NULL, NULL, 0, 0, 1, NULL, 0};
 
 /* The options of this job/step, from the command line or their QIMG_CONTAINER_* forms. */
 static struct {
@@ -219,10 +220,16 @@ static int config_parse(int ac, char **av)
 			rc = parse_bool(v, &cfg.remap_root);
 		else if (kl == 8 && !strncmp(a, "writable", kl))
 			rc = parse_bool(v, &cfg.writable);
-		else {
+		else if (kl == 15 && !strncmp(a, "container_scope", kl)) {
+			if (strcmp(v, "job") && strcmp(v, "global")) {
+				slurm_error("spank_qimg: container_scope=%s: expected job or global", v);
+				return -1;
+			}
+			cfg.scope_global = !strcmp(v, "global");
+		} else {
 			slurm_error(
 			    "spank_qimg: unknown plugstack argument \"%s\" (qimg, store, pull, registries_conf, "
-			    "tls_verify, mount_home, remap_root, writable)",
+			    "tls_verify, mount_home, remap_root, writable, container_scope)",
 			    a);
 			return -1;
 		}
@@ -552,12 +559,16 @@ static int holder_argv(spank_t sp, struct argv *a)
 		uint32_t jobid = 0;
 		char keep[160];
 		(void)spank_get_item(sp, S_JOB_ID, &jobid);
-		/* Job scope, as pyxis: the name is the job's own, so two jobs' "--container-name=x" never meet. */
+		/* Job scope (pyxis's default): the name is the job's own, so two jobs' "--container-name=x" never meet,
+		   and the epilog removes it. Global scope: the user's kept container NAME (`qimg run --keep NAME`). */
 		if (strlen(opt.name) > 100 || !*opt.name) {
 			step_fail("--container-name=%s: too long or empty", opt.name);
 			return -1;
 		}
-		snprintf(keep, sizeof keep, "slurm-%u-%s", (unsigned)jobid, opt.name);
+		if (cfg.scope_global)
+			snprintf(keep, sizeof keep, "%s", opt.name);
+		else
+			snprintf(keep, sizeof keep, "slurm-%u-%s", (unsigned)jobid, opt.name);
 		argv_push(a, "--keep");
 		argv_push(a, keep);
 	}
@@ -1044,7 +1055,7 @@ static void epilog_child(const struct passwd *pw, const char *store, const char 
 
 int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 {
-	if (spank_context() != S_CTX_JOB_SCRIPT || config_parse(ac, av) < 0)
+	if (spank_context() != S_CTX_JOB_SCRIPT || config_parse(ac, av) < 0 || cfg.scope_global)
 		return 0;
 	uid_t uid;
 	uint32_t jobid;

@@ -233,6 +233,13 @@ echo "required $PLUGIN qimg=$QIMG store=$TMPD/nodes/%n/%u registries_conf=$TMPD/
 t_ok "registries_conf: a short name, pulled from the insecure registry it names" \
 	srun_u -N2 -n2 --container-image=slurm/short:1 cat /etc/qimg-fixture
 t_eq "registries_conf: ran on both nodes" "busybox busybox" "$(tr '\n' ' ' <"$T_OUT" | sed 's/ $//')"
+echo "required $PLUGIN qimg=$QIMG store=$TMPD/nodes/%n/%u tls_verify=false container_scope=global" >"$SLURM_DIR/plugstack.conf"
+t_ok "container_scope=global: job 1 keeps g1" srun_u -w n1 -n1 --container-image="$IMG" --container-name=g1 sh -c 'echo global >/gfile'
+t_ok "container_scope=global: job 2 continues from it" srun_u -w n1 -n1 --container-image="$IMG" --container-name=g1 cat /gfile
+t_eq "container_scope=global: the file" global "$(cat "$T_OUT")"
+sleep 1 # the epilogs have run (and must leave it)
+t_ok "container_scope=global: the user's kept container g1, left by the epilog" test -d "$TMPD/nodes/n1/$TUSER/runs/g1"
+t_ok "container_scope=global: qimg rm g1" as_user env QIMG_STORE="$TMPD/nodes/n1/$TUSER" "$QIMG" rm g1
 echo "required $PLUGIN qimg=$QIMG store=$TMPD/nodes/%n/%u pull=never" >"$SLURM_DIR/plugstack.conf"
 t_fail "pull=never: an image the nodes lack is not pulled" srun_u -N1 -n1 --container-image="$REG/slurm/never:1" true
 t_contains "pull=never: named" "qimg: $REG/slurm/never:1: " "$(cat "$T_ERR")"

@@ -30,6 +30,8 @@ cfg = {"config": {"Env": ["PATH=/bin:/imagepath", "FROM_IMAGE=yes", "SLURM_JOB_N
 json.dump(cfg, open(tmp + "/slurmcfg.json", "w"))
 PYEOF
 fixture_custom slurmcfg "$TMPD/slurmcfg.json" slurm/cfg:1 || { fail "slurm: push slurmcfg" "push failed"; exit 0; }
+sed 's/slurmcfg/slurmconc/' "$TMPD/slurmcfg.json" >"$TMPD/slurmconc.json"
+fixture_custom slurmconc "$TMPD/slurmconc.json" slurm/conc:1 || { fail "slurm: push slurmconc" "push failed"; exit 0; }
 CFG=$REG/slurm/cfg:1
 
 # A store per node (as on a real cluster, where each node has its own local disk) and per user.
@@ -61,6 +63,19 @@ t_ok "warm: no store made for \$USER" test ! -e "$TMPD/nodes/n1/someone-else" -a
 t_eq "warm: no blob fetched again" 4 "$(layer_gets)"
 t_eq "warm: the containers ended cleanly (run records released)" "" \
 	"$(grep -l '^id ' "$TMPD"/nodes/n[12]/"$TUSER"/live/slot-* 2>/dev/null)"
+
+# ---- two jobs' steps started together on one node, asking for the same new image: one download (qimg's blob and
+# layer locks make a second pull wait for the first and find the blobs there) ----
+slurm_as_user srun -w n1 -n1 --container-image="$REG/slurm/conc:1" cat /etc/qimg-fixture >"$TMPD/conc1.out" 2>&1 &
+c1=$!
+slurm_as_user srun -w n1 -n1 --container-image="$REG/slurm/conc:1" cat /etc/qimg-fixture >"$TMPD/conc2.out" 2>&1 &
+c2=$!
+wait "$c1"
+r1=$?
+wait "$c2"
+t_eq "concurrent: both steps ran" "0 0 slurmconc slurmconc" "$r1 $? $(cat "$TMPD/conc1.out" "$TMPD/conc2.out" | tr '\n' ' ' | sed 's/ $//')"
+t_eq "concurrent: config and layer fetched once for the node" 2 \
+	"$(grep -c "\"GET /v2/slurm/conc/blobs/sha256:[0-9a-f]* HTTP/1.1\" 200 .*\"qimg/" "$REG_LOG")"
 
 # ---- the basic case ----
 t_ok "srun -N2 -n4 --container-image cat /etc/os-release" srun_u -N2 -n4 --container-image="$IMG" cat /etc/os-release

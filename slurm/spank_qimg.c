@@ -674,14 +674,14 @@ static void holder_error(int errfd)
 	buf[len] = '\0';
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 		buf[--len] = '\0';
-	char *last = strrchr(buf, '\n');
+	char *nl = strrchr(buf, '\n');
+	char *last = nl ? nl + 1 : buf;
 	/* `run --pull` ends with "pull IMG failed ...; see the message above": the pull's own line says why. */
-	if (last && strstr(last, "see the message above")) {
-		*last = '\0';
+	if (nl && strstr(last, "see the message above")) {
+		*nl = '\0';
 		char *prev = strrchr(buf, '\n');
-		last = prev ? prev : buf - 1;
+		last = prev ? prev + 1 : buf;
 	}
-	last = last ? last + 1 : buf;
 	if (!strncmp(last, "qimg: ", 6))
 		last += 6; /* the task prints "qimg: IMAGE: " before it */
 	if (*last)

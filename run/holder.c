@@ -13,13 +13,17 @@
 
 #include "mountapi.h"
 
-/* The record the plugin reads: NUL-terminated fields "pid=N", "workdir=DIR", "env=K=V"..., "end". */
+/* The record the plugin reads: NUL-terminated fields "pid=N", "workdir=DIR", "caps=HEX", "env=K=V"..., "end". */
 static void holder_record(struct run_init *in, const char *workdir, struct buf *b)
 {
 	const struct image_spec *spec = in->o->spec;
 	bool have_path = false;
 	buf_printf(b, "pid=%ld%c", (long)getpid(), '\0');
 	buf_printf(b, "workdir=%s%c", workdir, '\0');
+	/* The capability bounding set a `qimg run` command gets (docker's default set): the plugin gives it to tasks
+	   that are uid 0 inside (--container-remap-root, or root's jobs). */
+	uint64_t caps = run_caps_effective_set(in->o->cap_add, in->o->cap_drop) & run_caps_known();
+	buf_printf(b, "caps=%llx%c", (unsigned long long)caps, '\0');
 	for (size_t i = 0; i < spec->env.n; i++) {
 		if (!strncmp(spec->env.v[i], "PATH=", 5))
 			have_path = true;

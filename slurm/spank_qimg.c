@@ -82,7 +82,9 @@ static struct {
 	pid_t holder;        /* the process whose namespaces the tasks join */
 	int errfd;           /* the holder's stderr (kept open: it may still write) */
 	char *workdir;
-	char **env; /* the image's Env, K=V */
+	char **env;    /* the image's Env, K=V */
+	uint64_t caps; /* the bounding set for uid 0 inside (qimg run's default set) */
+	bool have_caps;
 	size_t nenv;
 	uid_t uid;
 	gid_t gid;
@@ -644,7 +646,10 @@ static int holder_read(int fd)
 			step.holder = (pid_t)strtol(f + 4, NULL, 10);
 		else if (!strncmp(f, "workdir=", 8))
 			step.workdir = strdup(f + 8);
-		else if (!strncmp(f, "env=", 4)) {
+		else if (!strncmp(f, "caps=", 5)) {
+			step.caps = strtoull(f + 5, NULL, 16);
+			step.have_caps = true;
+		} else if (!strncmp(f, "env=", 4)) {
 			char **v = realloc(step.env, (step.nenv + 1) * sizeof *v);
 			if (!v)
 				goto out;
@@ -655,7 +660,7 @@ static int holder_read(int fd)
 		}
 		off += fl + 1;
 	}
-	rc = step.holder > 0 && step.workdir ? 0 : -1;
+	rc = step.holder > 0 && step.workdir && step.have_caps ? 0 : -1;
 out:
 	free(buf);
 	return rc;
@@ -892,6 +897,21 @@ int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 	return 0;
 }
 
+/* uid 0 inside gets what a `qimg run` command gets: the bounding set is cut to the holder's set, so the command's
+   capabilities after exec (all of the bounding set, as uid 0) are docker's default ones. */
+static int caps_bound(char *msg, size_t size)
+{
+	for (int cap = 0; cap < 64; cap++) {
+		if (step.caps & (UINT64_C(1) << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
+			snprintf(msg, size, "drop capability %d from the bounding set: %s", cap, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int join(char *msg, size_t size)
 {
 	int userfd = ns_user, mntfd = ns_mnt;
@@ -906,6 +926,8 @@ static int join(char *msg, size_t size)
 	else if (setns(mntfd, CLONE_NEWNS) < 0)
 		snprintf(msg, size, "join the container's mount namespace: %s", strerror(errno));
 	else if (rootless && !remap && own_ids(step.uid, step.gid, msg, size) < 0)
+		;
+	else if ((!rootless || remap) && caps_bound(msg, size) < 0)
 		;
 	else if (chdir(step.workdir) < 0)
 		snprintf(msg, size, "chdir to the working directory %s: %s", step.workdir, strerror(errno));

@@ -110,6 +110,12 @@ t_eq "ids: root's job runs as 0" 0 "$(cat "$T_OUT")"
 t_ok "ids: root's job reads the image" slurm_as_root srun -N2 -n2 --container-image="$IMG" cat /etc/qimg-fixture
 t_eq "ids: root's job: two tasks" 2 "$(grep -c '^busybox$' "$T_OUT")"
 
+# uid 0 inside gets qimg run's (docker's) capability set, not all of the namespace's (or the host's) capabilities.
+want=$(as_user env QIMG_STORE="$TMPD/nodes/n1/$TUSER" "$QIMG" run "$IMG" grep CapBnd /proc/self/status)
+t_ok "caps: remap-root" srun_u -w n1 -n1 --container-image="$IMG" --container-remap-root grep CapBnd /proc/self/status
+t_eq "caps: remap-root's bounding set is qimg run's" "$want" "$(cat "$T_OUT")"
+t_ok "caps: root's job" slurm_as_root srun -w n1 -n1 --container-image="$IMG" grep -E 'Cap(Bnd|Eff)' /proc/self/status
+t_eq "caps: root's job's bounding and effective sets are qimg run's" "${want/CapBnd/CapEff}|$want" "$(tr '\n' '|' <"$T_OUT" | sed 's/|$//')"
 t_ok "ids: QIMG_CONTAINER_REMAP_ROOT=1" slurm_as_user env QIMG_CONTAINER_REMAP_ROOT=1 srun -n1 --container-image="$IMG" id -u
 t_eq "ids: env form remaps" 0 "$(cat "$T_OUT")"
 t_ok "ids: the flag wins over the env form" slurm_as_user env QIMG_CONTAINER_REMAP_ROOT=1 \

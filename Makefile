@@ -50,6 +50,20 @@ UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all deps test check unit bench install uninstall clean demo lint fmt man valgrind-build
 all: $(OUT)/qimg $(OUT)/qimg-pull $(OUT)/qimg-cdi
 
+# The Slurm SPANK plugin (slurm/spank_qimg.c), when Slurm's header is there (Debian: libslurm-dev). It is loaded
+# into slurmd/slurmstepd, so it is built with plain flags (no sanitizer runtime) and links libc only; it runs
+# $(BINDIR)/qimg unless plugstack.conf says qimg=PATH.
+SPANK_H   ?= /usr/include/slurm/spank.h
+SPANK_SO   = $(BUILD)/spank_qimg.so
+SLURM_PLUGINDIR ?= $(PREFIX)/lib/slurm
+ifneq ($(wildcard $(SPANK_H)),)
+all: $(SPANK_SO)
+endif
+$(SPANK_SO): slurm/spank_qimg.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -DQIMG_BINDIR='"$(BINDIR)"' -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow \
+		-Wno-missing-field-initializers -fstack-protector-strong -fPIC -shared -o $@ $<
+
 $(BUILD)/%.o: %.c $(wildcard */*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -123,19 +137,21 @@ DEB_DEPS = build-essential pkg-config libcurl4-openssl-dev libssl-dev libjansson
            libzstd-dev libyaml-dev libisal-dev musl-tools uidmap fuse-overlayfs fuse3 docker-registry skopeo umoci busybox-static openssl \
            apache2-utils python3 python3-jwt python3-cryptography debootstrap procps iproute2 util-linux \
            passwd login ca-certificates curl hyperfine bubblewrap file zstd jq zsh groff-base man-db valgrind \
-           tar libarchive-tools podman golang-go default-jdk-headless libcommons-compress-java
+           tar libarchive-tools podman golang-go default-jdk-headless libcommons-compress-java slurm-wlm munge libslurm-dev
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_DEPS)
 
 test: all unit
-	QIMG_BIN=$(abspath $(OUT)/qimg) QIMG_UNIT_DIR=$(abspath $(BUILD)/tests) tests/run.sh $(TESTS)
+	QIMG_BIN=$(abspath $(OUT)/qimg) QIMG_UNIT_DIR=$(abspath $(BUILD)/tests) QIMG_SPANK_PLUGIN=$(abspath $(SPANK_SO)) \
+		tests/run.sh $(TESTS)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 check:
 	$(MAKE) BUILD=build/san OUT=build/san OPT="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" LIGHT_LDFLAGS= MUSL_CC= all unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	QIMG_BIN=$(abspath build/san/qimg) QIMG_UNIT_DIR=$(abspath build/san/tests) tests/run.sh $(TESTS)
+	QIMG_BIN=$(abspath build/san/qimg) QIMG_UNIT_DIR=$(abspath build/san/tests) \
+		QIMG_SPANK_PLUGIN=$(abspath build/san/spank_qimg.so) tests/run.sh $(TESTS)
 
 # A dynamically linked, sanitizer-free build for valgrind (tests/e2e/security_valgrind.sh): memcheck cannot
 # replace malloc in the static qimg. run/run.c finds <valgrind/valgrind.h> (package valgrind) and then clones PID 1
@@ -160,6 +176,8 @@ install: all man
 	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 completions/qimg.bash $(DESTDIR)$(BASHCOMPDIR)/qimg
 	install -m 0644 completions/_qimg $(DESTDIR)$(ZSHCOMPDIR)/_qimg
+	if [ -f $(SPANK_SO) ]; then install -d $(DESTDIR)$(SLURM_PLUGINDIR) && \
+		install -m 0755 $(SPANK_SO) $(DESTDIR)$(SLURM_PLUGINDIR)/spank_qimg.so; fi
 
 # Man pages, one per command, made from each command's own --help text (docs/man/mkman.py) plus
 # docs/man/qimg.extra (exit status, environment, files of qimg(1)); so they never disagree with --help.
@@ -169,7 +187,8 @@ man: all
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/qimg $(DESTDIR)$(LIBEXECDIR)/qimg-pull $(DESTDIR)$(LIBEXECDIR)/qimg-cdi \
 		$(DESTDIR)$(MANDIR)/man1/qimg.1 \
-		$(DESTDIR)$(MANDIR)/man1/qimg-*.1 $(DESTDIR)$(BASHCOMPDIR)/qimg $(DESTDIR)$(ZSHCOMPDIR)/_qimg
+		$(DESTDIR)$(MANDIR)/man1/qimg-*.1 $(DESTDIR)$(BASHCOMPDIR)/qimg $(DESTDIR)$(ZSHCOMPDIR)/_qimg \
+		$(DESTDIR)$(SLURM_PLUGINDIR)/spank_qimg.so
 
 lint:
 	clang-format --dry-run --Werror $(ALL_SRCS) cmd/main.c

@@ -300,6 +300,8 @@ static int parse_args(struct run_args *a, int argc, char **argv)
 			a->o.tty = true;
 		else if (is(s.name, "--interactive", NULL))
 			a->o.interactive = true;
+		else if (is(s.name, "--slurm-holder", NULL)) /* hidden: the Slurm plugin's (run/holder.c) */
+			a->o.holder = true;
 		else if (!is(s.name, "--rm", NULL) && !short_bools(a, s.name)) {
 			cmd_error("run: unknown option %s (see qimg run --help)", s.name);
 			free(s.inl);

@@ -462,6 +462,8 @@ void run_init_main(struct run_init *in)
 	struct plan *p = &st.p;
 	if (setup(in, &st, &err) < 0)
 		init_fail(in, &err);
+	if (in->o->holder)
+		run_holder_main(in);
 	/* vfork: no page-table copy; the child only makes syscalls, writes its own stack and ends in exec or
 	   _exit (command_main), while we wait. */
 	pid_t cmd = vfork();

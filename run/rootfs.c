@@ -413,6 +413,12 @@ int rootfs_proc(struct run_init *in, struct rootfs *r, struct qerr *err)
 	autoclose int dfd = mountpoint_dir(r->rootfd, "proc", err);
 	if (dfd < 0)
 		return -1;
+	/* The Slurm holder has no pid namespace of its own: a user namespace may not mount the host's, so bind it. */
+	if (in->o->holder) {
+		unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+		int t = bind_tree(AT_FDCWD, "/proc", true, attrs, "/proc", err);
+		return t < 0 ? -1 : attach_close(t, dfd, "", "/proc", err);
+	}
 	autoclose int mfd = fs_new("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
 	if (mfd < 0 || attach(mfd, dfd, "", "/proc", err) < 0)
 		return -1;

@@ -374,8 +374,8 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 	in->tty_sock = o->tty ? f->sock[1] : -1;
 	/* PID 1 is cloned straight into its new namespaces; qimg stays in ours (after unshare(CLONE_NEWPID) anything
 	   qimg forked later - a sanitizer's helper - would land in the container's dying pid namespace). */
-	unsigned long flags =
-	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (o->net_none ? CLONE_NEWNET : 0);
+	unsigned long flags = (o->holder ? 0 : CLONE_NEWPID) | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+	                      (o->net_none ? CLONE_NEWNET : 0);
 	struct init_arg ia = {in, f, o->tty};
 	w->init = init_clone(flags, &ia);
 	if (w->init < 0)

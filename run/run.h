@@ -111,6 +111,7 @@ struct run_opts {
 	int record_fd;              /* the run's live record (run_record_create), PID 1's pid is added; -1 none */
 	const struct cdi_plan *cdi; /* --device/--gpus: the edits to apply (run/cdi_apply.c); NULL = none */
 	const char *run_id;         /* the run's id (the hooks' OCI state) */
+	bool holder;                /* --slurm-holder: no pid namespace, no command (run/holder.c) */
 };
 
 

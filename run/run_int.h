@@ -87,6 +87,11 @@ __attribute__((noreturn)) void run_init_main(struct run_init *in);
    errno on failure). */
 void *run_stack_alloc(size_t size, size_t guard);
 
+/* ---- holder.c: `run --slurm-holder`, the container the Slurm plugin's tasks join (slurm/spank_qimg.c) ---- */
+/* After the setup steps: tell the plugin (stdout) our pid, the image's Env and working directory, then wait for a
+   forwarded signal and exit. */
+__attribute__((noreturn)) void run_holder_main(struct run_init *in);
+
 /* ---- rootfs.c: the filesystem steps, in this order ---- */
 struct rootfs {
 	int tmpfd;     /* root of the run's tmpfs (upper, work, the /etc files) */

@@ -216,14 +216,19 @@ t_keeper_dir() {
 
 t_no_subuid() {
 	[ "$MODE" = user ] || return 0
-	# A uid with no /etc/subuid entry (and no passwd entry): a clear error, not a half-mapped namespace.
+	# A uid with no /etc/subuid entry (and no passwd entry): with the full map forced, a clear error, not a
+	# half-mapped namespace; by default the single-id mode (issue 15), which refuses the copied store's layers
+	# (unpacked for another map) and says how to unpack them again.
 	local d=$TMPD/nosub uid=4321
 	grep -q "^$uid:" /etc/subuid && { skip "no subuid entry" "uid $uid has one here"; return; }
 	mkdir -p "$d" && cp -a "$USER_STORE" "$d/store" && chown -R "$uid:$uid" "$d"
-	t_fail "run without a subuid range" env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$d" QIMG_STORE="$d/store" \
-		setpriv --reuid=$uid --regid=$uid --clear-groups -- "$QIMG" run "$BB" true
+	t_fail "run without a subuid range, full map forced" env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$d" \
+		QIMG_STORE="$d/store" QIMG_USERNS=subuid setpriv --reuid=$uid --regid=$uid --clear-groups -- "$QIMG" run "$BB" true
 	t_contains "names the missing entry" "no /etc/subuid entry for user uid $uid" "$(cat "$T_ERR")"
 	t_eq "exit status 125" 125 "$T_RC"
+	t_fail "run without a subuid range: another map's layers refused" env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$d" \
+		QIMG_STORE="$d/store" setpriv --reuid=$uid --regid=$uid --clear-groups -- "$QIMG" run "$BB" true
+	t_contains "says the single-id mode and the fix" "but this run is in the single-id mode" "$(cat "$T_ERR")"
 }
 
 both t_setup

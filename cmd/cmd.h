@@ -17,7 +17,6 @@
 struct gopts {
 	const char *store;   /* --store DIR */
 	const char *argv0;
-	bool json;           /* --format json where supported */
 };
 
 /* Print "qimg: <msg>" on stderr (one line). */

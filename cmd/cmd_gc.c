@@ -89,7 +89,7 @@ int cmd_gc(struct gopts *g, int argc, char **argv)
 	static const char *const with_value[] = {"--older-than", "--max-size", "--format", NULL};
 	struct optscan s = {argc, argv, 1};
 	struct gc_opts o = {0};
-	bool quiet = false, json = g->json;
+	bool quiet = false, json = false;
 	int r;
 	while ((r = optscan_next(&s, with_value)) > 0) {
 		if (cmd_is_help(s.name)) {
@@ -191,7 +191,7 @@ static size_t count_entries(struct store *st, const char *dir, bool (*skip)(cons
 
 int cmd_system_df(struct gopts *g, int argc, char **argv)
 {
-	bool json = g->json;
+	bool json = false;
 	for (int i = 1; i < argc; i++) {
 		if (cmd_is_help(argv[i])) {
 			fputs(df_help, stdout);

@@ -23,7 +23,7 @@ int cmd_images(struct gopts *g, int argc, char **argv)
 	static const char *const with_value[] = {"--format", NULL};
 	struct optscan s = {argc, argv, 1};
 	bool quiet = false;
-	bool json = g->json;
+	bool json = false;
 	int r;
 	while ((r = optscan_next(&s, with_value)) > 0) {
 		if (cmd_is_help(s.name)) {

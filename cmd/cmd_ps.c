@@ -103,7 +103,7 @@ int cmd_ps(struct gopts *g, int argc, char **argv)
 {
 	static const char *const with_value[] = {"--format", NULL};
 	struct optscan s = {argc, argv, 1};
-	bool quiet = false, json = g->json, no_trunc = false;
+	bool quiet = false, json = false, no_trunc = false;
 	int r;
 	while ((r = optscan_next(&s, with_value)) > 0) {
 		if (cmd_is_help(s.name)) {

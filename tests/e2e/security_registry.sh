@@ -209,7 +209,7 @@ for l in open(sys.argv[1]):
     if e.get("case") == sys.argv[2] and e.get("what") == "streamed": print(e["sent"])' "$TMPD/hostile.log" "$1" | sort -n | tail -n 1; }
 
 # The store after a pull: consistent, only verified blobs, nothing in tmp/ ([ref] expected or not).
-store_clean() { # CASE STORE want-ref|no-ref
+pulled_store_clean() { # CASE STORE want-ref|no-ref
 	local s=$2 f bad=
 	t_ok "$1: qimg system check passes" $Q --store "$s" system check
 	for f in "$s"/blobs/sha256/*; do
@@ -221,8 +221,8 @@ store_clean() { # CASE STORE want-ref|no-ref
 	if [ "$3" = no-ref ]; then t_eq "$1: no image ref" "" "$(ls -A "$s/images" 2>/dev/null)"; fi
 }
 
-# hostile CASE NEEDLE [REF-SUFFIX]: the pull fails saying NEEDLE, within SECS, leaving the store clean.
-refused() {
+# pull_refused CASE NEEDLE [REF-SUFFIX]: the pull fails saying NEEDLE, within SECS, leaving the store clean.
+pull_refused() {
 	local c=$1 needle=$2 ref=${3:-:latest} s start
 	s=$(fresh "$c")
 	start=$SECONDS
@@ -230,14 +230,14 @@ refused() {
 	t_contains "$c: says why" "$needle" "$(cat "$T_ERR")"
 	t_eq "$c: one line of error" 1 "$(wc -l <"$T_ERR")"
 	t_ok "$c: in bounded time (< 60 s)" test $((SECONDS - start)) -lt 60
-	store_clean "$c" "$s" no-ref
+	pulled_store_clean "$c" "$s" no-ref
 }
 
 accepted() { # CASE [REF-SUFFIX]: the pull succeeds with the real image
 	local c=$1 ref=${2:-:latest} s
 	s=$(fresh "$c")
 	t_ok "$c: pull succeeds" $Q --store "$s" pull -q --tls-verify=false "$H/$c/img$ref"
-	store_clean "$c" "$s" want-ref
+	pulled_store_clean "$c" "$s" want-ref
 	t_ok "$c: the image runs" $Q --store "$s" run "$H/$c/img$ref" true
 }
 
@@ -245,7 +245,7 @@ t_big() {
 	local c rss
 	for c in bigmanifest bigchunked; do
 		rss=$(fresh "$c").rss # in a dir the mode's user owns
-		refused "$c" "answer larger than 4194304 bytes" # MANIFEST_MAX, pull/internal.h
+		pull_refused "$c" "answer larger than 4194304 bytes" # MANIFEST_MAX, pull/internal.h
 		_t_run $Q --store "$(fresh "$c-rss")" pull --tls-verify=false "$H/$c/img:latest"
 		# qimg hangs up after 4 MiB; what the server got to send also filled the socket buffers (up to 32 + 4 MiB
 		# with this kernel's tcp_rmem/tcp_wmem maxima), so "not all of it" is the robust check.
@@ -255,32 +255,32 @@ t_big() {
 			"$H/$c/img:latest" >/dev/null 2>&1
 		t_ok "$c: max RSS under 64 MiB ($(tail -n 1 "$rss") KiB)" test "$(tail -n 1 "$rss")" -lt 65536
 	done
-	refused deepjson "JSON nested deeper than 64 levels"
+	pull_refused deepjson "JSON nested deeper than 64 levels"
 }
 
 t_indexes() {
-	refused selfloop "manifest $REAL_DIGEST: digest mismatch"
+	pull_refused selfloop "manifest $REAL_DIGEST: digest mismatch"
 	t_ok "selfloop: two manifest GETs, no loop" test "$(grep '"case": "selfloop"' "$TMPD/hostile.log" | grep -c manifests)" -le 4
-	refused nested "is itself an index (not supported)"
-	refused promise "an index where the index promised an image"
-	refused configlayer "not a container image (config media type application/vnd.oci.image.layer.v1.tar+gzip)"
-	refused configblob "image config: invalid JSON"
+	pull_refused nested "is itself an index (not supported)"
+	pull_refused promise "an index where the index promised an image"
+	pull_refused configlayer "not a container image (config media type application/vnd.oci.image.layer.v1.tar+gzip)"
+	pull_refused configblob "image config: invalid JSON"
 }
 
 t_bearer() {
 	local before
 	before=$(logged trap)
-	refused bearer-unterminated "unterminated quoted string"
-	refused bearer-badquote "expected a comma"
-	refused bearer-dup "duplicate parameter"
-	refused bearer-userinfo "carries credentials; refused"
-	refused bearer-empty "Bearer challenge without a realm"
-	refused bearer-junk "malformed WWW-Authenticate header"
-	refused bearer-huge "WWW-Authenticate"
-	refused bearer-noscheme "no supported authentication scheme"
+	pull_refused bearer-unterminated "unterminated quoted string"
+	pull_refused bearer-badquote "expected a comma"
+	pull_refused bearer-dup "duplicate parameter"
+	pull_refused bearer-userinfo "carries credentials; refused"
+	pull_refused bearer-empty "Bearer challenge without a realm"
+	pull_refused bearer-junk "malformed WWW-Authenticate header"
+	pull_refused bearer-huge "WWW-Authenticate"
+	pull_refused bearer-noscheme "no supported authentication scheme"
 	t_eq "bearer: none of those challenges sent a request to the realm's host" "$before" "$(logged trap)"
 	# Escaped quotes stay inside the realm: the token request has the challenge's own service and scope, once.
-	refused bearer-escaped "401 Unauthorized"
+	pull_refused bearer-escaped "401 Unauthorized"
 	t_ok "bearer-escaped: the realm got one token request" test "$(logged trap)" -eq $((before + 1))
 	t_eq "bearer-escaped: service and scope as the challenge gave them (no injection)" \
 		'{"service": ["real"], "scope": ["repository:x:pull"]}' \
@@ -293,13 +293,13 @@ t_ratelimit() {
 	accepted ratelimit
 	t_ok "ratelimit: Retry-After: 2 honoured (>= 2 s)" test $((SECONDS - start)) -ge 2
 	t_eq "ratelimit: the front answered 429 twice" 2 "$(grep '"case": "ratelimit"' "$TMPD/hostile.log" | grep -c '"what": "429"')"
-	refused ratelimit-forever "429 Too Many Requests (TOOMANYREQUESTS: slow down) (after 4 tries)"
+	pull_refused ratelimit-forever "429 Too Many Requests (TOOMANYREQUESTS: slow down) (after 4 tries)"
 }
 
 t_oversize() {
 	local c
 	for c in oversize oversize-cl; do
-		refused "$c" "more than the"
+		pull_refused "$c" "more than the"
 		t_ok "$c: the stream was cut right after the layer's size (sent $(streamed "$c") of 1 GiB)" \
 			test "$(streamed "$c")" -lt $((64 << 20)) # the layer + socket buffers, far below 1 GiB
 	done
@@ -310,7 +310,7 @@ t_dcd() {
 	accepted dcd-garbage
 	t_eq "dcd-garbage: nothing named after it in the store (outside the image's own layer)" "" \
 		"$(find "$(fresh dcd-garbage)" -name passwd ! -path "*/layers/*")"
-	refused dcd-bydigest "Docker-Content-Digest sha256:1111" "@$REAL_DIGEST"
+	pull_refused dcd-bydigest "Docker-Content-Digest sha256:1111" "@$REAL_DIGEST"
 }
 
 both t_big

@@ -31,7 +31,7 @@ with_env() {
 
 
 # Every blob hashes to its name (a refused unpack leaves verified blobs only), tmp/ is empty, no spec, no ref.
-store_clean() {
+store_untouched() {
 	local s=$1 f bad=""
 	for f in "$s"/blobs/sha256/*; do
 		[ -e "$f" ] || continue
@@ -44,9 +44,9 @@ store_clean() {
 	[ -z "$(ls -A "$s/layers" 2>/dev/null)" ] || { echo "layers/: $(ls -A "$s/layers")"; return 1; }
 }
 
-# refused NAME NEEDLE HINT CMD...: CMD fails naming NEEDLE and HINT (how to raise it); the store is left clean.
+# limit_refused NAME NEEDLE HINT CMD...: CMD fails naming NEEDLE and HINT (how to raise it); the store is left clean.
 # The error stays in $LAST_ERR.
-refused() {
+limit_refused() {
 	local name=$1 needle=$2 hint=$3
 	shift 3
 	t_fail "$name: refused" "$@"
@@ -54,30 +54,30 @@ refused() {
 	t_contains "$name: the error says how to raise it" "$hint" "$(cat "$T_ERR")"
 	t_eq "$name: one line" 1 "$(grep -c . "$T_ERR")"
 	LAST_ERR=$(cat "$T_ERR")
-	t_ok "$name: nothing half-written in the store" store_clean "$(store_dir)"
+	t_ok "$name: nothing half-written in the store" store_untouched "$(store_dir)"
 }
 
 t_limits() {
 	local s
 	s=$(store_dir)
-	refused "pull --max-layer-size 4M" "layer too large" "--max-layer-size" \
+	limit_refused "pull --max-layer-size 4M" "layer too large" "--max-layer-size" \
 		$Q pull -q --tls-verify=false --max-layer-size 4M "$IMG"
 	t_contains "pull --max-layer-size 4M: the error names the size" "more than 4194304 bytes" "$LAST_ERR"
-	refused "QIMG_MAX_LAYER_SIZE=4M pull" "layer too large" "QIMG_MAX_LAYER_SIZE" \
+	limit_refused "QIMG_MAX_LAYER_SIZE=4M pull" "layer too large" "QIMG_MAX_LAYER_SIZE" \
 		with_env QIMG_MAX_LAYER_SIZE=4M $Q pull -q --tls-verify=false "$IMG"
-	refused "pull --max-ratio 2" "decompression bomb refused: ratio above 2:1" "--max-ratio" \
+	limit_refused "pull --max-ratio 2" "decompression bomb refused: ratio above 2:1" "--max-ratio" \
 		$Q pull -q --tls-verify=false --max-ratio=2 "$IMG"
-	refused "QIMG_MAX_RATIO=2 pull" "ratio above 2:1" "QIMG_MAX_RATIO" \
+	limit_refused "QIMG_MAX_RATIO=2 pull" "ratio above 2:1" "QIMG_MAX_RATIO" \
 		with_env QIMG_MAX_RATIO=2 $Q pull -q --tls-verify=false "$IMG"
-	refused "pull --max-entries 10" "more than 10 entries" "--max-entries" \
+	limit_refused "pull --max-entries 10" "more than 10 entries" "--max-entries" \
 		$Q pull -q --tls-verify=false --max-entries 10 "$IMG"
-	refused "QIMG_MAX_ENTRIES=10 pull" "more than 10 entries" "QIMG_MAX_ENTRIES" \
+	limit_refused "QIMG_MAX_ENTRIES=10 pull" "more than 10 entries" "QIMG_MAX_ENTRIES" \
 		with_env QIMG_MAX_ENTRIES=10 $Q pull -q --tls-verify=false "$IMG"
-	refused "load --max-layer-size 4M" "layer too large" "--max-layer-size" \
+	limit_refused "load --max-layer-size 4M" "layer too large" "--max-layer-size" \
 		$Q load -q --max-layer-size 4M -i "$LAYOUT"
-	refused "QIMG_MAX_ENTRIES=10 load" "more than 10 entries" "QIMG_MAX_ENTRIES" \
+	limit_refused "QIMG_MAX_ENTRIES=10 load" "more than 10 entries" "QIMG_MAX_ENTRIES" \
 		with_env QIMG_MAX_ENTRIES=10 $Q load -q -i "$LAYOUT"
-	refused "load --max-ratio 2" "ratio above 2:1" "--max-ratio" $Q load -q --max-ratio 2 -i "$LAYOUT"
+	limit_refused "load --max-ratio 2" "ratio above 2:1" "--max-ratio" $Q load -q --max-ratio 2 -i "$LAYOUT"
 
 	# Usage errors: exit 2, one line naming the option or variable and the value.
 	local bad
@@ -92,7 +92,7 @@ t_limits() {
 	t_contains "QIMG_MAX_RATIO=abc: names the variable" 'QIMG_MAX_RATIO: invalid number "abc"' "$(cat "$TMPD/err")"
 	t_eq "load --max-entries x: usage error (2)" 2 \
 		"$($Q load --max-entries x -i "$LAYOUT" >/dev/null 2>"$TMPD/err"; echo $?)"
-	t_ok "the refusals and usage errors left the store clean" store_clean "$s"
+	t_ok "the refusals and usage errors left the store clean" store_untouched "$s"
 
 	# Raised: the option wins over a lower variable; the layer is unpacked whole.
 	t_ok "load with the limits raised (option over variable)" with_env QIMG_MAX_LAYER_SIZE=4M QIMG_MAX_RATIO=2 \

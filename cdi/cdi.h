@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "../store/util.h"
+#include "../lib/util.h"
 
 #define CDI_SPEC_DIRS_DEFAULT "/etc/cdi:/var/run/cdi"
 #define CDI_SPEC_DIRS_ENV     "QIMG_CDI_SPEC_DIRS"

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "../run/run.h"
-#include "../store/util.h"
+#include "../lib/util.h"
 
 /* Exit codes: qimg's own error is a run's (docker's convention, run/run.h); usage errors 2. */
 #define EXIT_QIMG  EXIT_RUN_QIMG

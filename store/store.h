@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "util.h"
+#include "../lib/util.h"
 
 /*
  * Layout below the root (DESIGN.md §2):

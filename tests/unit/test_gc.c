@@ -149,16 +149,21 @@ static bool gc_ok(struct store *st)
 	return rc == 0;
 }
 
+/* A fresh store in a new directory made from tmpl (the test aborts when it cannot have one). */
+static void store_tmp_new(char *tmpl, struct store *st)
+{
+	struct qerr err = {0};
+	if (!mkdtemp(tmpl) || store_open(st, tmpl, &err) < 0)
+		abort();
+}
+
 /* Each planted failure in the mark stops gc with nothing removed; repaired, gc goes on and keeps the image. */
 static void test_mark_errors(void)
 {
 	char tmpl[] = "/tmp/qimg-gcmark-XXXXXX";
-	if (!mkdtemp(tmpl))
-		abort();
 	struct store st;
 	struct qerr err = {0};
-	if (store_open(&st, tmpl, &err) < 0)
-		abort();
+	store_tmp_new(tmpl, &st);
 	struct gc_opts plain = {0};
 	autofree char *ma = hexof('a'), *me = hexof('e'), *m1 = hexof('1');
 	autofree char *mad = xasprintf("sha256:%s", ma), *med = xasprintf("sha256:%s", me);
@@ -270,12 +275,9 @@ static void test_mark_errors(void)
 static void test_nofile(void)
 {
 	char tmpl[] = "/tmp/qimg-gcfd-XXXXXX";
-	if (!mkdtemp(tmpl))
-		abort();
 	struct store st;
 	struct qerr err = {0};
-	if (store_open(&st, tmpl, &err) < 0)
-		abort();
+	store_tmp_new(tmpl, &st);
 	autofree char *ma = hexof('a');
 	autofree char *mad = xasprintf("sha256:%s", ma);
 	make_image(&st, 'a', 'b', 'c', 'd', 1000);
@@ -319,12 +321,9 @@ static void test_nofile(void)
 static void test_max_size_stuck(void)
 {
 	char tmpl[] = "/tmp/qimg-gcmax-XXXXXX";
-	if (!mkdtemp(tmpl))
-		abort();
 	struct store st;
 	struct qerr err = {0};
-	if (store_open(&st, tmpl, &err) < 0)
-		abort();
+	store_tmp_new(tmpl, &st);
 	autofree char *ma = hexof('a'), *m1 = hexof('1');
 	autofree char *mad = xasprintf("sha256:%s", ma), *m1d = xasprintf("sha256:%s", m1);
 	make_image(&st, 'a', 'b', 'c', 'd', 100000);

@@ -37,12 +37,9 @@ static int kept_lock(struct store *st, const char *name, bool exclusive, struct 
 /* runs/NAME, opened without following a symlink. */
 static int kept_dir_open(struct store *st, const char *name, struct qerr *err)
 {
-	autofree char *rel = xasprintf("runs/%s", name);
-	int fd = openat(st->rootfd, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
+	int fd = store_kept_dir(st, name, err);
+	if (fd < 0 && err->code == ENOENT)
 		return qerr_set(err, "no such container: %s", name);
-	if (fd < 0)
-		return qerr_sys(err, "open %s/%s", st->root, rel);
 	return fd;
 }
 

@@ -732,7 +732,7 @@ int store_image_lease_held(struct store *st, const char *hex, struct qerr *err)
 	return qerr_wrap(err, "lease of image sha256:%s: ", hex);
 }
 
-static int kept_dir(struct store *st, const char *name, struct qerr *err)
+int store_kept_dir(struct store *st, const char *name, struct qerr *err)
 {
 	autofree char *rel = xasprintf("runs/%s", name);
 	int fd = openat(st->rootfd, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -742,7 +742,7 @@ static int kept_dir(struct store *st, const char *name, struct qerr *err)
 int store_kept_image_get(struct store *st, const char *name, char **digest, struct qerr *err)
 {
 	*digest = NULL;
-	autoclose int dir = kept_dir(st, name, err);
+	autoclose int dir = store_kept_dir(st, name, err);
 	if (dir < 0)
 		return err->code == ENOENT ? 0 : -1;
 	autoclose int fd = openat(dir, "image", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -767,7 +767,7 @@ int store_kept_image_get(struct store *st, const char *name, char **digest, stru
 
 int store_kept_image_set(struct store *st, const char *name, const char *digest, struct qerr *err)
 {
-	autoclose int dir = kept_dir(st, name, err);
+	autoclose int dir = store_kept_dir(st, name, err);
 	if (dir < 0)
 		return -1;
 	autofree char *line = xasprintf("%s\n", digest);

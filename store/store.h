@@ -101,6 +101,8 @@ int store_image_lease_held(struct store *st, const char *hex, struct qerr *err);
 /* Kept containers (run --keep NAME): runs/NAME/image names the manifest digest the container was made from.
    get: 1 read (*digest, caller frees), 0 no record (err->code ENOENT), -1 error (err->code EBADMSG: it holds no
    digest). runs/NAME is opened without following a symlink. */
+/* runs/NAME opened O_PATH without following a symlink (err->code ENOENT: no such container). */
+int store_kept_dir(struct store *st, const char *name, struct qerr *err);
 int store_kept_image_get(struct store *st, const char *name, char **digest, struct qerr *err);
 int store_kept_image_set(struct store *st, const char *name, const char *digest, struct qerr *err);
 

@@ -55,7 +55,7 @@ static void check_blobs(struct check *c)
 		autofree char *rel = xasprintf("blobs/sha256/%s", v.v[i]);
 		struct qerr err = {0};
 		char got[DIGEST_LEN + 1] = "";
-		int fd = digest_valid(digest) ? openat(c->st->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+		int fd = store_digest_valid(digest) ? openat(c->st->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
 		bool good = fd >= 0 && digest_fd(fd, got, &err) == 0 && !strcmp(got, digest);
 		if (fd >= 0)
 			close(fd);
@@ -126,7 +126,7 @@ static void check_refs(struct check *c)
 	}
 	for (size_t i = 0; i < n; i++) {
 		autofree char *label =
-		    xasprintf("%s%s%s", refs[i].name, digest_valid(refs[i].key) ? "@" : ":", refs[i].key);
+		    xasprintf("%s%s%s", refs[i].name, store_digest_valid(refs[i].key) ? "@" : ":", refs[i].key);
 		struct image_spec s;
 		if (store_spec_read(c->st, refs[i].digest, &s, &err) < 0) {
 			bool fixed = c->repair && store_ref_remove(c->st, refs[i].name, refs[i].key, &err) == 0;
@@ -135,7 +135,7 @@ static void check_refs(struct check *c)
 		}
 		if (spec_complete(c, &s, label))
 			c->ok++;
-		image_spec_free(&s);
+		store_spec_free(&s);
 	}
 	store_refs_free(refs, n);
 }

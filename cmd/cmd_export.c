@@ -51,7 +51,7 @@ int cmd_export(struct gopts *g, int argc, char **argv)
 		return cmd_fail("export", &err, 1);
 	}
 	int rc = ovl_export_dir(&st, &spec, argv[s.i + 1], own, &err) < 0 ? cmd_fail("export", &err, 1) : 0;
-	image_spec_free(&spec);
+	store_spec_free(&spec);
 	store_close(&st);
 	return rc;
 }

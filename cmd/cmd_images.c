@@ -65,7 +65,7 @@ int cmd_images(struct gopts *g, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		struct image_spec spec;
 		bool have = store_spec_read(&st, refs[i].digest, &spec, &err) == 0;
-		bool by_digest = digest_valid(refs[i].key);
+		bool by_digest = store_digest_valid(refs[i].key);
 		if (quiet && !json) {
 			printf("%s\n", refs[i].digest);
 		} else if (json) {
@@ -87,10 +87,10 @@ int cmd_images(struct gopts *g, int argc, char **argv)
 			char size[32];
 			cmd_human_size(have ? spec.size : 0, size, sizeof size);
 			printf("%-40s %-20s %-19.19s %-9s %s\n", refs[i].name, by_digest ? "<none>" : refs[i].key,
-			       digest_hex(refs[i].digest), size, have && spec.created ? spec.created : "");
+			       store_digest_hex(refs[i].digest), size, have && spec.created ? spec.created : "");
 		}
 		if (have)
-			image_spec_free(&spec);
+			store_spec_free(&spec);
 	}
 	if (json)
 		fputs(n ? "\n]\n" : "]\n", stdout);
@@ -138,7 +138,7 @@ int cmd_inspect(struct gopts *g, int argc, char **argv)
 	} else {
 		rc = cmd_fail("inspect", &err, 1);
 	}
-	image_spec_free(&spec);
+	store_spec_free(&spec);
 	store_close(&st);
 	return rc;
 }
@@ -160,7 +160,7 @@ static int rmi_one(struct store *st, const char *arg, struct qerr *err)
 	if (f.name) {
 		rc = store_ref_remove(st, f.name, f.key, err);
 		if (rc == 0)
-			printf("Untagged: %s%s%s\n", f.name, digest_valid(f.key) ? "@" : ":", f.key);
+			printf("Untagged: %s%s%s\n", f.name, store_digest_valid(f.key) ? "@" : ":", f.key);
 		cmd_image_found_free(&f);
 		return rc;
 	}
@@ -175,7 +175,7 @@ static int rmi_one(struct store *st, const char *arg, struct qerr *err)
 			continue;
 		rc = store_ref_remove(st, refs[i].name, refs[i].key, err);
 		if (rc == 0)
-			printf("Untagged: %s%s%s\n", refs[i].name, digest_valid(refs[i].key) ? "@" : ":", refs[i].key);
+			printf("Untagged: %s%s%s\n", refs[i].name, store_digest_valid(refs[i].key) ? "@" : ":", refs[i].key);
 	}
 	store_refs_free(refs, n);
 	cmd_image_found_free(&f);

@@ -93,7 +93,7 @@ int cmd_load(struct gopts *g, int argc, char **argv)
 	}
 	if (cmd_open_store(g, &st, &err) < 0)
 		return cmd_fail("load", &err, 1);
-	rc = image_load(&st, input, tag, &lim, &loaded, &err);
+	rc = load_image(&st, input, tag, &lim, &loaded, &err);
 	store_close(&st);
 	if (rc < 0) {
 		strv_free(&loaded);

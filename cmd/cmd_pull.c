@@ -146,6 +146,6 @@ int cmd_pull(struct gopts *g, int argc, char **argv)
 	if (rc < 0)
 		return cmd_fail("pull", &err, 1);
 	printf("%s\n", spec.manifest_digest);
-	image_spec_free(&spec);
+	store_spec_free(&spec);
 	return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -508,7 +508,7 @@ int cmd_run(struct gopts *g, int argc, char **argv)
 		close(lease);
 	if (status < 0)
 		status = cmd_fail("run", &err, EXIT_QIMG);
-	image_spec_free(&spec);
+	store_spec_free(&spec);
 	store_close(&st);
 	run_args_free(&a);
 	return status;

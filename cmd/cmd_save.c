@@ -73,9 +73,9 @@ static int save_resolve(struct gopts *g, struct store *st, const char *arg, char
 	if (cmd_resolve_image(g, arg, st, &spec, err) < 0)
 		return -1;
 	*digest = xstrdup(spec.manifest_digest);
-	image_spec_free(&spec);
+	store_spec_free(&spec);
 	*name = NULL;
-	if (!digest_valid(arg) && ref_parse(arg, &ref, err) == 0) {
+	if (!store_digest_valid(arg) && ref_parse(arg, &ref, err) == 0) {
 		autofree char *rn = ref_name(&ref);
 		*name = ref.tag ? xasprintf("%s:%s", rn, ref.tag) : NULL;
 		ref_free(&ref);
@@ -94,8 +94,8 @@ static int save_run(struct gopts *g, struct store *st, int n, char **images, con
 		v[i] = (struct save_image){digests[i], names[i]};
 	}
 	if (rc == 0)
-		rc = output ? image_save_file(st, v, (size_t)n, output, err)
-		            : image_save(st, v, (size_t)n, STDOUT_FILENO, err);
+		rc = output ? save_images_file(st, v, (size_t)n, output, err)
+		            : save_images(st, v, (size_t)n, STDOUT_FILENO, err);
 	for (int i = 0; i < n; i++) {
 		free(digests[i]);
 		free(names[i]);

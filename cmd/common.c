@@ -172,7 +172,7 @@ static int lookup_id(struct store *st, const char *arg, const char *hex, char **
 		return -1;
 	const char *found = NULL, *other = NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (strncmp(digest_hex(refs[i].digest), hex, len) != 0)
+		if (strncmp(store_digest_hex(refs[i].digest), hex, len) != 0)
 			continue;
 		if (!found)
 			found = refs[i].digest;
@@ -229,7 +229,7 @@ static int lookup_name(struct store *st, const char *arg, struct image_found *f,
 int cmd_find_image(const char *arg, struct store *st, struct image_found *f, struct qerr *err)
 {
 	memset(f, 0, sizeof *f);
-	if (digest_valid(arg)) {
+	if (store_digest_valid(arg)) {
 		f->digest = xstrdup(arg);
 		return 0;
 	}

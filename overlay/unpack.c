@@ -1648,7 +1648,7 @@ static bool job_valid(const struct ovl_layer_job *j)
 	for (const char *p = id; *p; p++)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
 			return false;
-	return digest_valid(j->blob_digest) && digest_valid(j->diff_id);
+	return store_digest_valid(j->blob_digest) && store_digest_valid(j->diff_id);
 }
 
 const char *ovl_archive_error(struct archive *a)

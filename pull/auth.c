@@ -569,7 +569,7 @@ static int creds_from_authfiles(const char *auth_file, const char *domain, const
 /* registries.conf's credential-helpers in order (default: the auth files alone, "containers-auth.json"); as
    podman does, a helper that fails is passed over, and its error is the answer only when no other has
    credentials. */
-int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err)
+int auth_creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err)
 {
 	struct regconf conf;
 	struct qerr first = {0};

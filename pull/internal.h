@@ -33,7 +33,7 @@ struct platform {
 
 struct descriptor {
 	char *media_type;
-	char digest[DIGEST_LEN + 1]; /* always digest_valid() */
+	char digest[DIGEST_LEN + 1]; /* always store_digest_valid() */
 	int64_t size;
 	bool has_platform;
 	struct platform platform; /* index entries only */
@@ -58,7 +58,7 @@ struct image_config {
 	struct strv env, entrypoint, cmd;
 	bool has_entrypoint, has_cmd;
 	char *workdir, *user, *stop_signal;
-	struct strv diff_ids; /* each digest_valid() */
+	struct strv diff_ids; /* each store_digest_valid() */
 };
 
 enum manifest_kind { MANIFEST_IMAGE, MANIFEST_INDEX };
@@ -118,7 +118,7 @@ int authfile_parse(const char *json, size_t len, const char *domain, const char 
 /* Ask registries.conf's credential-helpers in order; "containers-auth.json" (the default, alone) searches the
    credential files (auth_file, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
    ~/.config/containers/auth.json, ~/.docker/config.json): 1 found, 0 none, -1 error. */
-int creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err);
+int auth_creds_find(const char *auth_file, const char *domain, const char *path, struct credentials *c, struct qerr *err);
 void credentials_free(struct credentials *c);
 /* The value of an "Authorization: Basic" header for c (caller frees). */
 char *basic_auth_value(const struct credentials *c);

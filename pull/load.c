@@ -548,7 +548,7 @@ static int blob_put_bytes(struct store *st, const char *data, size_t len, char d
 
 static char *blob_path(const char *digest)
 {
-	return xasprintf("blobs/sha256/%s", digest_hex(digest));
+	return xasprintf("blobs/sha256/%s", store_digest_hex(digest));
 }
 
 static int commit_desc(struct src *s, const struct descriptor *d, struct qerr *err)
@@ -714,7 +714,7 @@ static char *claimed_digest(const char *path)
 	size_t n = strspn(base, "0123456789abcdef");
 	autofree char *d = xasprintf("sha256:%.*s", (int)n, base);
 
-	if (n != DIGEST_HEX_LEN || !digest_valid(d))
+	if (n != DIGEST_HEX_LEN || !store_digest_valid(d))
 		return NULL;
 	if (strcmp(base + n, ".json") == 0 || (base[n] == '\0' && strncmp(path, "blobs/sha256/", 13) == 0))
 		return xstrdup(d);
@@ -953,7 +953,7 @@ static int publish_all(struct src *s, struct found *f, size_t n, const char *tag
 		if (pull_publish_stored(s->st, f[i].manifest_digest, f[i].index_digest[0] ? f[i].index_digest : NULL,
 		                        f[i].index_digest[0] ? &f[i].platform : NULL, lim, &spec, err) < 0)
 			return qerr_wrap(err, "%s: ", s->input);
-		image_spec_free(&spec);
+		store_spec_free(&spec);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (refs_set(s, &f[i], tag, loaded, err) < 0)
@@ -972,7 +972,7 @@ static bool src_has(struct src *s, const char *path)
 	return fd >= 0;
 }
 
-int image_load(struct store *st, const char *input, const char *tag, const struct ovl_unpack_limits *lim,
+int load_image(struct store *st, const char *input, const char *tag, const struct ovl_unpack_limits *lim,
                struct strv *loaded, struct qerr *err)
 {
 	struct src s;

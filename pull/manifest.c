@@ -132,7 +132,7 @@ static int descriptor_parse(json_t *j, struct descriptor *d, const char *what, s
 	if (get_str(j, "mediaType", true, &d->media_type, what, err) < 0 ||
 	    get_str(j, "digest", true, &digest, what, err) < 0)
 		return -1;
-	if (!digest_valid(digest)) {
+	if (!store_digest_valid(digest)) {
 		autofree char *m = printable(digest, 80);
 		return qerr_set(err, "%s: invalid digest \"%s\" (only sha256:<64 hex> is accepted)", what, m);
 	}
@@ -354,7 +354,7 @@ static int config_rootfs(json_t *j, struct image_config *c, struct qerr *err)
 	if (!present)
 		return qerr_set(err, "image config: rootfs has no \"diff_ids\"");
 	for (size_t i = 0; i < c->diff_ids.n; i++) {
-		if (!digest_valid(c->diff_ids.v[i])) {
+		if (!store_digest_valid(c->diff_ids.v[i])) {
 			autofree char *p = printable(c->diff_ids.v[i], 80);
 			return qerr_set(err, "image config: rootfs.diff_ids[%zu]: invalid digest \"%s\"", i, p);
 		}

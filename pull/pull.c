@@ -72,10 +72,10 @@ static int manifest_check(const char *reference, const char *want, struct http_r
 	digest_buf(resp->body.p ? resp->body.p : "", resp->body.len, digest);
 	if (want && strcmp(digest, want) != 0)
 		return qerr_set(err, "manifest %s: digest mismatch (the content hashes to %s)", want, digest);
-	if (dcd && digest_valid(dcd) && strcmp(dcd, digest) != 0)
+	if (dcd && store_digest_valid(dcd) && strcmp(dcd, digest) != 0)
 		return qerr_set(err, "manifest %s: Docker-Content-Digest %s does not match the content (%s)", reference,
 		                dcd, digest);
-	if (dcd && !digest_valid(dcd)) {
+	if (dcd && !store_digest_valid(dcd)) {
 		autofree char *pd = printable(dcd, 100);
 		log_debug("ignoring Docker-Content-Digest \"%s\" (not sha256)", pd);
 	}
@@ -262,7 +262,7 @@ static int dl_open(struct blob_dl *b, struct qerr *err)
 	autofree char *rel = NULL;
 	struct stat sb;
 
-	snprintf(b->tmpname, sizeof(b->tmpname), "partial-%s", digest_hex(b->d->digest));
+	snprintf(b->tmpname, sizeof(b->tmpname), "partial-%s", store_digest_hex(b->d->digest));
 	rel = xasprintf("tmp/%s", b->tmpname);
 	b->fd = openat(st->rootfd, rel, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (b->fd < 0)
@@ -343,7 +343,7 @@ enum claim { CLAIM_ERROR = -1, CLAIM_NONE = 0, CLAIM_READY = 1, CLAIM_BUSY = 2 }
 /* Take the blob's lock (without waiting when !wait) and open its partial file. CLAIM_NONE: already present. */
 static enum claim blob_claim(struct pull *p, struct blob_dl *b, bool wait, struct qerr *err)
 {
-	b->lock = store_lock_object(p->st, "blob", digest_hex(b->d->digest), true, wait, err);
+	b->lock = store_lock_object(p->st, "blob", store_digest_hex(b->d->digest), true, wait, err);
 	if (b->lock < 0)
 		return !wait && (err->code == EWOULDBLOCK || err->code == EAGAIN) ? CLAIM_BUSY : CLAIM_ERROR;
 	if (store_blob_exists(p->st, b->d->digest)) {
@@ -499,7 +499,7 @@ static int layers_queue(struct pull *p, struct qerr *err)
 	for (size_t i = 0; i < p->m.nlayers; i++) {
 		const struct descriptor *d = &p->m.layers[i];
 		const char *diff_id = p->cfg.diff_ids.v[i];
-		struct ovl_layer_job job = {d->digest, d->media_type, diff_id, digest_hex(diff_id)};
+		struct ovl_layer_job job = {d->digest, d->media_type, diff_id, store_digest_hex(diff_id)};
 		const struct blob_dl *b = NULL;
 
 		if (!store_blob_exists(p->st, d->digest) && !(b = downloading(p, d->digest)))
@@ -558,7 +558,7 @@ static void spec_fill(struct pull *p, struct image_spec *s)
 	s->size = p->m.config.size;
 	for (size_t i = 0; i < p->m.nlayers; i++) {
 		s->size += p->m.layers[i].size;
-		strv_push(&s->layers, digest_hex(c->diff_ids.v[i]));
+		strv_push(&s->layers, store_digest_hex(c->diff_ids.v[i]));
 		strv_push(&s->blobs, p->m.layers[i].digest);
 	}
 	if (p->have_index)
@@ -591,7 +591,7 @@ static int pull_publish(struct pull *p, struct image_spec *spec_out, struct qerr
 	if (rc == 0 && spec_out)
 		*spec_out = spec;
 	else
-		image_spec_free(&spec);
+		store_spec_free(&spec);
 	return rc;
 }
 
@@ -618,7 +618,7 @@ static int pull_present(struct pull *p, struct image_spec *spec_out, struct qerr
 	if (store_spec_read(p->st, p->manifest_digest, &spec, &ignored) < 0)
 		return 0;
 	if (run_userns_map(map, err) < 0) {
-		image_spec_free(&spec);
+		store_spec_free(&spec);
 		return -1;
 	}
 	/* A layer unpacked for another id map (the user's range changed) is not present: the pull unpacks it again. */
@@ -637,7 +637,7 @@ static int pull_present(struct pull *p, struct image_spec *spec_out, struct qerr
 	if (rc == 1 && spec_out)
 		*spec_out = spec;
 	else
-		image_spec_free(&spec);
+		store_spec_free(&spec);
 	if (rc == 1)
 		log_info("%s: image %s already present", p->refstr, p->manifest_digest);
 	return rc;
@@ -825,7 +825,7 @@ int pull_publish_stored(struct store *st, const char *manifest_digest, const cha
 	struct index ix;
 	int rc = -1;
 
-	if (!digest_valid(manifest_digest) || (index_digest && !digest_valid(index_digest)))
+	if (!store_digest_valid(manifest_digest) || (index_digest && !store_digest_valid(index_digest)))
 		return qerr_set(err, "publish: invalid digest");
 	p.prog = progress_new(false);
 	platform_host(&p.want);

@@ -55,7 +55,7 @@ int pull_image(struct store *st, const char *ref, const struct pull_opts *o, str
    are set last (from RepoTags / index annotations; tag overrides them and needs exactly one image; an unnamed
    image becomes localhost/<input's base name>:latest). Each ref set is appended to loaded as "name:tag". lim: the
    unpack limits (NULL: the defaults). */
-int image_load(struct store *st, const char *input, const char *tag, const struct ovl_unpack_limits *lim,
+int load_image(struct store *st, const char *input, const char *tag, const struct ovl_unpack_limits *lim,
                struct strv *loaded, struct qerr *err);
 
 struct save_image {
@@ -63,8 +63,8 @@ struct save_image {
 	const char *name; /* "domain/path:tag" for the index annotations, or NULL */
 };
 /* Write an oci-archive of the images to fd, or to path (atomically: a tmp file beside it, then rename). */
-int image_save(struct store *st, const struct save_image *v, size_t n, int fd, struct qerr *err);
-int image_save_file(struct store *st, const struct save_image *v, size_t n, const char *path, struct qerr *err);
+int save_images(struct store *st, const struct save_image *v, size_t n, int fd, struct qerr *err);
+int save_images_file(struct store *st, const struct save_image *v, size_t n, const char *path, struct qerr *err);
 
 /* ---- credentials (pull/login.c) ---- */
 

@@ -133,7 +133,7 @@ int ref_parse(const char *s, struct image_ref *ref, struct qerr *err)
 	char *at = strchr(work, '@');
 	if (at) {
 		*at = '\0';
-		if (!digest_valid(at + 1))
+		if (!store_digest_valid(at + 1))
 			return bad(ref, err, s, "digest must be sha256: followed by 64 lowercase hex digits");
 		ref->digest = xstrdup(at + 1);
 	}

@@ -15,7 +15,7 @@ static int creds_load(struct registry *r, struct qerr *err)
 
 	if (r->creds_state != 0)
 		return 0;
-	rc = creds_find(r->o->auth_file, r->domain, r->repo, &r->creds, err);
+	rc = auth_creds_find(r->o->auth_file, r->domain, r->repo, &r->creds, err);
 	if (rc < 0)
 		return -1;
 	r->creds_state = rc == 1 ? 1 : -1;

@@ -65,7 +65,7 @@ static int ar_file(struct saver *w, const char *path, const void *data, size_t l
 /* Copy blob digest from the store into the archive (once); its size into *size when size != NULL. */
 static int ar_blob(struct saver *w, const char *digest, int64_t *size, struct qerr *err)
 {
-	autofree char *path = xasprintf("blobs/sha256/%s", digest_hex(digest));
+	autofree char *path = xasprintf("blobs/sha256/%s", store_digest_hex(digest));
 	autoclose int fd = store_blob_open(w->st, digest, err);
 	struct stat sb;
 	int64_t left;
@@ -234,7 +234,7 @@ static int sink_open(struct saver *w, int fd)
 	return archive_write_open(w->a, &w->out, NULL, sink_write, sink_close);
 }
 
-int image_save(struct store *st, const struct save_image *v, size_t n, int fd, struct qerr *err)
+int save_images(struct store *st, const struct save_image *v, size_t n, int fd, struct qerr *err)
 {
 	struct saver w = {.st = st, .a = archive_write_new(), .buf = xmalloc(COPY_BUF)};
 	int rc = -1;
@@ -254,7 +254,7 @@ int image_save(struct store *st, const struct save_image *v, size_t n, int fd, s
 	return rc;
 }
 
-int image_save_file(struct store *st, const struct save_image *v, size_t n, const char *path, struct qerr *err)
+int save_images_file(struct store *st, const struct save_image *v, size_t n, const char *path, struct qerr *err)
 {
 	autofree char *copy = xstrdup(path), *tmp = NULL;
 	char *slash = strrchr(copy, '/');
@@ -270,7 +270,7 @@ int image_save_file(struct store *st, const struct save_image *v, size_t n, cons
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return qerr_sys(err, "save: create %s", tmp);
-	rc = image_save(st, v, n, fd, err);
+	rc = save_images(st, v, n, fd, err);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = qerr_sys(err, "save: fsync %s", tmp);
 	if (close(fd) < 0 && rc == 0)

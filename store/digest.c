@@ -129,7 +129,7 @@ bool digest_matches(const void *data, size_t len, const char *digest)
 {
 	char got[DIGEST_LEN + 1];
 
-	if (!digest_valid(digest))
+	if (!store_digest_valid(digest))
 		return false;
 	digest_buf(data, len, got);
 	return strcmp(got, digest) == 0;

@@ -107,11 +107,11 @@ static int spec_check(const struct image_spec *s, const char *digest, const char
 {
 	if (strcmp(s->manifest_digest, digest) != 0)
 		return qerr_set(err, "%s: corrupt run spec: it describes image %.80s", rel, s->manifest_digest);
-	if (!digest_valid(s->config_digest))
+	if (!store_digest_valid(s->config_digest))
 		return qerr_set(err, "%s: corrupt run spec: config digest \"%.80s\"", rel,
 		                s->config_digest ? s->config_digest : "");
 	for (size_t i = 0; i < s->blobs.n; i++)
-		if (!digest_valid(s->blobs.v[i]))
+		if (!store_digest_valid(s->blobs.v[i]))
 			return qerr_set(err, "%s: corrupt run spec: blob digest \"%.80s\"", rel, s->blobs.v[i]);
 	for (size_t i = 0; i < s->layers.n; i++)
 		if (!hex_exact(s->layers.v[i], DIGEST_HEX_LEN))
@@ -138,19 +138,19 @@ static int mark_spec(struct store *st, struct mark *m, const char *hex, const ch
 	} else {
 		strv_push(&m->specs, hex);
 		strv_push(&m->blobs, hex);
-		strv_push(&m->blobs, digest_hex(spec.config_digest));
+		strv_push(&m->blobs, store_digest_hex(spec.config_digest));
 		for (size_t i = 0; i < spec.blobs.n; i++)
-			strv_push(&m->blobs, digest_hex(spec.blobs.v[i]));
+			strv_push(&m->blobs, store_digest_hex(spec.blobs.v[i]));
 		for (size_t i = 0; i < spec.layers.n; i++)
 			strv_push(&m->layers, spec.layers.v[i]);
 	}
-	image_spec_free(&spec);
+	store_spec_free(&spec);
 	return rc;
 }
 
 static char *ref_label(const struct store_ref *r)
 {
-	return xasprintf("%s%s%s", r->name, digest_valid(r->key) ? "@" : ":", r->key);
+	return xasprintf("%s%s%s", r->name, store_digest_valid(r->key) ? "@" : ":", r->key);
 }
 
 /* A kept container (run --keep NAME) records its image in runs/NAME/image. A record that is not there is
@@ -163,7 +163,7 @@ static int mark_kept_one(struct store *st, struct mark *m, const char *name, str
 	if (rc <= 0)
 		return rc == 0 ? 0 : qerr_wrap(err, "kept container %s: ", name);
 	autofree char *why = xasprintf("kept container %s", name);
-	return mark_spec(st, m, digest_hex(d), why, err);
+	return mark_spec(st, m, store_digest_hex(d), why, err);
 }
 
 static int mark_kept_runs(struct store *st, struct mark *m, struct qerr *err)
@@ -428,12 +428,12 @@ static int stale_remove(struct store *st, const struct gc_opts *o, struct qerr *
 static int refs_to_drop(struct sweep *sw, const struct store_ref *refs, size_t n, bool *drop, struct qerr *err)
 {
 	for (size_t i = 0; i < n && sw->o->all && sw->o->older_than > 0; i++) {
-		autofree char *rel = xasprintf("specs/%s", digest_hex(refs[i].digest));
+		autofree char *rel = xasprintf("specs/%s", store_digest_hex(refs[i].digest));
 		autofree char *label = ref_label(&refs[i]);
 		time_t t = 0;
 		int held = 0;
 		if (mtime_at(sw->st, rel, &t, err) < 0 ||
-		    (old_enough(sw, t) && (held = store_image_lease_held(sw->st, digest_hex(refs[i].digest), err)) < 0))
+		    (old_enough(sw, t) && (held = store_image_lease_held(sw->st, store_digest_hex(refs[i].digest), err)) < 0))
 			return qerr_wrap(err, "image %s: ", label);
 		drop[i] = old_enough(sw, t) && !held;
 	}
@@ -453,7 +453,7 @@ static int mark(struct sweep *sw, struct mark *m, const struct store_ref *refs, 
 		    xasprintf("qimg pull %s again rewrites its run spec; qimg system check lists every "
 		              "image whose spec is damaged",
 		              label);
-		if (!drop[i] && mark_spec(sw->st, m, digest_hex(refs[i].digest), why, err) < 0)
+		if (!drop[i] && mark_spec(sw->st, m, store_digest_hex(refs[i].digest), why, err) < 0)
 			return stopped(sw, err, hint);
 	}
 	set_sort(&m->specs);
@@ -568,10 +568,10 @@ static ssize_t lru_victim(struct sweep *sw, const struct store_ref *refs, size_t
 	ssize_t victim = -1;
 	time_t best = 0;
 	for (size_t i = 0; i < n; i++) {
-		autofree char *rel = xasprintf("specs/%s", digest_hex(refs[i].digest));
+		autofree char *rel = xasprintf("specs/%s", store_digest_hex(refs[i].digest));
 		time_t t = 0;
 		int held =
-		    mtime_at(sw->st, rel, &t, err) < 0 ? -1 : store_image_lease_held(sw->st, digest_hex(refs[i].digest), err);
+		    mtime_at(sw->st, rel, &t, err) < 0 ? -1 : store_image_lease_held(sw->st, store_digest_hex(refs[i].digest), err);
 		if (held < 0) {
 			autofree char *label = ref_label(&refs[i]);
 			qerr_wrap(err, "gc: --max-size: image %s: ", label);

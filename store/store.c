@@ -87,24 +87,24 @@ void store_close(struct store *st)
 	st->rootfd = -1;
 }
 
-bool digest_valid(const char *digest)
+bool store_digest_valid(const char *digest)
 {
 	return digest && strncmp(digest, "sha256:", 7) == 0 && hex_exact(digest + 7, DIGEST_HEX_LEN);
 }
 
-const char *digest_hex(const char *digest)
+const char *store_digest_hex(const char *digest)
 {
 	return digest + 7;
 }
 
 char *store_blob_relpath(const char *digest)
 {
-	return xasprintf("blobs/sha256/%s", digest_hex(digest));
+	return xasprintf("blobs/sha256/%s", store_digest_hex(digest));
 }
 
 bool store_blob_exists(struct store *st, const char *digest)
 {
-	if (!digest_valid(digest))
+	if (!store_digest_valid(digest))
 		return false;
 	autofree char *rel = store_blob_relpath(digest);
 	return faccessat(st->rootfd, rel, F_OK, AT_EACCESS) == 0;
@@ -112,7 +112,7 @@ bool store_blob_exists(struct store *st, const char *digest)
 
 int store_blob_open(struct store *st, const char *digest, struct qerr *err)
 {
-	if (!digest_valid(digest))
+	if (!store_digest_valid(digest))
 		return qerr_set(err, "invalid digest \"%s\"", digest ? digest : "");
 	autofree char *rel = store_blob_relpath(digest);
 	int fd = openat(st->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -123,7 +123,7 @@ int store_blob_open(struct store *st, const char *digest, struct qerr *err)
 
 char *store_blob_read(struct store *st, const char *digest, size_t max, size_t *len, struct qerr *err)
 {
-	if (!digest_valid(digest)) {
+	if (!store_digest_valid(digest)) {
 		qerr_set(err, "invalid digest \"%s\"", digest ? digest : "");
 		return NULL;
 	}
@@ -177,7 +177,7 @@ int store_tmp_dir(struct store *st, const char *what, char **name_out, struct qe
 
 int store_blob_commit(struct store *st, int fd, const char *tmpname, const char *digest, struct qerr *err)
 {
-	if (!digest_valid(digest))
+	if (!store_digest_valid(digest))
 		return qerr_set(err, "store: invalid digest \"%s\"", digest ? digest : "");
 	autofree char *from = xasprintf("tmp/%s", tmpname);
 	autofree char *to = store_blob_relpath(digest);
@@ -269,7 +269,7 @@ static int hashed_dir_check(struct store *st, const char *dir, const char *name,
 /* A key is a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) or a digest; nothing else may become a file name. */
 static bool key_valid(const char *key)
 {
-	if (digest_valid(key))
+	if (store_digest_valid(key))
 		return true;
 	size_t n = strlen(key);
 	if (n == 0 || n > 128 || key[0] == '.' || key[0] == '-')
@@ -295,7 +295,7 @@ static char *ref_relpath(const char *name, const char *key, char **dir, bool *ha
 
 int store_ref_set(struct store *st, const char *name, const char *key, const char *manifest_digest, struct qerr *err)
 {
-	if (!digest_valid(manifest_digest))
+	if (!store_digest_valid(manifest_digest))
 		return qerr_set(err, "store: invalid manifest digest");
 	bool hashed;
 	autofree char *dir = NULL;
@@ -323,14 +323,14 @@ char *store_ref_get(struct store *st, const char *name, const char *key, struct 
 	                 : NULL;
 	if (!data) {
 		if (ignore.code == ENOENT)
-			qerr_set(err, "image not found: %s%s%s (pull it first)", name, digest_valid(key) ? "@" : ":",
+			qerr_set(err, "image not found: %s%s%s (pull it first)", name, store_digest_valid(key) ? "@" : ":",
 			         key);
 		else
 			*err = ignore;
 		return NULL;
 	}
 	data[strcspn(data, "\n")] = '\0';
-	if (!digest_valid(data)) {
+	if (!store_digest_valid(data)) {
 		qerr_set(err, "store: %s/%s: corrupt image ref", st->root, rel);
 		free(data);
 		return NULL;
@@ -349,7 +349,7 @@ int store_ref_remove(struct store *st, const char *name, const char *key, struct
 	bool mine = !hashed || hashed_dir_check(st, dir, name, false, &ignore) == 0;
 	if (!mine || unlinkat(st->rootfd, rel, 0) < 0) {
 		if (!mine || errno == ENOENT)
-			return qerr_set(err, "image not found: %s%s%s", name, digest_valid(key) ? "@" : ":", key);
+			return qerr_set(err, "image not found: %s%s%s", name, store_digest_valid(key) ? "@" : ":", key);
 		return qerr_sys(err, "store: remove %s", rel);
 	}
 	if (hashed) { /* the last tag gone: the name file goes with the dir */
@@ -487,7 +487,7 @@ static int repo_refs_strict(struct store *st, const char *base, struct store_ref
 	}
 	int rc = 0;
 	for (size_t k = 0; k < keys.n && rc == 0; k++) {
-		autofree char *label = xasprintf("%s%s%s", name, digest_valid(keys.v[k]) ? "@" : ":", keys.v[k]);
+		autofree char *label = xasprintf("%s%s%s", name, store_digest_valid(keys.v[k]) ? "@" : ":", keys.v[k]);
 		autofree char *file = xasprintf("%s/%s", rel, keys.v[k]);
 		char *dg = read_file_at(st->rootfd, file, 256, NULL, err);
 		if (!dg && err->code == ENOENT)
@@ -497,7 +497,7 @@ static int repo_refs_strict(struct store *st, const char *base, struct store_ref
 			break;
 		}
 		dg[strcspn(dg, "\n")] = '\0';
-		if (!digest_valid(dg)) {
+		if (!store_digest_valid(dg)) {
 			rc = qerr_set(err, "image ref %s: %s: corrupt (\"%.40s\" is not a sha256 digest)", label, file,
 			              dg);
 			free(dg);
@@ -562,7 +562,7 @@ static void spec_put_strv(struct buf *b, const char *key, const struct strv *v)
 
 int store_spec_write(struct store *st, const struct image_spec *spec, struct qerr *err)
 {
-	if (!digest_valid(spec->manifest_digest))
+	if (!store_digest_valid(spec->manifest_digest))
 		return qerr_set(err, "store: spec: invalid manifest digest");
 	struct buf b = {0};
 	buf_printf(&b, "%s\n", SPEC_MAGIC);
@@ -584,7 +584,7 @@ int store_spec_write(struct store *st, const struct image_spec *spec, struct qer
 	spec_put(&b, "user", spec->user);
 	spec_put(&b, "stop-signal", spec->stop_signal);
 	buf_printf(&b, "end\n");
-	autofree char *rel = xasprintf("specs/%s", digest_hex(spec->manifest_digest));
+	autofree char *rel = xasprintf("specs/%s", store_digest_hex(spec->manifest_digest));
 	int rc = write_file_atomic_at(st->rootfd, rel, b.p, b.len, 0644, true, err);
 	buf_free(&b);
 	return rc;
@@ -627,9 +627,9 @@ static struct strv *spec_list(struct image_spec *spec, const char *key)
 int store_spec_read(struct store *st, const char *manifest_digest, struct image_spec *spec, struct qerr *err)
 {
 	memset(spec, 0, sizeof *spec);
-	if (!digest_valid(manifest_digest))
+	if (!store_digest_valid(manifest_digest))
 		return qerr_set(err, "invalid digest \"%s\"", manifest_digest ? manifest_digest : "");
-	autofree char *rel = xasprintf("specs/%s", digest_hex(manifest_digest));
+	autofree char *rel = xasprintf("specs/%s", store_digest_hex(manifest_digest));
 	autofree char *data = read_file_at(st->rootfd, rel, SPEC_MAX, NULL, err);
 	if (!data)
 		return qerr_wrap(err, "store: image %s: ", manifest_digest);
@@ -669,13 +669,13 @@ int store_spec_read(struct store *st, const char *manifest_digest, struct image_
 		}
 	}
 	if (!ended || !spec->manifest_digest) {
-		image_spec_free(spec);
+		store_spec_free(spec);
 		return qerr_set(err, "store: image %s: %s: truncated run spec", manifest_digest, rel);
 	}
 	return 0;
 }
 
-void image_spec_free(struct image_spec *spec)
+void store_spec_free(struct image_spec *spec)
 {
 	free(spec->manifest_digest);
 	free(spec->config_digest);
@@ -709,11 +709,11 @@ bool store_layer_exists(struct store *st, const char *layer_id)
 
 int store_image_lease_take(struct store *st, const char *manifest_digest, struct qerr *err)
 {
-	int fd = store_lock_object(st, "image", digest_hex(manifest_digest), false, true, err);
+	int fd = store_lock_object(st, "image", store_digest_hex(manifest_digest), false, true, err);
 	if (fd < 0)
 		return -1;
 	/* The spec's mtime is the image's last use (gc --older-than); touching it once a minute is enough. */
-	autofree char *rel = xasprintf("specs/%s", digest_hex(manifest_digest));
+	autofree char *rel = xasprintf("specs/%s", store_digest_hex(manifest_digest));
 	struct stat sb;
 	if (fstatat(st->rootfd, rel, &sb, 0) == 0 && time(NULL) - sb.st_mtime > SPEC_TOUCH_SECONDS)
 		(void)utimensat(st->rootfd, rel, NULL, 0);
@@ -756,7 +756,7 @@ int store_kept_image_get(struct store *st, const char *name, char **digest, stru
 		return qerr_sys(err, "read runs/%s/image", name);
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
-	if (!digest_valid(buf)) {
+	if (!store_digest_valid(buf)) {
 		qerr_set(err, "runs/%s/image: corrupt (\"%.40s\" is not a sha256 digest)", name, buf);
 		err->code = EBADMSG;
 		return -1;

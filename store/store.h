@@ -36,9 +36,9 @@ int store_open(struct store *st, const char *root_opt, struct qerr *err);
 void store_close(struct store *st);
 
 /* "sha256:" followed by exactly 64 lowercase hex digits; anything else is refused (no traversal via digests). */
-bool digest_valid(const char *digest);
+bool store_digest_valid(const char *digest);
 /* Pointer to the hex part of a valid digest. */
-const char *digest_hex(const char *digest);
+const char *store_digest_hex(const char *digest);
 
 /* Blobs. */
 bool store_blob_exists(struct store *st, const char *digest);
@@ -90,7 +90,7 @@ struct image_spec {
 /* A run holds a shared lock on its image ("image", manifest hex) for its whole life: gc's lease. */
 int store_spec_write(struct store *st, const struct image_spec *spec, struct qerr *err);
 int store_spec_read(struct store *st, const char *manifest_digest, struct image_spec *spec, struct qerr *err);
-void image_spec_free(struct image_spec *spec);
+void store_spec_free(struct image_spec *spec);
 
 /* A run's lease on its image: a shared lock held for the run's life (taken under the shared store lock, right
    after resolving the image); touches the spec now and then (its mtime is the image's last use). Returns the fd. */

@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (image_config_parse((const char *)data, size, &c, &err) == 0) {
 		for (size_t i = 0; i < c.diff_ids.n; i++)
-			if (!digest_valid(c.diff_ids.v[i]))
+			if (!store_digest_valid(c.diff_ids.v[i]))
 				abort();
 		if (!c.platform.os || !c.platform.arch || !c.platform.variant)
 			abort();

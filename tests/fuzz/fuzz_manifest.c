@@ -9,7 +9,7 @@ static const char *const ctypes[] = {NULL, MT_OCI_MANIFEST, MT_OCI_INDEX, MT_DOC
 
 static void check_descriptor(const struct descriptor *d)
 {
-	if (!d->media_type || !digest_valid(d->digest) || d->size < 0)
+	if (!d->media_type || !store_digest_valid(d->digest) || d->size < 0)
 		abort();
 }
 

@@ -29,7 +29,7 @@ static void check_parsed(const struct image_ref *r)
 		fprintf(stderr, "store name \"%s\" escapes to \"%s\" (back: \"%s\")\n", name, esc, back);
 		abort();
 	}
-	if (r->digest && !digest_valid(r->digest))
+	if (r->digest && !store_digest_valid(r->digest))
 		abort();
 }
 

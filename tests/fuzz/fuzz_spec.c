@@ -10,7 +10,7 @@
 static void write_spec_file(struct store *st, const uint8_t *data, size_t size)
 {
 	struct qerr err = {0};
-	autofree char *rel = xasprintf("specs/%s", digest_hex(SPEC_DIGEST));
+	autofree char *rel = xasprintf("specs/%s", store_digest_hex(SPEC_DIGEST));
 	if (write_file_atomic_at(st->rootfd, rel, data, size, 0644, false, &err) < 0)
 		abort();
 }
@@ -30,7 +30,7 @@ static void round_trip(struct store *st, const struct image_spec *s)
 {
 	struct image_spec again;
 	struct qerr err = {0};
-	if (!digest_valid(s->manifest_digest) || strcmp(s->manifest_digest, SPEC_DIGEST) != 0)
+	if (!store_digest_valid(s->manifest_digest) || strcmp(s->manifest_digest, SPEC_DIGEST) != 0)
 		return;
 	if (store_spec_write(st, s, &err) < 0 || store_spec_read(st, SPEC_DIGEST, &again, &err) < 0)
 		abort();
@@ -38,7 +38,7 @@ static void round_trip(struct store *st, const struct image_spec *s)
 	    !strv_eq(&s->entrypoint, &again.entrypoint) || !strv_eq(&s->blobs, &again.blobs) ||
 	    s->has_cmd != again.has_cmd || s->has_entrypoint != again.has_entrypoint)
 		abort();
-	image_spec_free(&again);
+	store_spec_free(&again);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	write_spec_file(st, data, size);
 	if (store_spec_read(st, SPEC_DIGEST, &spec, &err) == 0) {
 		round_trip(st, &spec);
-		image_spec_free(&spec);
+		store_spec_free(&spec);
 	} else if (!err.msg[0]) {
 		abort();
 	}

@@ -208,7 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	put_blob(st, wrap ? wrapped : data, blen, blob_digest);
 	digest_buf(data, size, diff_id);
 	char hex[DIGEST_HEX_LEN + 1];
-	snprintf(hex, sizeof hex, "%s", digest_hex(diff_id));
+	snprintf(hex, sizeof hex, "%s", store_digest_hex(diff_id));
 	struct ovl_layer_job job = {blob_digest, wrap ? MT_ZSTD : MT_TAR, diff_id, hex};
 
 	int rc = unpack_inproc(st, &job, &err);

@@ -167,7 +167,7 @@ static void lj_make(struct lj *l, const char *tar, size_t n, const char *codec)
 	} else {
 		store_blob(tar, n, l->blob);
 	}
-	l->job = (struct ovl_layer_job){l->blob, codec, l->diff, digest_hex(l->diff)};
+	l->job = (struct ovl_layer_job){l->blob, codec, l->diff, store_digest_hex(l->diff)};
 }
 
 /* ---- inspecting results ---- */
@@ -392,12 +392,12 @@ static void test_multimember_trailing(void)
 	memcpy(blob + z1, g2, z2);
 	sha256_hex(tar, tn, l.diff);
 	store_blob(blob, z1 + z2, l.blob);
-	l.job = (struct ovl_layer_job){l.blob, GZ, l.diff, digest_hex(l.diff)};
+	l.job = (struct ovl_layer_job){l.blob, GZ, l.diff, store_digest_hex(l.diff)};
 	T_OK("gzip multi-member + trailing data hashed", unpack1(&l, NULL, &e) == 0 && has_file(&l, "a", "first\n"));
 	/* The same blob declared with the diffID of the tar without the trailer: mismatch. */
 	struct lj m = l;
 	sha256_hex(tar, n, m.diff);
-	m.job = (struct ovl_layer_job){m.blob, GZ, m.diff, digest_hex(m.diff)};
+	m.job = (struct ovl_layer_job){m.blob, GZ, m.diff, store_digest_hex(m.diff)};
 	T_OK("diffID must cover trailing data",
 	     unpack1(&m, NULL, &e) < 0 && strstr(e.msg, "diffID mismatch") && layer_absent(&m));
 	free(g1);
@@ -611,7 +611,7 @@ static void test_broken(void)
 	struct lj tr;
 	sha256_hex(t.mem, n, tr.diff);
 	store_blob(t.mem, n / 2, tr.blob);
-	tr.job = (struct ovl_layer_job){tr.blob, TAR, tr.diff, digest_hex(tr.diff)};
+	tr.job = (struct ovl_layer_job){tr.blob, TAR, tr.diff, store_digest_hex(tr.diff)};
 	T_OK("broken: truncated tar", unpack1(&tr, NULL, &e) < 0 && layer_absent(&tr) && count_dir("tmp") == 0);
 
 	size_t zn;
@@ -619,7 +619,7 @@ static void test_broken(void)
 	struct lj cut;
 	sha256_hex(t.mem, n, cut.diff);
 	store_blob(z, zn - 20, cut.blob);
-	cut.job = (struct ovl_layer_job){cut.blob, GZ, cut.diff, digest_hex(cut.diff)};
+	cut.job = (struct ovl_layer_job){cut.blob, GZ, cut.diff, store_digest_hex(cut.diff)};
 	T_OK("broken: truncated gzip",
 	     unpack1(&cut, NULL, &e) < 0 && strstr(e.msg, "truncated") && layer_absent(&cut) && count_dir("tmp") == 0);
 	z[zn / 2] ^= 0x55;
@@ -627,7 +627,7 @@ static void test_broken(void)
 	struct lj cor;
 	sha256_hex(t.mem, n, cor.diff);
 	store_blob(z, zn, cor.blob);
-	cor.job = (struct ovl_layer_job){cor.blob, GZ, cor.diff, digest_hex(cor.diff)};
+	cor.job = (struct ovl_layer_job){cor.blob, GZ, cor.diff, store_digest_hex(cor.diff)};
 	T_OK("broken: corrupt gzip", unpack1(&cor, NULL, &e) < 0 && layer_absent(&cor) && count_dir("tmp") == 0);
 	free(z);
 
@@ -643,7 +643,7 @@ static void test_broken(void)
 	struct lj bad = l;
 	bad.diff[10] = bad.diff[10] == 'a' ? 'b' : 'a';
 	bad.job.diff_id = bad.diff;
-	bad.job.layer_id = digest_hex(bad.diff);
+	bad.job.layer_id = store_digest_hex(bad.diff);
 	T_OK("broken: diffID mismatch", unpack1(&bad, NULL, &e) < 0 && strstr(e.msg, "diffID mismatch") &&
 	                                    layer_absent(&bad) && count_dir("tmp") == 0);
 	struct lj mt = l;
@@ -772,7 +772,7 @@ static void slayer_make(struct slayer *s, int n, const char *tag)
 	sha256_hex(t.mem, tn, s->l.diff);
 	s->gz = gzip_mem(t.mem, tn, &s->zn);
 	sha256_hex(s->gz, s->zn, s->l.blob);
-	s->l.job = (struct ovl_layer_job){s->l.blob, GZ, s->l.diff, digest_hex(s->l.diff)};
+	s->l.job = (struct ovl_layer_job){s->l.blob, GZ, s->l.diff, store_digest_hex(s->l.diff)};
 	free(t.mem);
 }
 
@@ -858,7 +858,7 @@ static void test_streaming(void)
 	struct slayer d;
 	slayer_make(&d, 20, "sd");
 	d.l.diff[DIGEST_LEN - 1] = d.l.diff[DIGEST_LEN - 1] == '0' ? '1' : '0';
-	d.l.job.layer_id = digest_hex(d.l.diff);
+	d.l.job.layer_id = store_digest_hex(d.l.diff);
 	e = (struct qerr){0};
 	fd = store_tmp_file(&st, "partial", &name, &e);
 	u = ovl_unpacker_new(&st, 2, NULL);

@@ -37,7 +37,7 @@ static void argv_case(const char *name, const char *ep_img, const char *cmd_img,
 		T_STREQ(name, want, got);
 	free(got);
 	strv_free(&out);
-	image_spec_free(&spec);
+	store_spec_free(&spec);
 }
 
 static void test_argv(void)
@@ -90,7 +90,7 @@ static void test_env(void)
 	rc = run_env_text_parse("BAD KEY=1\n", "f", &f, &err);
 	T_OK("env-file: space in a name is refused", rc < 0 && strstr(err.msg, "f:1"));
 	strv_free(&f);
-	image_spec_free(&spec);
+	store_spec_free(&spec);
 }
 
 static const char PASSWD[] = "root:x:0:0:root:/root:/bin/sh\n"

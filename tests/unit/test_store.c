@@ -84,15 +84,15 @@ int main(void)
 	T_OK("open creates layout", store_open(&st, tmpl, &err) == 0);
 	T_OK("layout has blobs/sha256", faccessat(st.rootfd, "blobs/sha256", F_OK, 0) == 0);
 
-	T_OK("digest valid", digest_valid(D1));
+	T_OK("digest valid", store_digest_valid(D1));
 	T_OK("digest uppercase refused",
-	     !digest_valid("sha256:1111111111111111111111111111111111111111111111111111111111111A11"));
-	T_OK("digest traversal refused", !digest_valid("sha256:../../../../etc/passwd"));
-	T_OK("digest short refused", !digest_valid("sha256:11"));
+	     !store_digest_valid("sha256:1111111111111111111111111111111111111111111111111111111111111A11"));
+	T_OK("digest traversal refused", !store_digest_valid("sha256:../../../../etc/passwd"));
+	T_OK("digest short refused", !store_digest_valid("sha256:11"));
 	T_OK("digest long refused",
-	     !digest_valid("sha256:11111111111111111111111111111111111111111111111111111111111111112"));
+	     !store_digest_valid("sha256:11111111111111111111111111111111111111111111111111111111111111112"));
 	T_OK("digest other algo refused",
-	     !digest_valid("sha512:1111111111111111111111111111111111111111111111111111111111111111"));
+	     !store_digest_valid("sha512:1111111111111111111111111111111111111111111111111111111111111111"));
 
 	char *esc = store_name_escape("127.0.0.1:5000/a/b");
 	T_STREQ("escape name", "127.0.0.1%3A5000%2Fa%2Fb", esc);
@@ -166,7 +166,7 @@ int main(void)
 	T_OK("spec no entrypoint", !back.has_entrypoint && back.entrypoint.n == 0);
 	T_STREQ("spec workdir", "/w d", back.workdir);
 	T_OK("spec size", back.size == 12345);
-	image_spec_free(&back);
+	store_spec_free(&back);
 	strv_free(&spec.layers);
 	strv_free(&spec.env);
 	strv_free(&spec.cmd);

@@ -37,7 +37,7 @@ HEAVY_SRCS = pull/registry.c pull/tls.c pull/regauth.c pull/auth.c pull/manifest
              overlay/unpack.c store/digest.c cmd/cmd_check.c cmd/cmd_pull.c \
              pull/load.c pull/save.c pull/login.c cmd/cmd_load.c cmd/cmd_save.c cmd/cmd_login.c \
              cdi/resolve.c cdi/yaml.c cmd/cmd_cdi.c
-ALL_SRCS   = $(filter-out cmd/main.c cmd/main_cdi.c tests/%,$(wildcard lib/*.c cmd/*.c pull/*.c store/*.c overlay/*.c run/*.c cdi/*.c))
+ALL_SRCS   = $(filter-out cmd/main.c cmd/main_cdi.c tests/%,$(wildcard lib/*.c userns/*.c cmd/*.c pull/*.c store/*.c overlay/*.c run/*.c cdi/*.c))
 HEAVY_SRCS := $(filter $(HEAVY_SRCS),$(ALL_SRCS))
 LIGHT_SRCS = $(filter-out $(HEAVY_SRCS),$(ALL_SRCS))
 

@@ -163,7 +163,7 @@ int cmd_system_check(struct gopts *g, int argc, char **argv)
 	}
 	struct qerr err = {0};
 	struct store st;
-	if (cmd_open_store(g, &st, &err) < 0 || (st.rootless && run_userns_enter(&err) < 0))
+	if (cmd_open_store(g, &st, &err) < 0 || (st.rootless && userns_enter(&err) < 0))
 		return cmd_fail("system check", &err, 1);
 	/* Exclusive: no pull may commit while we judge what is complete. */
 	int lock = store_lock(&st, true, true, &err);

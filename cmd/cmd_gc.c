@@ -54,7 +54,7 @@ static int stale_runs_remove(struct store *st, size_t *stale, struct qerr *err)
 /* Rootless stores hold files owned by subuids: only the user namespace may delete them. */
 static int enter_store_ns(struct store *st, struct qerr *err)
 {
-	return st->rootless ? run_userns_enter(err) : 0;
+	return st->rootless ? userns_enter(err) : 0;
 }
 
 static void print_report(const struct gc_report *rep, bool dry, bool json, bool quiet)

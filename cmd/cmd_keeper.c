@@ -16,8 +16,8 @@ static const char keeper_help[] =
 static int keeper_status(void)
 {
 	struct qerr err = {0};
-	struct run_keeper_info ki;
-	if (run_keeper_status(&ki, &err) < 0)
+	struct userns_keeper_info ki;
+	if (userns_keeper_status(&ki, &err) < 0)
 		return cmd_fail("system keeper", &err, 1);
 	if (ki.running) {
 		printf("running: pid %d, user namespace %llu, RSS %llu kB, record in %s\n", (int)ki.pid,
@@ -27,7 +27,7 @@ static int keeper_status(void)
 	} else {
 		printf("not running%s\n", geteuid() == 0 ? " (root needs none)" : "");
 	}
-	run_keeper_info_free(&ki);
+	userns_keeper_info_free(&ki);
 	return 0;
 }
 
@@ -43,7 +43,7 @@ int cmd_system_keeper(struct gopts *g, int argc, char **argv)
 	if (!strcmp(argv[1], "stop")) {
 		struct qerr err = {0};
 		bool was = false;
-		if (run_keeper_stop(&was, &err) < 0)
+		if (userns_keeper_stop(&was, &err) < 0)
 			return cmd_fail("system keeper", &err, 1);
 		printf("%s\n", was ? "stopped" : "not running");
 		return 0;

@@ -252,11 +252,11 @@ static int parse_value_opt(struct run_args *a, const char *n, const char *v)
 		strv_push(&a->gpus, v);
 	else if (is(n, "--userns", NULL)) {
 		/* The mode travels in the environment: the pull this run may start and its unpackers follow it. */
-		if (!run_userns_mode_valid(v)) {
+		if (!userns_mode_valid(v)) {
 			cmd_error("run: --userns %s: expected auto, subuid or single", v);
 			return -1;
 		}
-		if (setenv(RUN_USERNS_ENV, v, 1) < 0) {
+		if (setenv(USERNS_ENV, v, 1) < 0) {
 			cmd_error("run: --userns %s: setenv: %s", v, strerror(errno));
 			return -1;
 		}

@@ -707,3 +707,39 @@ int openat_walk(int dirfd, const char *path, int flags)
 	}
 	return fd;
 }
+
+/* path's first size-1 bytes, NUL-terminated: 0, or -1 (errno). */
+static int read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	int saved = errno;
+	close(fd);
+	if (n <= 0) {
+		errno = n < 0 ? saved : EIO;
+		return -1;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+int proc_stat_field(pid_t pid, int field, uint64_t *out)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (field < 3 || read_small(path, buf, sizeof buf) < 0)
+		return -1;
+	char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
+	if (!p)
+		return -1;
+	/* p moves to the space before field N (fields count from 1; comm is field 2). */
+	for (int f = 3; f <= field; f++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	*out = strtoull(p + 1, NULL, 10);
+	return 0;
+}

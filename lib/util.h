@@ -86,6 +86,8 @@ int openat_beneath(int dirfd, const char *path, int flags);
 char *path_find(const char *name, const char *fallback);
 /* Raise the soft RLIMIT_NOFILE to the hard one (for walks that keep one directory fd per level); best effort. */
 void nofile_raise(void);
+/* Field number `field` (counted from 1 as in proc(5), 3 or more: after the command name) of /proc/PID/stat. */
+int proc_stat_field(pid_t pid, int field, uint64_t *out);
 /* Write all bytes, retrying on EINTR/short writes. */
 int write_all(int fd, const void *data, size_t len);
 /* pwrite all bytes at off, retrying on EINTR/short writes. */

@@ -14,7 +14,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "../run/run.h"
+#include "../userns/userns.h"
 #include "internal.h"
 #include "overlay.h"
 
@@ -387,17 +387,23 @@ static int export_layers(struct store *st, const struct image_spec *spec, int ro
 	return rc;
 }
 
-/* In the child: join the user namespace (rootless), copy, and on failure leave dest empty. */
-static int export_child(struct store *st, const struct image_spec *spec, const char *dest, bool own, struct qerr *err)
+struct export_job {
+	struct store *st;
+	const struct image_spec *spec;
+	const char *dest;
+	bool own;
+};
+
+/* In the child, inside the user namespace (userns_call): copy, and on failure leave dest empty. */
+static int export_child(void *arg, struct qerr *err)
 {
-	if (st->rootless && run_userns_enter(err) < 0)
-		return qerr_wrap(err, "export: enter the user namespace: ");
+	const struct export_job *j = arg;
 	umask(0);
 	nofile_raise();
-	autoclose int rootfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	autoclose int rootfd = open(j->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rootfd < 0)
-		return qerr_sys(err, "export: open %s", dest);
-	if (export_layers(st, spec, rootfd, own, err) == 0)
+		return qerr_sys(err, "export: open %s", j->dest);
+	if (export_layers(j->st, j->spec, rootfd, j->own, err) == 0)
 		return 0;
 	struct xp cleanup = {.rootfd = rootfd, .err = &(struct qerr){0}};
 	empty_dir(&cleanup, rootfd);
@@ -435,46 +441,10 @@ int ovl_export_dir(struct store *st, const struct image_spec *spec, const char *
 	bool created;
 	if (prepare_dest(dest, &created, err) < 0)
 		return -1;
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return qerr_sys(err, "export: pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return qerr_sys(err, "export: fork");
-	}
-	if (pid == 0) {
-		struct qerr e = {0};
-		close(pfd[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int rc = export_child(st, spec, dest, own, &e);
-		if (rc < 0)
-			(void)write_all(pfd[1], e.msg, strlen(e.msg));
-		_exit(rc < 0 ? 1 : 0);
-	}
-	close(pfd[1]);
-	struct buf msg = {0};
-	char chunk[1024];
-	ssize_t n;
-	while ((n = read(pfd[0], chunk, sizeof chunk)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		buf_append(&msg, chunk, (size_t)n);
-	}
-	close(pfd[0]);
-	buf_append(&msg, "", 1);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	int rc = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		rc = msg.p[0] ? qerr_set(err, "%s", msg.p) : qerr_set(err, "export: child failed (status %d)", status);
-		if (created)
-			rmdir(dest);
-	}
-	buf_free(&msg);
-	return rc;
+	struct export_job job = {st, spec, dest, own};
+	if (userns_call(st->rootless, "export", export_child, &job, err) == 0)
+		return 0;
+	if (created)
+		rmdir(dest);
+	return -1;
 }

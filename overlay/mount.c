@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include "../run/mountapi.h"
+#include "../lib/mountapi.h"
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>

@@ -23,7 +23,7 @@
 #include <isa-l/igzip_lib.h>
 #endif
 
-#include "../run/run.h"
+#include "../userns/userns.h"
 #include "../store/digest.h"
 #include "internal.h"
 #include "overlay.h"
@@ -1401,7 +1401,7 @@ static int wait_verified(const struct task *t, const char *label, struct qerr *e
 static int layer_map_current(struct store *st, const char *id, const char *label, const char *map, bool *ok,
                              struct qerr *err)
 {
-	char have[RUN_IDMAP_MAX];
+	char have[USERNS_MAP_MAX];
 	int rc = store_layer_idmap_check(st, id, map, have, sizeof have, err);
 	if (rc < 0)
 		return qerr_wrap(err, "unpack %s: ", label);
@@ -1439,7 +1439,7 @@ static int unpack_one(struct store *st, const struct task *t, const char *tmpnam
 	struct layer_stats ls = {0};
 	int r = fchmod(rootfd, 0755) < 0 ? qerr_sys(err, "unpack %s: chmod %s", label, rel) : 0;
 	if (r == 0)
-		r = unpack_into(st, t, rootfd, label, lim, run_idmap_single(map), &ls, err);
+		r = unpack_into(st, t, rootfd, label, lim, userns_map_single(map), &ls, err);
 	if (r == 0)
 		r = wait_verified(t, label, err);
 	if (r == 0)
@@ -1494,7 +1494,7 @@ struct ovl_unpacker {
 	struct qerr err; /* the first failure */
 	char **dead;     /* tmp dirs of killed workers */
 	size_t ndead, capdead;
-	char map[RUN_IDMAP_MAX]; /* the id map layers are unpacked for ("" until the first job asks) */
+	char map[USERNS_MAP_MAX]; /* the id map layers are unpacked for ("" until the first job asks) */
 };
 
 static void worker_setup(void)
@@ -1522,8 +1522,8 @@ static _Noreturn void worker_main(struct store *st, const struct task *t, const 
 {
 	struct qerr e = {0};
 	int rc = 0;
-	char map[RUN_IDMAP_MAX];
-	if (run_userns_join(map, &e) < 0)
+	char map[USERNS_MAP_MAX];
+	if (userns_join(map, &e) < 0)
 		rc = qerr_wrap(&e, "unpack: enter the user namespace: ");
 	/* Die with the pull (set after the namespace switch, which clears it). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
@@ -1618,26 +1618,32 @@ static int worker_finish(struct worker *w, const struct ovl_layer_job *job, stru
 	return qerr_set(err, "unpack %.12s: worker exited with status %d", job->layer_id, WEXITSTATUS(status));
 }
 
+struct killed {
+	struct store *st;
+	char **names;
+	size_t n;
+};
+
+static int remove_killed(void *arg, struct qerr *err)
+{
+	const struct killed *k = arg;
+	for (size_t i = 0; i < k->n; i++)
+		if (remove_tmp(k->st, k->names[i], err) < 0)
+			log_warn("%s", err->msg);
+	return 0;
+}
+
 /* Remove the tmp dirs of killed workers; their files may belong to mapped ids, so rootless goes into the ns. */
 static void cleanup_killed(struct store *st, char **names, size_t n)
 {
 	if (n == 0)
 		return;
-	pid_t pid = st->rootless ? fork() : 0;
-	if (pid < 0)
-		return;
-	if (pid == 0) {
-		struct qerr e = {0};
-		bool ok = !st->rootless || run_userns_enter(&e) == 0;
-		for (size_t i = 0; ok && i < n; i++)
-			if (remove_tmp(st, names[i], &e) < 0)
-				log_warn("%s", e.msg);
-		if (st->rootless)
-			_exit(0);
-		return;
-	}
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	struct killed k = {st, names, n};
+	struct qerr e = {0};
+	if (!st->rootless)
+		(void)remove_killed(&k, &e);
+	else if (userns_call(true, "unpack: clean up", remove_killed, &k, &e) < 0)
+		log_warn("%s", e.msg);
 }
 
 static bool job_valid(const struct ovl_layer_job *j)
@@ -1756,9 +1762,9 @@ int ovl_unpacker_add(struct ovl_unpacker *u, const struct ovl_layer_job *job, in
 		if (!strcmp(u->jobs[j].job.layer_id, job->layer_id))
 			return 0;
 	if (!u->map[0]) {
-		if (run_userns_map(u->map, err) < 0)
+		if (userns_map(u->map, err) < 0)
 			return qerr_wrap(err, "unpack: ");
-		run_userns_notice(u->st, u->map);
+		userns_notice(u->st, u->map);
 	}
 	if (store_layer_current(u->st, job->layer_id, u->map))
 		return 0;

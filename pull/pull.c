@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "../overlay/overlay.h"
-#include "../run/run.h"
+#include "../userns/userns.h"
 #include "../store/digest.h"
 #include "internal.h"
 
@@ -614,10 +614,10 @@ static int pull_present(struct pull *p, struct image_spec *spec_out, struct qerr
 	autofree char *cur = NULL;
 	int rc = 1;
 
-	char map[RUN_IDMAP_MAX];
+	char map[USERNS_MAP_MAX];
 	if (store_spec_read(p->st, p->manifest_digest, &spec, &ignored) < 0)
 		return 0;
-	if (run_userns_map(map, err) < 0) {
+	if (userns_map(map, err) < 0) {
 		store_spec_free(&spec);
 		return -1;
 	}

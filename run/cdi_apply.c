@@ -16,7 +16,7 @@
 #include "../cdi/cdi.h"
 #include <sys/mount.h>
 #include <sys/socket.h>
-#include "mountapi.h"
+#include "../lib/mountapi.h"
 
 #define STATE_MAX    8192
 #define RUN_ROOT_REL "tmp/r" /* rootfs.c's overlay target, relative to the store */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mountapi.h"
+#include "../lib/mountapi.h"
 
 /* The record the plugin reads: NUL-terminated fields "pid=N", "workdir=DIR", "caps=HEX", "env=K=V"..., "end". */
 static void holder_record(struct run_init *in, const char *workdir, struct buf *b)

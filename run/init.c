@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mountapi.h"
+#include "../lib/mountapi.h"
 #include "../cdi/cdi.h"
 #include "seccomp.h"
 

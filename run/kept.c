@@ -137,7 +137,7 @@ int run_kept_remove(struct store *st, const char *name, struct qerr *err)
 	if (dir < 0)
 		return -1;
 	/* Rootless: the container's files belong to subordinate ids, removable only inside the user namespace. */
-	if (st->rootless && run_userns_enter(err) < 0)
+	if (st->rootless && userns_enter(err) < 0)
 		return -1;
 	autofree char *rel = xasprintf("runs/%s", name);
 	if (rm_rf_at(st->rootfd, rel, err) < 0)

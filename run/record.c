@@ -351,7 +351,7 @@ int run_record_find(struct store *st, const char *key, struct run_record *out, s
 static pid_t proc_ppid(pid_t pid)
 {
 	uint64_t ppid;
-	return run_proc_stat_field(pid, 4, &ppid) < 0 ? -1 : (pid_t)ppid;
+	return proc_stat_field(pid, 4, &ppid) < 0 ? -1 : (pid_t)ppid;
 }
 
 /* KILL goes to PID 1 (the whole pid namespace dies with it); the others to qimg, which forwards them.

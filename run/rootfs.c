@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include "mountapi.h"
+#include "../lib/mountapi.h"
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>

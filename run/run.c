@@ -333,18 +333,18 @@ static pid_t init_clone(unsigned long flags, struct init_arg *a)
 static int layers_idmap_check(const struct run_opts *o, const char *map, struct qerr *err)
 {
 	for (size_t i = 0; i < o->spec->layers.n; i++) {
-		char have[RUN_IDMAP_MAX];
+		char have[USERNS_MAP_MAX];
 		int rc = store_layer_idmap_check(o->st, o->spec->layers.v[i], map, have, sizeof have, err);
 		if (rc < 0)
 			return -1;
-		if (rc == 0 && run_idmap_single(have) != run_idmap_single(map))
+		if (rc == 0 && userns_map_single(have) != userns_map_single(map))
 			return qerr_set(
 			    err,
 			    "layer %.12s was unpacked in the %s mode (\"%s\"), but this run is in the %s mode "
 			    "(\"%s\"): `QIMG_USERNS=%s qimg pull %s` unpacks it again for this mode",
-			    o->spec->layers.v[i], run_idmap_single(have) ? "single-id" : "full-map", have,
-			    run_idmap_single(map) ? "single-id" : "full-map", map,
-			    run_idmap_single(map) ? "single" : "subuid", o->image ? o->image : "IMAGE");
+			    o->spec->layers.v[i], userns_map_single(have) ? "single-id" : "full-map", have,
+			    userns_map_single(map) ? "single-id" : "full-map", map,
+			    userns_map_single(map) ? "single" : "subuid", o->image ? o->image : "IMAGE");
 		if (rc == 0)
 			return qerr_set(
 			    err,
@@ -360,15 +360,15 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
                           struct qerr *err)
 {
 	double t0 = qlog_level >= LOG_DEBUG ? now_mono() : 0;
-	char map[RUN_IDMAP_MAX];
-	if (run_userns_join(map, err) < 0)
+	char map[USERNS_MAP_MAX];
+	if (userns_join(map, err) < 0)
 		return -1;
 	if (t0 > 0)
 		log_debug("run: joined the user namespace in %.1f us", (now_mono() - t0) * 1e6);
 	if (layers_idmap_check(o, map, err) < 0)
 		return -1;
-	in->single_id = run_idmap_single(map);
-	run_userns_notice(o->st, map);
+	in->single_id = userns_map_single(map);
+	userns_notice(o->st, map);
 	in->msg_fd = f->msg[1];
 	in->alive_fd = f->pidfd;
 	in->tty_sock = o->tty ? f->sock[1] : -1;

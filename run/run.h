@@ -1,4 +1,4 @@
-/* The runner: id mapping (subuid ranges, newuidmap), the per-user keeper, namespaces, PID 1, exec. */
+/* The runner: namespaces, mounts, PID 1, exec (the user namespace itself is userns/). */
 #ifndef QIMG_RUN_H
 #define QIMG_RUN_H
 
@@ -10,74 +10,8 @@
 /* Exit statuses of a run (docker's convention); cmd/ uses the same for qimg's own errors. */
 enum { EXIT_RUN_QIMG = 125, EXIT_RUN_NOEXEC = 126, EXIT_RUN_NOTFOUND = 127 };
 
-/* ---- id mapping and the keeper (run/idmap.c, run/keeper.c) ---- */
+#include "../userns/userns.h"
 
-struct idmap_range {
-	uint32_t inside, outside, count;
-};
-struct idmap {
-	struct idmap_range uid[2], gid[2]; /* [0] = 0 -> caller, [1] = 1.. -> subuid range */
-	int nuid, ngid;
-};
-/* The caller's mapping: 0 -> own uid/gid, 1..N -> first /etc/subuid and /etc/subgid range of the user.
-   Clear error naming the missing entry. As root: the identity map of all ids. */
-int run_idmap_get(struct idmap *m, struct qerr *err);
-/* One-line text form, e.g. "u0:1000:1,1:100000:65536 g0:1000:1,1:100000:65536" (caller frees). */
-char *run_idmap_string(const struct idmap *m);
-
-/* Which user namespace a rootless process enters (run/userns.c): QIMG_USERNS=subuid the keeper's (the full
-   subuid map), =single one of its own mapping only the user's uid and gid to 0 (no setuid helper; the run
-   emulates the calls that need other ids), unset or =auto the full map when the user has a subordinate uid and
-   gid range and newuidmap/newgidmap are installed (or a keeper is running), else single. Root: the host's ids. */
-#define RUN_USERNS_ENV "QIMG_USERNS"
-/* A valid QIMG_USERNS / --userns value. */
-bool run_userns_mode_valid(const char *mode);
-/* map (run_idmap_string's form) is the single-id mode's: one uid and one gid, mapped to 0. */
-bool run_idmap_single(const char *map);
-/* Once per store (a marker file in its root), unless -q: when map is the single-id mode's, say what is emulated
-   and how to get the full map. */
-void run_userns_notice(struct store *st, const char *map);
-
-/* Enter the per-user keeper's user namespace (creating the keeper with newuidmap/newgidmap when it is missing or
-   dead). The caller must be single-threaded. As root this is a no-op returning 0. */
-int run_userns_enter(struct qerr *err);
-/* The same, and the uid/gid map of the namespace joined, in run_idmap_string's form, copied into map
-   (RUN_IDMAP_MAX bytes): what a layer unpacked there is owned as. As root: RUN_IDMAP_HOST. */
-#define RUN_IDMAP_MAX  256
-#define RUN_IDMAP_HOST "u0:0:4294967295 g0:0:4294967295"
-int run_userns_join(char *map, struct qerr *err);
-/* Only the map (the keeper started if needed), without joining: for a process that must stay outside. */
-int run_userns_map(char *map, struct qerr *err);
-/* The keeper (run/keeper.c): its namespace's fd and map, started first when create is set; without create
-   RUN_KEEPER_NONE when none is running. -1 with err. */
-#define RUN_KEEPER_NONE (-2)
-int run_keeper_open(bool create, char *map, struct qerr *err);
-int run_keeper_join(int nsfd, struct qerr *err);
-/* newuidmap and newgidmap are found ($PATH, then /usr/bin:/bin:/usr/sbin:/sbin). */
-bool run_keeper_helpers_found(void);
-/* Field number `field` (counted from 1 as in proc(5), 3 or more: after the command name) of /proc/PID/stat. */
-int run_proc_stat_field(pid_t pid, int field, uint64_t *out);
-
-/* ---- the runner (run/run.c) ---- */
-/* struct run_opts and run_container() are defined below by the runner. */
-
-
-/* Find id's first range in /etc/subuid-format text (by user name or numeric id). 0 found, -1 not. */
-int run_subid_find(const char *text, const char *name, uint32_t id, uint32_t *start, uint32_t *count);
-
-/* `qimg system keeper status|stop`. */
-struct run_keeper_info {
-	char *dir;       /* where the record lives */
-	bool running;
-	pid_t pid;
-	uint64_t ns_inode;
-	uint64_t rss_kb;
-	char *uid_map;   /* the keeper's /proc/PID/uid_map, may be NULL */
-};
-int run_keeper_status(struct run_keeper_info *ki, struct qerr *err);
-void run_keeper_info_free(struct run_keeper_info *ki);
-/* Stop the keeper (SIGTERM) and forget it; runs already started keep their namespace. */
-int run_keeper_stop(bool *was_running, struct qerr *err);
 
 /* -v HOST:CTR[:ro] */
 struct run_bind {

@@ -27,7 +27,7 @@ vg_args() {
 }
 
 # The memcheck reports in LOGNAME's logs ("" when clean). Left out: valgrind's note that it does not know the
-# ioctl NS_GET_OWNER_UID (0xb704; run/keeper.c initialises what it writes), which is not an error of ours.
+# ioctl NS_GET_OWNER_UID (0xb704; userns/keeper.c initialises what it writes), which is not an error of ours.
 vg_errors() {
 	cat "$VG_LOGS/$1".* 2>/dev/null | grep -E '^==[0-9]+== ' |
 		grep -vE 'unhandled ioctl 0xb704 |This could cause spurious value errors|README_MISSING_SYSCALL_OR_IOCTL|^==[0-9]+== $' |

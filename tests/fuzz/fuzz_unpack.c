@@ -178,8 +178,8 @@ static int unpack_inproc(struct store *st, const struct ovl_layer_job *job, stru
 	close(tfd);
 	struct ovl_unpack_limits lim = ovl_limits_resolve(&fuzz_limits); /* as ovl_unpack_layers does */
 	struct task t = {.job = *job, .blobfd = -1, .gate = -1};   /* the blob is in the store, already verified */
-	char map[RUN_IDMAP_MAX];
-	snprintf(map, sizeof map, "%s", RUN_IDMAP_HOST); /* the fuzzer runs as root, outside any user namespace */
+	char map[USERNS_MAP_MAX];
+	snprintf(map, sizeof map, "%s", USERNS_MAP_HOST); /* the fuzzer runs as root, outside any user namespace */
 	return unpack_one(st, &t, tmpname, &lim, map, err);
 }
 

@@ -1,4 +1,4 @@
-/* Unit tests: the runner's pure parts (run/config.c, run/caps.c, run/idmap.c, run/kept.c names). */
+/* Unit tests: the runner's pure parts (run/config.c, run/caps.c, userns/idmap.c, run/kept.c names). */
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -140,13 +140,13 @@ static void test_subid(void)
 {
 	const char *text = "# comment\nalice:100000:65536\n1001:200000:1000\nbob:300000:0\nbob:400000:10\n";
 	uint32_t s = 0, c = 0;
-	T_OK("subid: by name", run_subid_find(text, "alice", 1000, &s, &c) == 0 && s == 100000 && c == 65536);
-	T_OK("subid: by uid", run_subid_find(text, "carol", 1001, &s, &c) == 0 && s == 200000 && c == 1000);
-	T_OK("subid: empty range skipped, first valid", run_subid_find(text, "bob", 7, &s, &c) == 0 && s == 400000);
-	T_OK("subid: missing", run_subid_find(text, "dave", 7, &s, &c) < 0);
+	T_OK("subid: by name", userns_subid_find(text, "alice", 1000, &s, &c) == 0 && s == 100000 && c == 65536);
+	T_OK("subid: by uid", userns_subid_find(text, "carol", 1001, &s, &c) == 0 && s == 200000 && c == 1000);
+	T_OK("subid: empty range skipped, first valid", userns_subid_find(text, "bob", 7, &s, &c) == 0 && s == 400000);
+	T_OK("subid: missing", userns_subid_find(text, "dave", 7, &s, &c) < 0);
 	struct idmap m = {
 	    .uid = {{0, 1000, 1}, {1, 100000, 65536}}, .gid = {{0, 1000, 1}, {1, 100000, 65536}}, .nuid = 2, .ngid = 2};
-	char *str = run_idmap_string(&m);
+	char *str = userns_idmap_string(&m);
 	T_STREQ("idmap: string", "u0:1000:1,1:100000:65536 g0:1000:1,1:100000:65536", str);
 	free(str);
 }

@@ -1,5 +1,5 @@
 /* The per-user keeper: a tiny process holding a user namespace with the full subuid map, joined by every run. */
-#include "run.h"
+#include "userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@ struct keeper_rec {
 	pid_t pid;
 	uint64_t ino;   /* inode of its user namespace */
 	uint64_t start; /* start time (clock ticks since boot, /proc/PID/stat field 22): defeats pid reuse */
-	char map[RUN_IDMAP_MAX]; /* its uid/gid map (run_userns_join); "" in records of older qimg versions */
+	char map[USERNS_MAP_MAX]; /* its uid/gid map (userns_join); "" in records of older qimg versions */
 };
 
 /* ---- where the record lives ---- */
@@ -90,33 +90,14 @@ static int read_small_at(int dirfd, const char *path, char *buf, size_t size)
 	return 0;
 }
 
-int run_proc_stat_field(pid_t pid, int field, uint64_t *out)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if (field < 3 || read_small_at(AT_FDCWD, path, buf, sizeof buf) < 0)
-		return -1;
-	char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
-	if (!p)
-		return -1;
-	/* p moves to the space before field N (fields count from 1; comm is field 2). */
-	for (int f = 3; f <= field; f++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return -1;
-	}
-	*out = strtoull(p + 1, NULL, 10);
-	return 0;
-}
-
 static int proc_start_time(pid_t pid, uint64_t *out)
 {
-	return run_proc_stat_field(pid, 22, out);
+	return proc_stat_field(pid, 22, out);
 }
 
 static int rec_read(int dirfd, struct keeper_rec *r)
 {
-	char buf[128 + RUN_IDMAP_MAX];
+	char buf[128 + USERNS_MAP_MAX];
 	if (read_small_at(dirfd, KEEPER_RECORD, buf, sizeof buf) < 0)
 		return -1;
 	int pid, off = 0;
@@ -147,12 +128,12 @@ static int map_file_put(pid_t pid, const char *which, struct buf *b)
 	return n > 0 ? 0 : -1;
 }
 
-/* The id map of pid's user namespace in run_idmap_string's form, into map (RUN_IDMAP_MAX bytes). */
+/* The id map of pid's user namespace in userns_idmap_string's form, into map (USERNS_MAP_MAX bytes). */
 static int map_from_proc(pid_t pid, char *map)
 {
 	struct buf b = {0};
 	int rc = map_file_put(pid, "uid", &b) == 0 && (buf_printf(&b, " "), map_file_put(pid, "gid", &b)) == 0 &&
-	                 b.len < RUN_IDMAP_MAX
+	                 b.len < USERNS_MAP_MAX
 	             ? 0
 	             : -1;
 	if (rc == 0)
@@ -202,7 +183,7 @@ static int join(int nsfd, struct qerr *err)
 static void keeper_retitle(void)
 {
 	uint64_t start, end; /* arg_start and arg_end: fields 48 and 49 */
-	if (run_proc_stat_field(getpid(), 48, &start) < 0 || run_proc_stat_field(getpid(), 49, &end) < 0 ||
+	if (proc_stat_field(getpid(), 48, &start) < 0 || proc_stat_field(getpid(), 49, &end) < 0 ||
 	    end <= start || end - start > ARGS_MAX)
 		return;
 	char *args = (char *)(uintptr_t)start;
@@ -447,7 +428,7 @@ static int helper_wait(struct helper *h, struct qerr *err)
 static int keeper_map(pid_t pid, struct qerr *err)
 {
 	struct idmap m;
-	if (run_idmap_get(&m, err) < 0)
+	if (userns_idmap_get(&m, err) < 0)
 		return -1;
 	struct helper hu = {"newuidmap", -1, -1}, hg = {"newgidmap", -1, -1};
 	if (helper_start(&hu, pid, m.uid, m.nuid, err) < 0)
@@ -488,7 +469,7 @@ static int keeper_create(int dirfd, struct qerr *err)
 		qerr_set(err, "keeper: read the id map of process %d", (int)pid);
 		goto fail;
 	}
-	char line[128 + RUN_IDMAP_MAX];
+	char line[128 + USERNS_MAP_MAX];
 	int len = snprintf(line, sizeof line, "%d %llu %llu %s\n", (int)r.pid, (unsigned long long)r.ino,
 	                   (unsigned long long)r.start, r.map);
 	if (write_file_atomic_at(dirfd, KEEPER_RECORD, line, (size_t)len, 0600, false, err) < 0)
@@ -538,7 +519,7 @@ static int keeper_get(struct keeper_rec *r, struct qerr *err)
 	return nsfd;
 }
 
-int run_keeper_open(bool create, char *map, struct qerr *err)
+int userns_keeper_open(bool create, char *map, struct qerr *err)
 {
 	struct keeper_rec r;
 	int nsfd;
@@ -547,7 +528,7 @@ int run_keeper_open(bool create, char *map, struct qerr *err)
 		autoclose int dirfd = keeper_dir_open(err);
 		nsfd = dirfd >= 0 && rec_read(dirfd, &r) == 0 ? rec_open_ns(&r) : -1;
 		if (nsfd < 0)
-			return RUN_KEEPER_NONE;
+			return USERNS_KEEPER_NONE;
 	} else if ((nsfd = keeper_get(&r, err)) < 0) {
 		return -1;
 	}
@@ -558,12 +539,12 @@ int run_keeper_open(bool create, char *map, struct qerr *err)
 	return nsfd;
 }
 
-int run_keeper_join(int nsfd, struct qerr *err)
+int userns_keeper_join(int nsfd, struct qerr *err)
 {
 	return join(nsfd, err);
 }
 
-bool run_keeper_helpers_found(void)
+bool userns_helpers_found(void)
 {
 	autofree char *u = path_find("newuidmap", KEEPER_HELPER_DIRS);
 	autofree char *g = path_find("newgidmap", KEEPER_HELPER_DIRS);
@@ -582,7 +563,7 @@ static uint64_t proc_rss_kb(pid_t pid)
 	return p ? strtoull(p + 7, NULL, 10) : 0;
 }
 
-int run_keeper_status(struct run_keeper_info *ki, struct qerr *err)
+int userns_keeper_status(struct userns_keeper_info *ki, struct qerr *err)
 {
 	memset(ki, 0, sizeof *ki);
 	ki->dir = keeper_dir_path();
@@ -608,7 +589,7 @@ int run_keeper_status(struct run_keeper_info *ki, struct qerr *err)
 	return 0;
 }
 
-int run_keeper_stop(bool *was_running, struct qerr *err)
+int userns_keeper_stop(bool *was_running, struct qerr *err)
 {
 	*was_running = false;
 	if (geteuid() == 0)
@@ -633,7 +614,7 @@ int run_keeper_stop(bool *was_running, struct qerr *err)
 	return 0;
 }
 
-void run_keeper_info_free(struct run_keeper_info *ki)
+void userns_keeper_info_free(struct userns_keeper_info *ki)
 {
 	free(ki->dir);
 	free(ki->uid_map);

@@ -1,5 +1,5 @@
 /* The caller's id mapping: 0 -> own uid/gid, 1..N -> the first /etc/subuid and /etc/subgid range. */
-#include "run.h"
+#include "userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +23,7 @@ static bool parse_u32(const char *s, uint32_t *out)
 	return true;
 }
 
-int run_subid_find(const char *text, const char *name, uint32_t id, uint32_t *start, uint32_t *count)
+int userns_subid_find(const char *text, const char *name, uint32_t id, uint32_t *start, uint32_t *count)
 {
 	char idstr[16];
 	snprintf(idstr, sizeof idstr, "%u", id);
@@ -57,19 +57,19 @@ static int subid_range(const char *file, const char *name, uint32_t id, struct i
 		*err = rerr;
 		return -1;
 	}
-	if (!text || run_subid_find(text, name, id, &r->outside, &r->count) < 0) {
+	if (!text || userns_subid_find(text, name, id, &r->outside, &r->count) < 0) {
 		qerr_set(err,
 		         "no %s entry for user %s%s%u%s: add one, e.g. `usermod --add-subuids 100000-165535 "
 		         "--add-subgids 100000-165535 %s`",
 		         file, name ? name : "", name ? " (uid " : "uid ", id, name ? ")" : "", name ? name : "USER");
-		err->code = ENOENT; /* no range: the single-id mode's case (run/userns.c) */
+		err->code = ENOENT; /* no range: the single-id mode's case (userns/mode.c) */
 		return -1;
 	}
 	r->inside = 1;
 	return 0;
 }
 
-int run_idmap_get(struct idmap *m, struct qerr *err)
+int userns_idmap_get(struct idmap *m, struct qerr *err)
 {
 	memset(m, 0, sizeof *m);
 	uid_t uid = geteuid();
@@ -98,7 +98,7 @@ static void ranges_put(struct buf *b, char kind, const struct idmap_range *r, in
 		buf_printf(b, "%s%u:%u:%u", i ? "," : "", r[i].inside, r[i].outside, r[i].count);
 }
 
-char *run_idmap_string(const struct idmap *m)
+char *userns_idmap_string(const struct idmap *m)
 {
 	struct buf b = {0};
 	ranges_put(&b, 'u', m->uid, m->nuid);

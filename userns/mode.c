@@ -1,6 +1,6 @@
 /* Which user namespace a rootless qimg enters: the keeper's (the full subuid map) or, for a user without
    subordinate ids or without newuidmap, a single-id one it makes itself (0 -> the user's uid and gid). */
-#include "run.h"
+#include "userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +27,7 @@ static int mode_parse(const char *v, enum userns_mode *m)
 	return 0;
 }
 
-bool run_userns_mode_valid(const char *mode)
+bool userns_mode_valid(const char *mode)
 {
 	enum userns_mode m;
 	return mode_parse(mode, &m) == 0;
@@ -35,9 +35,9 @@ bool run_userns_mode_valid(const char *mode)
 
 static int mode_get(enum userns_mode *m, struct qerr *err)
 {
-	const char *v = getenv(RUN_USERNS_ENV);
+	const char *v = getenv(USERNS_ENV);
 	if (mode_parse(v, m) < 0)
-		return qerr_set(err, "%s=%s: expected auto, subuid or single", RUN_USERNS_ENV, v);
+		return qerr_set(err, "%s=%s: expected auto, subuid or single", USERNS_ENV, v);
 	return 0;
 }
 
@@ -47,13 +47,13 @@ static int full_map_missing(const char **why, struct qerr *err)
 	struct idmap m;
 	struct qerr e = {0};
 	*why = NULL;
-	if (run_idmap_get(&m, &e) < 0) {
+	if (userns_idmap_get(&m, &e) < 0) {
 		if (e.code != ENOENT) {
 			*err = e;
 			return -1;
 		}
 		*why = "you have no subordinate uid/gid range (/etc/subuid, /etc/subgid)";
-	} else if (!run_keeper_helpers_found()) {
+	} else if (!userns_helpers_found()) {
 		*why = "newuidmap/newgidmap are not installed";
 	}
 	return 0;
@@ -61,10 +61,10 @@ static int full_map_missing(const char **why, struct qerr *err)
 
 static void single_map(char *map)
 {
-	snprintf(map, RUN_IDMAP_MAX, "u0:%u:1 g0:%u:1", (unsigned)geteuid(), (unsigned)getegid());
+	snprintf(map, USERNS_MAP_MAX, "u0:%u:1 g0:%u:1", (unsigned)geteuid(), (unsigned)getegid());
 }
 
-bool run_idmap_single(const char *map)
+bool userns_map_single(const char *map)
 {
 	unsigned u, g, uc, gc;
 	int end = 0;
@@ -72,7 +72,7 @@ bool run_idmap_single(const char *map)
 	       gc == 1;
 }
 
-/* The keeper's namespace fd (full map), or RUN_KEEPER_NONE for the single-id mode; map filled either way. */
+/* The keeper's namespace fd (full map), or USERNS_KEEPER_NONE for the single-id mode; map filled either way. */
 static int userns_pick(char *map, struct qerr *err)
 {
 	enum userns_mode m;
@@ -80,8 +80,8 @@ static int userns_pick(char *map, struct qerr *err)
 		return -1;
 	if (m == MODE_AUTO) {
 		/* A running keeper settles it without reading /etc/subuid: the full map's fast path stays as it was. */
-		int fd = run_keeper_open(false, map, err);
-		if (fd != RUN_KEEPER_NONE)
+		int fd = userns_keeper_open(false, map, err);
+		if (fd != USERNS_KEEPER_NONE)
 			return fd;
 		const char *why;
 		if (full_map_missing(&why, err) < 0)
@@ -90,9 +90,9 @@ static int userns_pick(char *map, struct qerr *err)
 	}
 	if (m == MODE_SINGLE) {
 		single_map(map);
-		return RUN_KEEPER_NONE;
+		return USERNS_KEEPER_NONE;
 	}
-	return run_keeper_open(true, map, err);
+	return userns_keeper_open(true, map, err);
 }
 
 static int proc_self_write(const char *file, const char *text, struct qerr *err)
@@ -122,29 +122,29 @@ static int single_enter(struct qerr *err)
 	return proc_self_write("/proc/self/gid_map", line, err);
 }
 
-int run_userns_join(char *map, struct qerr *err)
+int userns_join(char *map, struct qerr *err)
 {
-	char own[RUN_IDMAP_MAX];
+	char own[USERNS_MAP_MAX];
 	if (!map)
 		map = own;
 	if (geteuid() == 0) {
-		snprintf(map, RUN_IDMAP_MAX, "%s", RUN_IDMAP_HOST);
+		snprintf(map, USERNS_MAP_MAX, "%s", USERNS_MAP_HOST);
 		return 0;
 	}
 	int nsfd = userns_pick(map, err);
-	if (nsfd == RUN_KEEPER_NONE)
+	if (nsfd == USERNS_KEEPER_NONE)
 		return single_enter(err);
 	if (nsfd < 0)
 		return -1;
-	int rc = run_keeper_join(nsfd, err);
+	int rc = userns_keeper_join(nsfd, err);
 	close(nsfd);
 	return rc;
 }
 
-int run_userns_map(char *map, struct qerr *err)
+int userns_map(char *map, struct qerr *err)
 {
 	if (geteuid() == 0) {
-		snprintf(map, RUN_IDMAP_MAX, "%s", RUN_IDMAP_HOST);
+		snprintf(map, USERNS_MAP_MAX, "%s", USERNS_MAP_HOST);
 		return 0;
 	}
 	int nsfd = userns_pick(map, err);
@@ -153,14 +153,14 @@ int run_userns_map(char *map, struct qerr *err)
 	return nsfd == -1 ? -1 : 0;
 }
 
-int run_userns_enter(struct qerr *err)
+int userns_enter(struct qerr *err)
 {
-	return run_userns_join(NULL, err);
+	return userns_join(NULL, err);
 }
 
-void run_userns_notice(struct store *st, const char *map)
+void userns_notice(struct store *st, const char *map)
 {
-	if (qlog_level < LOG_NORMAL || !run_idmap_single(map))
+	if (qlog_level < LOG_NORMAL || !userns_map_single(map))
 		return;
 	/* One warning per store, not per run: scripts and cron stay quiet. -q runs leave it for the next one. */
 	int fd = openat(st->rootfd, SINGLE_NOTICE_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -173,7 +173,7 @@ void run_userns_notice(struct store *st, const char *map)
 	const char *why = "there is no /etc/subuid and /etc/subgid range for you";
 	if (mode_get(&m, &ignored) == 0 && m == MODE_SINGLE)
 		why = "QIMG_USERNS=single or --userns=single was asked for";
-	else if (!run_keeper_helpers_found())
+	else if (!userns_helpers_found())
 		why = "newuidmap/newgidmap are not installed";
 	unsigned uid = 0;
 	autofree char *name = NULL;

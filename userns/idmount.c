@@ -12,6 +12,7 @@ bool idmount_helper_found(void)
 int idmount_layers(const char *store_dir, char *const *ids, size_t n, bool single, int *fds, struct qerr *err)
 {
 	(void)ids, (void)n, (void)single, (void)fds;
+	qerr_set(err, "shared store %s: qimg-idmount is not installed", store_dir);
 	err->code = ENOENT;
-	return qerr_set(err, "shared store %s: qimg-idmount is not installed", store_dir);
+	return -1;
 }

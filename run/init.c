@@ -24,7 +24,8 @@
 #include "../cdi/cdi.h"
 #include "seccomp.h"
 
-/* What the command is started with, worked out by PID 1 after pivot_root. */
+/* What the command is started with: argv and env from qimg (run_init), the rest worked out by PID 1 after
+   pivot_root. */
 struct plan {
 	struct strv argv, env;
 	struct run_user user;
@@ -138,17 +139,18 @@ static int plan_workdir(struct run_init *in, struct plan *p, struct qerr *err)
 	return 0;
 }
 
-/* After pivot_root: the command, its environment, user and working directory. */
-static int step_plan(struct run_init *in, struct state *st, struct qerr *err)
+/* After pivot_root: who the command runs as (the image's /etc/passwd and /etc/group decide) and where. The
+   command and its environment were built by qimg before any namespace (run.c prepare); PID 1 copies the
+   environment (qimg frees the original: we share its memory) and adds what depends on the user and the devices. */
+static int step_user(struct run_init *in, struct state *st, struct qerr *err)
 {
 	struct plan *p = &st->p;
-	const struct run_opts *o = in->o;
-	if (run_argv_build(o->spec, o->entrypoint, o->args, o->nargs, &p->argv, err) < 0)
-		return -1;
-	run_env_build(o->spec, o->env, in->hostname, o->tty, &p->env);
+	p->argv = in->argv;
+	for (size_t i = 0; i < in->env.n; i++)
+		strv_push(&p->env, in->env.v[i]);
 	if (plan_user(in, p, err) < 0)
 		return -1;
-	if (o->cdi)
+	if (in->o->cdi)
 		run_cdi_plan(in, &p->env, &p->user);
 	return plan_workdir(in, p, err);
 }
@@ -176,23 +178,6 @@ static int step_seccomp(struct run_init *in, struct state *st, struct qerr *err)
 	return 0;
 }
 
-/* The filesystem steps (run/rootfs.c) in the same shape. */
-#define ROOTFS_STEP(name)                                                                                              \
-	static int step_##name(struct run_init *in, struct state *st, struct qerr *err)                                \
-	{                                                                                                              \
-		return rootfs_##name(in, &st->r, err);                                                                 \
-	}
-ROOTFS_STEP(private)
-ROOTFS_STEP(tmpfs)
-ROOTFS_STEP(overlay)
-ROOTFS_STEP(proc)
-ROOTFS_STEP(dev)
-ROOTFS_STEP(sys)
-ROOTFS_STEP(etc)
-ROOTFS_STEP(binds)
-ROOTFS_STEP(pivot)
-ROOTFS_STEP(readonly)
-
 /* --device/--gpus (run/cdi_apply.c): nothing without a CDI plan. */
 static int step_cdi_bundle(struct run_init *in, struct state *st, struct qerr *err)
 {
@@ -205,32 +190,36 @@ static int step_cdi(struct run_init *in, struct state *st, struct qerr *err)
 	return in->o->cdi ? run_cdi_edits(in, &st->r, err) : 0;
 }
 
+/* A step is either a filesystem step (run/rootfs.c, on the rootfs state) or one of PID 1's own (on the whole
+   state). */
 struct step {
 	const char *name;
+	int (*fs)(struct run_init *in, struct rootfs *r, struct qerr *err);
 	int (*fn)(struct run_init *in, struct state *st, struct qerr *err);
 };
 
 /* The order of DESIGN.md §5, in one place. The namespaces (pid, mount, ipc, uts, net) come with the clone that
-   made us (run/run.c). */
+   made us (run/run.c), which qimg does after joining the user namespace. */
 static const struct step steps[] = {
-    {"watch qimg", step_parent_watch},
-    {"private /", step_private},
-    {"cdi bundle", step_cdi_bundle},
-    {"run tmpfs", step_tmpfs},
-    {"overlay", step_overlay},
-    {"/proc", step_proc},
-    {"/dev", step_dev},
-    {"/sys", step_sys},
-    {"/etc files", step_etc},
-    {"-v binds", step_binds},
-    {"devices", step_cdi},
-    {"hostname", step_hostname},
-    {"loopback", step_loopback},
-    {"pivot_root", step_pivot},
-    {"config", step_plan},
-    {"read-only", step_readonly},
-    {"tty", step_tty},
-    {"seccomp", step_seccomp},
+    {"watch qimg", NULL, step_parent_watch},
+    {"private /", rootfs_private, NULL},
+    {"cdi bundle", NULL, step_cdi_bundle},
+    {"run tmpfs", rootfs_tmpfs, NULL},
+    {"stub layer", rootfs_stub, NULL},
+    {"overlay", rootfs_overlay, NULL},
+    {"/proc", rootfs_proc, NULL},
+    {"/dev", rootfs_dev, NULL},
+    {"/sys", rootfs_sys, NULL},
+    {"/etc binds", rootfs_etc_binds, NULL},
+    {"-v binds", rootfs_binds, NULL},
+    {"devices", NULL, step_cdi},
+    {"hostname", NULL, step_hostname},
+    {"loopback", NULL, step_loopback},
+    {"pivot_root", rootfs_pivot, NULL},
+    {"user", NULL, step_user},
+    {"read-only", rootfs_readonly, NULL},
+    {"tty", NULL, step_tty},
+    {"seccomp", NULL, step_seccomp},
 };
 
 static int setup(struct run_init *in, struct state *st, struct qerr *err)
@@ -239,7 +228,7 @@ static int setup(struct run_init *in, struct state *st, struct qerr *err)
 	bool timed = qlog_level >= LOG_DEBUG;
 	double t[NSTEPS + 1] = {timed ? now_mono() : 0};
 	for (size_t i = 0; i < NSTEPS; i++) {
-		if (steps[i].fn(in, st, err) < 0)
+		if ((steps[i].fs ? steps[i].fs(in, &st->r, err) : steps[i].fn(in, st, err)) < 0)
 			return qerr_wrap(err, "%s: ", steps[i].name);
 		if (timed)
 			t[i + 1] = now_mono();

@@ -264,7 +264,7 @@ static int stub_make(struct run_init *in, struct rootfs *r, struct qerr *err)
 	struct stat etc;
 	int have = image_etc(in, &etc);
 	if (have < 0)
-		return 0; /* /etc is not a directory in the image: rootfs_etc binds the files instead */
+		return 0; /* /etc is not a directory in the image: rootfs_etc_binds binds the files instead */
 	static const char *const dirs[] = {"s", "s/dev", "s/proc", "s/sys", "s/etc", NULL};
 	for (const char *const *d = dirs; *d; d++)
 		if (mkdirat(r->tmpfd, *d, 0755) < 0)
@@ -319,11 +319,17 @@ int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err)
 	if (mkdirat(r->tmpfd, "r", 0755) < 0 ||
 	    (!in->upper && (mkdirat(r->tmpfd, "u", 0755) < 0 || mkdirat(r->tmpfd, "w", 0700) < 0)))
 		return qerr_sys(err, "run tmpfs: mkdir");
+	return attach(r->tmpfd, AT_FDCWD, RUN_TMP, "run tmpfs", err);
+}
+
+/* The stub layer on the run tmpfs (stub_make), and a kept upper's stale copies of its /etc files removed. */
+int rootfs_stub(struct run_init *in, struct rootfs *r, struct qerr *err)
+{
 	if (stub_make(in, r, err) < 0)
 		return -1;
 	if (r->stub && in->upper && kept_etc_reset(in, err) < 0)
 		return -1;
-	return attach(r->tmpfd, AT_FDCWD, RUN_TMP, "run tmpfs", err);
+	return 0;
 }
 
 /* A fresh upper's root takes the mode and owner of the image's root (the merged root shows the upper's). */
@@ -593,7 +599,7 @@ static int etc_target(int etcfd, const char *name, struct qerr *err)
 }
 
 /* Only when the image's /etc is not a directory (no stub layer): the files are bound over the image's. */
-int rootfs_etc(struct run_init *in, struct rootfs *r, struct qerr *err)
+int rootfs_etc_binds(struct run_init *in, struct rootfs *r, struct qerr *err)
 {
 	if (r->stub)
 		return 0;

@@ -81,6 +81,10 @@ static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], 
 	in->store_root = st->root;
 	in->msg_fd = in->alive_fd = in->tty_sock = -1;
 	in->cdi_go[0] = in->cdi_go[1] = in->cdi_tree = -1;
+	/* The command first: an image without one fails here, before any lock, namespace or mount. The holder has
+	   none. */
+	if (!o->holder && run_argv_build(o->spec, o->entrypoint, o->args, o->nargs, &in->argv, err) < 0)
+		return -1;
 	for (size_t i = 0; i < o->spec->layers.n; i++) {
 		const char *id = o->spec->layers.v[i];
 		if (!hex_exact(id, DIGEST_HEX_LEN)) /* layer ids become path components */
@@ -91,6 +95,7 @@ static int prepare(const struct run_opts *o, struct run_init *in, int locks[2], 
 	if (run_kept_prepare(st, o, in, locks, err) < 0 || binds_check(o, &in->bind_srcs, err) < 0)
 		return -1;
 	in->hostname = hostname_pick(o);
+	run_env_build(o->spec, o->env, in->hostname, o->tty, &in->env);
 	struct stat self;
 	if (stat("/proc/self/exe", &self) < 0)
 		return qerr_sys(err, "stat /proc/self/exe");
@@ -257,6 +262,8 @@ static void init_free(struct run_init *in, int locks[2])
 		run_cdi_free(in);
 	strv_free(&in->bind_srcs);
 	strv_free(&in->lowers);
+	strv_free(&in->argv);
+	strv_free(&in->env);
 	free(in->upper);
 	free(in->work);
 	free(in->hostname);
@@ -355,9 +362,9 @@ static int layers_idmap_check(const struct run_opts *o, const char *map, struct 
 	return 0;
 }
 
-/* Fork PID 1 into a new pid namespace (the other namespaces it makes itself) and wait for the command. */
-static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct fds *f, struct waitst *w,
-                          struct qerr *err)
+/* Join the user namespace the run's mode asks for (userns/mode.c: the keeper's full map, the single-id mode's, or
+   none as root), and check the layers were unpacked for its map. */
+static int join_userns(const struct run_opts *o, struct run_init *in, struct qerr *err)
 {
 	double t0 = qlog_level >= LOG_DEBUG ? now_mono() : 0;
 	char map[USERNS_MAP_MAX];
@@ -369,6 +376,14 @@ static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct 
 		return -1;
 	in->single_id = userns_map_single(map);
 	userns_notice(o->st, map);
+	return 0;
+}
+
+/* Clone PID 1 into its new namespaces (it makes the mounts itself: run/init.c) and wait for the command. */
+static int spawn_and_wait(const struct run_opts *o, struct run_init *in, struct fds *f, struct waitst *w,
+                          struct qerr *err)
+{
+	double t0 = qlog_level >= LOG_DEBUG ? now_mono() : 0;
 	in->msg_fd = f->msg[1];
 	in->alive_fd = f->pidfd;
 	in->tty_sock = o->tty ? f->sock[1] : -1;
@@ -424,7 +439,11 @@ int run_container(const struct run_opts *o, struct qerr *err)
 		init_free(&in, locks);
 		return qerr_sys(err, "block signals");
 	}
-	int rc = channels_open(o, &f, &blocked, err) < 0 || spawn_and_wait(o, &in, &f, &w, err) < 0 ? -1 : 0;
+	/* The plan (prepare: image, command, layers, kept dirs, binds, devices) is complete; now execute it. */
+	int rc = join_userns(o, &in, err) < 0 || channels_open(o, &f, &blocked, err) < 0 ||
+	                 spawn_and_wait(o, &in, &f, &w, err) < 0
+	             ? -1
+	             : 0;
 	fds_close(&f);
 	init_free(&in, locks);
 	signals_restore(&blocked, &in.oldmask);

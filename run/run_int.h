@@ -61,6 +61,8 @@ struct run_init {
 	const struct run_opts *o;
 	bool rootless;
 	const char *store_root; /* reopened by path: fds from before unshare point into the host's mounts */
+	struct strv argv, env;  /* the command and its environment (image + command line), built before any namespace;
+	                           PID 1 adds HOME and the devices' variables to a copy of env */
 	struct strv lowers;     /* relative to the store root, bottom first */
 	char *upper, *work;     /* relative to the store root; NULL = on the run's tmpfs */
 	bool upper_fresh;       /* a kept upper just created: give it the image root's mode and owner */
@@ -100,11 +102,12 @@ struct rootfs {
 };
 int rootfs_private(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_tmpfs(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_stub(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_overlay(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_proc(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_dev(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_sys(struct run_init *in, struct rootfs *r, struct qerr *err);
-int rootfs_etc(struct run_init *in, struct rootfs *r, struct qerr *err);
+int rootfs_etc_binds(struct run_init *in, struct rootfs *r, struct qerr *err); /* no stub layer only */
 int rootfs_binds(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_pivot(struct run_init *in, struct rootfs *r, struct qerr *err);
 int rootfs_readonly(struct run_init *in, struct rootfs *r, struct qerr *err); /* --read-only only */
